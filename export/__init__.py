@@ -1,0 +1,1 @@
+"""Turning a trained Keras model into the bundle the device runs."""
