@@ -31,7 +31,8 @@ from .sources import Source, SourceEnded, default_source_spec, open_source
 
 FOURCC = "mp4v"
 SUFFIX = ".mp4"
-_PROGRESS_EVERY = 0.25  # seconds between updates of the status line
+_PROGRESS_EVERY = 0.25  # seconds between updates of the status line on a terminal
+_LOG_EVERY = 2.0  # ... and between lines when stderr is a log file or pipe
 
 
 @dataclass(frozen=True)
@@ -69,17 +70,21 @@ class _Status:
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
+        self.live = bool(getattr(stream, "isatty", lambda: False)())
         self._last = 0.0
+        self._text = ""
 
-    def update(self, text: str, force: bool = False) -> None:
+    def update(self, text: str) -> None:
         now = time.monotonic()
-        if force or now - self._last >= _PROGRESS_EVERY:
+        every = _PROGRESS_EVERY if self.live else _LOG_EVERY
+        self._text = text
+        if now - self._last >= every:
             self._last = now
-            self.stream.write(f"\r{text}\x1b[K")
+            self.stream.write(f"\r{text}\x1b[K" if self.live else f"{text}\n")
             self.stream.flush()
 
     def done(self) -> None:
-        self.stream.write("\n")
+        self.stream.write("\n" if self.live else f"{self._text}\n")
         self.stream.flush()
 
 
