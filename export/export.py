@@ -1,0 +1,300 @@
+"""`screwcam export`: turn a trained model folder into a device bundle.
+
+    screwcam export models/mymodel [--quantize int8|float16|none] [--min-agreement 0.99]
+
+Adds model.tflite, labels.txt and meta.json to the folder (and updates
+metrics.json and MODEL_CARD.md). int8 is full-integer quantization calibrated on
+a few hundred training images. Before anything is written, the TFLite model is
+run through `edge_service.classifier.Classifier` - the code the device runs - on
+the test split and compared with the Keras model; below --min-agreement top-1
+agreement the export fails and leaves no bundle behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from capture.classes import CLASSES
+from capture.errors import ModelError, ScrewcamError
+from capture.preprocess import INPUT_SIZE, PREPROCESS_VERSION
+
+BUNDLE_FILES = ("model.tflite", "labels.txt", "meta.json")
+CALIBRATION_SAMPLES = 400
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model_dir", type=Path, help="folder made by `screwcam train`")
+    parser.add_argument("--quantize", choices=("int8", "float16", "none"), default="int8",
+                        help="int8 (default): full-integer, smallest and fastest on a Pi")
+    parser.add_argument("--min-agreement", type=float, default=0.99,
+                        help="fail if Keras and TFLite agree on fewer test images (default 0.99)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="dataset for calibration and the parity check "
+                        "(default: the one the model was trained on, from metrics.json)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace a bundle that is already in the folder")
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _calibration(x: np.ndarray, y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Up to `n` training crops, spread over the classes."""
+    rng = np.random.default_rng(seed)
+    per = max(1, n // len(CLASSES))
+    idx = [rng.permutation(np.flatnonzero(y == c))[:per] for c in range(len(CLASSES))]
+    return x[np.concatenate(idx)]
+
+
+def convert(model: Any, quantize: str, calib: np.ndarray) -> bytes:
+    """Keras model -> .tflite bytes."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if quantize == "int8":
+        def representative():
+            for crop in calib:
+                yield [crop.astype(np.float32).reshape(1, INPUT_SIZE, INPUT_SIZE, 1)]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    elif quantize == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    chatter = io.StringIO()  # the converter prints the SavedModel's signature to stdout
+    try:
+        with contextlib.redirect_stdout(chatter):
+            return converter.convert()
+    except Exception as exc:  # the converter raises many types
+        raise ModelError(
+            f"TFLite conversion ({quantize}) failed: {exc}\n{chatter.getvalue()}"
+        ) from exc
+
+
+def _tensor_meta(det: dict[str, Any]) -> dict[str, Any]:
+    scale, zero = det["quantization"]
+    out = {
+        "shape": [-1] + [int(v) for v in det["shape"][1:]],
+        "dtype": np.dtype(det["dtype"]).name,
+    }
+    if out["dtype"] != "float32":
+        out["scale"] = float(scale)
+        out["zero_point"] = int(zero)
+    return out
+
+
+def bundle_meta(tflite_path: Path, name: str, quantize: str, metrics: dict[str, Any]) -> dict:
+    from edge_service.classifier import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, make_interpreter
+
+    interp = make_interpreter(tflite_path, num_threads=1)
+    return {
+        "format": BUNDLE_FORMAT,
+        "format_version": BUNDLE_FORMAT_VERSION,
+        "name": name,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "classes": list(CLASSES),
+        "preprocess_version": PREPROCESS_VERSION,
+        "quantization": quantize,
+        "input": _tensor_meta(interp.get_input_details()[0]),
+        "output": _tensor_meta(interp.get_output_details()[0]),
+        "size_bytes": tflite_path.stat().st_size,
+        "training": {
+            "preset": metrics.get("preset"),
+            "parameters": metrics.get("parameters"),
+            "seed": metrics.get("seed"),
+            "epochs": metrics.get("epochs"),
+            "data": metrics.get("data"),
+        },
+        "metrics": {
+            "keras_test_accuracy": metrics.get("test", {}).get("accuracy"),
+            "keras_test_n": metrics.get("test", {}).get("n"),
+        },
+    }
+
+
+def measure_latency(classifier: Any, crops: np.ndarray, batch: int = 16, repeats: int = 50):
+    """Median wall time of classify() for a batch and for a single crop."""
+    batch = max(1, min(batch, len(crops)))
+    many, one = crops[:batch], crops[:1]
+    for _ in range(5):
+        classifier.classify(many)
+    times_many = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        classifier.classify(many)
+        times_many.append(time.perf_counter() - t0)
+    for _ in range(5):
+        classifier.classify(one)
+    times_one = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        classifier.classify(one)
+        times_one.append(time.perf_counter() - t0)
+    return {
+        "per_crop_ms": round(float(np.median(times_many)) * 1000 / batch, 4),
+        "single_ms": round(float(np.median(times_one)) * 1000, 4),
+        "batch": batch,
+        "repeats": repeats,
+        "threads": 2,
+        "statistic": "median",
+    }
+
+
+def tflite_predict(classifier: Any, x: np.ndarray, chunk: int = 256) -> np.ndarray:
+    return np.concatenate(
+        [classifier.classify(x[i : i + chunk]) for i in range(0, len(x), chunk)]
+    ) if len(x) else np.zeros((0, len(CLASSES)), np.float32)
+
+
+def export(
+    model_dir: Path,
+    quantize: str = "int8",
+    min_agreement: float = 0.99,
+    data: Path | None = None,
+    force: bool = False,
+    train_test: tuple[Any, Any] | None = None,
+) -> dict[str, Any]:
+    """Export `model_dir`; returns the bundle's meta. `train_test` (Samples pair) may be
+    given instead of a dataset path (tests)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    model_dir = Path(model_dir)
+    keras_path = model_dir / "model.keras"
+    if not keras_path.is_file():
+        raise ModelError(f"{model_dir} has no model.keras; train one with `screwcam train`")
+    existing = [n for n in BUNDLE_FILES if (model_dir / n).exists()]
+    if existing and not force:
+        raise ScrewcamError(
+            f"{model_dir} already has {', '.join(existing)}; pass --force to replace the bundle"
+        )
+    try:
+        metrics = json.loads((model_dir / "metrics.json").read_text("utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"cannot read {model_dir / 'metrics.json'}: {exc}; retrain") from exc
+    if metrics.get("preprocess_version") != PREPROCESS_VERSION:
+        raise ModelError(
+            f"{model_dir} was trained with preprocessing version "
+            f"{metrics.get('preprocess_version')}, this screwcam uses {PREPROCESS_VERSION}; "
+            "retrain it with `screwcam train`"
+        )
+    if train_test is None:
+        from capture.dataset import load_dataset
+
+        source = data or Path(metrics.get("data", {}).get("source", ""))
+        if not str(source) or not Path(source).exists():
+            raise ScrewcamError(
+                f"the training data {str(source)!r} is not there; pass --data DATASET "
+                "(needed for int8 calibration and the Keras/TFLite parity check)"
+            )
+        train_set, test_set = load_dataset(Path(source))
+    else:
+        train_set, test_set = train_test
+    x_test = np.asarray(test_set.x, np.uint8)
+    y_test = np.asarray(test_set.y, np.int64)
+    if len(y_test) == 0:
+        raise ScrewcamError("the dataset has no test images for the parity check")
+
+    import keras
+
+    import training.models  # noqa: F401  (registers custom layers)
+    from edge_service.classifier import Classifier, load_bundle
+
+    log(f"loading {keras_path}")
+    model = keras.models.load_model(keras_path)
+    calib = _calibration(
+        np.asarray(train_set.x, np.uint8), np.asarray(train_set.y), CALIBRATION_SAMPLES
+    )
+    log(f"converting to TFLite ({quantize}, calibrated on {len(calib)} training crops)"
+        if quantize == "int8" else f"converting to TFLite ({quantize})")
+    tflite_bytes = convert(model, quantize, calib)
+
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=model_dir))
+    try:
+        (tmp / "model.tflite").write_bytes(tflite_bytes)
+        (tmp / "labels.txt").write_text("\n".join(CLASSES) + "\n", "utf-8")
+        meta = bundle_meta(tmp / "model.tflite", model_dir.name, quantize, metrics)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", "utf-8")
+
+        bundle = load_bundle(tmp)
+        classifier = Classifier(bundle, num_threads=2)
+        log(f"parity check on {len(y_test)} test images (Keras vs TFLite via the device code)")
+        keras_probs = model.predict(x_test.astype(np.float32)[..., None], batch_size=512,
+                                    verbose=0)
+        lite_probs = tflite_predict(classifier, x_test)
+        k_pred, l_pred = keras_probs.argmax(1), lite_probs.argmax(1)
+        agreement = float((k_pred == l_pred).mean())
+        parity = {
+            "agreement": round(agreement, 6),
+            "n": int(len(y_test)),
+            "keras_accuracy": round(float((k_pred == y_test).mean()), 6),
+            "tflite_accuracy": round(float((l_pred == y_test).mean()), 6),
+            "max_abs_prob_diff": round(float(np.abs(keras_probs - lite_probs).max()), 6),
+            "min_agreement": min_agreement,
+        }
+        log(
+            f"top-1 agreement {agreement * 100:.2f}% (Keras accuracy "
+            f"{parity['keras_accuracy'] * 100:.2f}%, TFLite accuracy "
+            f"{parity['tflite_accuracy'] * 100:.2f}%)"
+        )
+        if agreement < min_agreement:
+            raise ModelError(
+                f"the {quantize} TFLite model agrees with the Keras model on only "
+                f"{agreement * 100:.2f}% of {len(y_test)} test images (needed "
+                f"{min_agreement * 100:.2f}%); no bundle written. Try --quantize float16, or "
+                "retrain (more data / epochs) and export again"
+            )
+        latency = measure_latency(classifier, x_test)
+        meta["parity"] = parity
+        meta["latency"] = latency
+        meta["metrics"]["tflite_test_accuracy"] = parity["tflite_accuracy"]
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", "utf-8")
+        load_bundle(tmp)  # the final files must still validate
+
+        from training.model_card import model_card
+
+        metrics["export"] = {k: meta[k] for k in ("quantization", "size_bytes", "parity",
+                                                  "latency")}
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", "utf-8")
+        (tmp / "MODEL_CARD.md").write_text(model_card(model_dir.name, metrics, meta), "utf-8")
+        # meta.json last: a bundle is only complete once its meta.json is in place.
+        (model_dir / "meta.json").unlink(missing_ok=True)
+        for name in ("model.tflite", "labels.txt", "metrics.json", "MODEL_CARD.md",
+                     "meta.json"):
+            os.replace(tmp / name, model_dir / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    size = meta["size_bytes"]
+    log(
+        f"latency: {latency['per_crop_ms']:.3f} ms per crop (median of {latency['repeats']} "
+        f"runs of a {latency['batch']}-crop batch, 2 threads), {latency['single_ms']:.3f} ms "
+        "for a single crop"
+    )
+    print(
+        f"{model_dir}: model.tflite {size / 1024:.1f} KB ({quantize}), agreement "
+        f"{parity['agreement'] * 100:.2f}%, TFLite test accuracy "
+        f"{parity['tflite_accuracy'] * 100:.2f}%, {latency['per_crop_ms']:.3f} ms/crop (median)"
+    )
+    return meta
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0.0 <= args.min_agreement <= 1.0:
+        raise ScrewcamError("--min-agreement must be between 0 and 1, e.g. 0.99")
+    export(args.model_dir, args.quantize, args.min_agreement, args.data, args.force)
+    return 0

@@ -1,0 +1,115 @@
+"""Training-time augmentation, applied in the tf.data pipeline (never inside the
+exported model).
+
+Geometric: any rotation, zoom with independent height/width factors (stretch),
+translation, flips. Photometric: brightness, contrast, a synthetic shadow (a
+random dark half-plane with a soft edge), polarity inversion and sensor noise.
+Everything is seeded, so a run with the same --seed sees the same images.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import keras
+import tensorflow as tf
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    rotation: float = 0.5  # fraction of a full turn either way: 0.5 = any angle
+    zoom: float = 0.15  # +-15 % per axis, independently (stretch)
+    translate: float = 0.08
+    flip: bool = True
+    brightness: float = 0.25
+    contrast: float = 0.35
+    shadow_p: float = 0.5
+    shadow_strength: tuple[float, float] = (0.25, 0.8)
+    invert_p: float = 0.15
+    noise_std: float = 6.0
+    restretch_p: float = 0.5  # re-stretch to 0..255 afterwards, as the crop step would
+
+
+STRONG = AugmentConfig()
+LIGHT = AugmentConfig(
+    rotation=0.5, zoom=0.1, translate=0.05, brightness=0.15, contrast=0.2,
+    shadow_p=0.3, invert_p=0.0, noise_std=3.0, restretch_p=0.3,
+)
+
+
+def _uniform(shape, lo, hi, seed):
+    return tf.random.stateless_uniform(shape, seed=seed, minval=lo, maxval=hi)
+
+
+def _shadow(x: tf.Tensor, seed: tf.Tensor, cfg: AugmentConfig) -> tf.Tensor:
+    """Darken a random half-plane of each image with a soft edge (x: B,H,W,1 float)."""
+    b = tf.shape(x)[0]
+    h, w = x.shape[1], x.shape[2]
+    seeds = tf.random.experimental.stateless_split(seed, 5)
+    angle = _uniform([b, 1, 1, 1], 0.0, 2 * math.pi, seeds[0])
+    offset = _uniform([b, 1, 1, 1], -0.6, 0.6, seeds[1])
+    softness = _uniform([b, 1, 1, 1], 0.05, 0.5, seeds[2])
+    strength = _uniform([b, 1, 1, 1], *cfg.shadow_strength, seeds[3])
+    apply = tf.cast(_uniform([b, 1, 1, 1], 0.0, 1.0, seeds[4]) < cfg.shadow_p, x.dtype)
+    ys = tf.reshape(tf.linspace(-1.0, 1.0, h), [1, h, 1, 1])
+    xs = tf.reshape(tf.linspace(-1.0, 1.0, w), [1, 1, w, 1])
+    dist = xs * tf.cos(angle) + ys * tf.sin(angle) - offset
+    mask = tf.sigmoid(dist / softness)
+    factor = 1.0 - apply * strength * mask
+    return x * factor
+
+
+def _restretch(x: tf.Tensor, seed: tf.Tensor, p: float) -> tf.Tensor:
+    lo = tf.reduce_min(x, axis=[1, 2, 3], keepdims=True)
+    hi = tf.reduce_max(x, axis=[1, 2, 3], keepdims=True)
+    stretched = (x - lo) * (255.0 / tf.maximum(hi - lo, 8.0))
+    apply = tf.cast(_uniform([tf.shape(x)[0], 1, 1, 1], 0.0, 1.0, seed) < p, x.dtype)
+    return apply * stretched + (1.0 - apply) * x
+
+
+class Augmenter:
+    """Callable on a batch (B, 28, 28, 1) float32 0..255 -> augmented batch, same range."""
+
+    def __init__(self, cfg: AugmentConfig = STRONG, seed: int = 0) -> None:
+        self.cfg = cfg
+        self.seed = int(seed)
+        layers = [
+            keras.layers.RandomRotation(cfg.rotation, fill_mode="reflect", seed=seed + 1),
+            keras.layers.RandomZoom(
+                (-cfg.zoom, cfg.zoom), (-cfg.zoom, cfg.zoom), fill_mode="reflect", seed=seed + 2
+            ),
+            keras.layers.RandomTranslation(
+                cfg.translate, cfg.translate, fill_mode="reflect", seed=seed + 3
+            ),
+        ]
+        if cfg.flip:
+            layers.append(keras.layers.RandomFlip("horizontal_and_vertical", seed=seed + 4))
+        if cfg.brightness:
+            layers.append(
+                keras.layers.RandomBrightness(cfg.brightness, value_range=(0, 255), seed=seed + 5)
+            )
+        if cfg.contrast:
+            layers.append(
+                keras.layers.RandomContrast(cfg.contrast, value_range=(0, 255), seed=seed + 6)
+            )
+        self.layers = layers
+
+    def __call__(self, x: tf.Tensor, y: tf.Tensor, step: tf.Tensor):
+        cfg = self.cfg
+        for layer in self.layers:
+            x = layer(x, training=True)
+        base = tf.stack([tf.cast(self.seed, tf.int64), tf.cast(step, tf.int64)])
+        seeds = tf.random.experimental.stateless_split(tf.cast(base, tf.int64), 5)
+        if cfg.shadow_p:
+            x = _shadow(x, seeds[0], cfg)
+        if cfg.noise_std:
+            std = _uniform([tf.shape(x)[0], 1, 1, 1], 0.0, cfg.noise_std, seeds[1])
+            x = x + std * tf.random.stateless_normal(tf.shape(x), seed=seeds[2])
+        x = tf.clip_by_value(x, 0.0, 255.0)
+        if cfg.restretch_p:
+            x = _restretch(x, seeds[3], cfg.restretch_p)
+        if cfg.invert_p:
+            flip = _uniform([tf.shape(x)[0], 1, 1, 1], 0.0, 1.0, seeds[4]) < cfg.invert_p
+            x = tf.where(flip, 255.0 - x, x)
+        return tf.clip_by_value(x, 0.0, 255.0), y
