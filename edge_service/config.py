@@ -1,0 +1,331 @@
+"""Typed configuration of the live service (`screwcam serve`).
+
+One dataclass per TOML section; every field has a default, a description and,
+where it makes sense, bounds. `load_config(path)` reads a TOML file and refuses
+anything it does not know or cannot accept with a ConfigError that names the
+file, section and key, e.g.
+
+    config.toml: [pipeline] confidence_threshold = 1.5 is out of range 0.0..1.0
+
+There is no "safe mode": a bad file stops the service at start. Command-line
+flags override the file through `with_overrides`. `format_config` prints the
+effective configuration as TOML (`screwcam serve --check-config`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from capture.errors import ConfigError
+
+#: The repository / package root: `models/default` and other relative model
+#: paths are looked up here, so the service works from any working directory.
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = "models/default"
+#: systemd's LoadCredential= puts the token here ($CREDENTIALS_DIRECTORY/<name>).
+CREDENTIAL_NAME = "screwcam-token"
+
+
+def _field(default: Any, description: str, *, lo: float | None = None,
+           hi: float | None = None, choices: tuple[str, ...] | None = None) -> Any:
+    return field(
+        default=default,
+        metadata={"description": description, "lo": lo, "hi": hi, "choices": choices},
+    )
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    source: str = _field(
+        "auto",
+        'where frames come from: "auto" (the Pi camera if there is one, else the demo), '
+        '"demo", "picamera2", a device index like "0", a video file path, or an rtsp/http URL',
+    )
+    width: int = _field(640, "requested frame width in pixels (cameras only)", lo=64, hi=4096)
+    height: int = _field(480, "requested frame height in pixels (cameras only)", lo=48, hi=4096)
+    fps: float = _field(30.0, "requested frames per second (cameras only)", lo=1.0, hi=120.0)
+    reconnect_min_s: float = _field(
+        0.5, "first wait before reopening a failed camera, in seconds", lo=0.05, hi=60.0
+    )
+    reconnect_max_s: float = _field(
+        10.0, "longest wait between reopen attempts (the wait doubles up to this)",
+        lo=0.1, hi=600.0,
+    )
+    stale_after_s: float = _field(
+        5.0, "/healthz reports 503 when no frame was processed for this long", lo=0.5, hi=3600.0
+    )
+    stall_timeout_s: float = _field(
+        30.0,
+        "the systemd watchdog is no longer fed when a camera read has hung this long, "
+        "so systemd restarts the service",
+        lo=1.0, hi=3600.0,
+    )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: str = _field(
+        DEFAULT_MODEL,
+        "model bundle folder (model.tflite + labels.txt + meta.json); relative paths are "
+        "looked up next to the config file, then in the working directory, then in the "
+        "screwcam installation",
+    )
+    num_threads: int = _field(2, "CPU threads for the LiteRT interpreter", lo=1, hi=16)
+    confidence_threshold: float = _field(
+        0.5, 'heads whose best class has a lower probability are shown as "unknown"',
+        lo=0.0, hi=1.0,
+    )
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = _field("0.0.0.0", "address to listen on (0.0.0.0 = every interface)")
+    port: int = _field(8080, "TCP port", lo=1, hi=65535)
+    threads: int = _field(
+        32,
+        "web server threads; every open video stream or event stream holds one, so allow "
+        "for the number of viewers plus a few",
+        lo=4, hi=512,
+    )
+    access_token: str = _field(
+        "", "token required for changing requests (POST /api/classify); empty = none"
+    )
+    token_file: str = _field(
+        "",
+        "read the token from this file instead (e.g. a systemd credential); when empty and "
+        f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME} exists, that file is used",
+    )
+    protect_read_only: bool = _field(
+        False, "also require the token for the page, the streams and the read-only API"
+    )
+    max_upload_bytes: int = _field(
+        8 * 1024 * 1024, "largest accepted upload for /api/classify, in bytes",
+        lo=1024, hi=256 * 1024 * 1024,
+    )
+    max_upload_pixels: int = _field(
+        20_000_000, "largest accepted upload, in pixels (width x height), checked "
+        "from the file header before decoding", lo=64 * 64, hi=200_000_000,
+    )
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    jpeg_quality: int = _field(80, "JPEG quality of the annotated video", lo=10, hi=100)
+    max_fps: float = _field(
+        15.0, "most frames per second sent to one viewer (0 = as fast as processed)",
+        lo=0.0, hi=120.0,
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    #: the file this was read from (None = built-in defaults); not a TOML key
+    origin: str | None = field(default=None, compare=False)
+
+    def token(self) -> str:
+        """The access token in effect ("" = none): access_token, else token_file,
+        else the systemd credential, if present."""
+        if self.server.access_token:
+            return self.server.access_token
+        path = self.server.token_file
+        if not path:
+            cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+            candidate = Path(cred_dir) / CREDENTIAL_NAME if cred_dir else None
+            if candidate is None or not candidate.is_file():
+                return ""
+            path = str(candidate)
+        try:
+            token = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"[server] token_file = {path!r} cannot be read ({exc.strerror}); "
+                "fix the path or its permissions"
+            ) from exc
+        if not token:
+            raise ConfigError(f"[server] token_file = {path!r} is empty; put the token in it")
+        return token
+
+    def model_path(self) -> Path:
+        return resolve_model_path(self.model.path, self.origin)
+
+
+SECTIONS: dict[str, type] = {
+    "camera": CameraConfig,
+    "model": ModelConfig,
+    "server": ServerConfig,
+    "stream": StreamConfig,
+}
+
+
+def resolve_model_path(path: str, config_file: str | None = None) -> Path:
+    """An absolute path as it is; a relative one next to the config file, in the
+    working directory, or in the screwcam installation — the first that exists
+    (the installation's path when none does, so the error names it)."""
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p
+    bases = []
+    if config_file:
+        bases.append(Path(config_file).resolve().parent)
+    if path != DEFAULT_MODEL:
+        bases.append(Path.cwd())
+    bases.append(PACKAGE_ROOT)
+    for base in bases:
+        if (base / p).exists():
+            return base / p
+    return PACKAGE_ROOT / p
+
+
+def _where(origin: str | None) -> str:
+    return f"{origin}: " if origin else ""
+
+
+def _check_value(origin: str | None, section: str, f: dataclasses.Field, value: Any) -> Any:
+    """Type- and bounds-check one value; returns it converted (int -> float)."""
+    where = f"{_where(origin)}[{section}] {f.name} = {value!r}"
+    default = f.default
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be a whole number")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number")
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string (in quotes)")
+    lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
+    if lo is not None and hi is not None and not lo <= value <= hi:
+        raise ConfigError(f"{where} is out of range {lo}..{hi}")
+    choices = f.metadata.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(f"{where} must be one of: {', '.join(choices)}")
+    return value
+
+
+def _build_section(origin: str | None, section: str, cls: type, data: Any) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{_where(origin)}[{section}] must be a table (a [{section}] section)")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise ConfigError(
+                f"{_where(origin)}[{section}] {key}: unknown key; known keys are "
+                f"{', '.join(fields)}"
+            )
+        values[key] = _check_value(origin, section, fields[key], value)
+    obj = cls(**values)
+    _check_section(origin, section, obj)
+    return obj
+
+
+def _check_section(origin: str | None, section: str, obj: Any) -> None:
+    if isinstance(obj, CameraConfig) and obj.reconnect_min_s > obj.reconnect_max_s:
+        raise ConfigError(
+            f"{_where(origin)}[camera] reconnect_min_s = {obj.reconnect_min_s} is larger than "
+            f"reconnect_max_s = {obj.reconnect_max_s}"
+        )
+    if isinstance(obj, ServerConfig) and obj.token_file and obj.access_token:
+        raise ConfigError(
+            f"{_where(origin)}[server] set either access_token or token_file, not both"
+        )
+    if isinstance(obj, CameraConfig) and not obj.source.strip():
+        raise ConfigError(f"{_where(origin)}[camera] source is empty; use \"auto\" or a source")
+
+
+def config_from_dict(data: dict[str, Any], origin: str | None = None) -> Config:
+    """Build a validated Config from parsed TOML."""
+    sections = {}
+    for name, value in data.items():
+        if name not in SECTIONS:
+            raise ConfigError(
+                f"{_where(origin)}[{name}]: unknown section; known sections are "
+                f"{', '.join(f'[{s}]' for s in SECTIONS)}"
+            )
+        sections[name] = _build_section(origin, name, SECTIONS[name], value)
+    return Config(**sections, origin=origin)
+
+
+def load_config(path: str | os.PathLike[str] | None) -> Config:
+    """Read and validate a TOML config file; None -> the built-in defaults."""
+    if path is None:
+        return Config()
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"config file {p} does not exist; copy systemd/config.example.toml there "
+            "or leave out --config to use the defaults"
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"config file {p} cannot be read: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+    return config_from_dict(data, origin=str(p))
+
+
+def with_overrides(config: Config, overrides: dict[str, dict[str, Any]]) -> Config:
+    """Apply command-line values ({section: {key: value}}, None = not given),
+    validated like the file's."""
+    sections = {}
+    for name, cls in SECTIONS.items():
+        current = getattr(config, name)
+        given = {k: v for k, v in overrides.get(name, {}).items() if v is not None}
+        if given:
+            fields = {f.name: f for f in dataclasses.fields(cls)}
+            checked = {
+                k: _check_value("command line", name, fields[k], v) for k, v in given.items()
+            }
+            current = dataclasses.replace(current, **checked)
+            _check_section("command line", name, current)
+        sections[name] = current
+    return Config(**sections, origin=config.origin)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def format_config(config: Config, *, hide_secrets: bool = True, comments: bool = True) -> str:
+    """The configuration as TOML, each key with its description as a comment."""
+    lines = []
+    for name in SECTIONS:
+        section = getattr(config, name)
+        lines.append(f"[{name}]")
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            if hide_secrets and f.name == "access_token" and value:
+                value = "<set>"
+            if comments:
+                desc = f.metadata["description"]
+                lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
+                if lo is not None:
+                    desc += f" ({lo}..{hi})"
+                lines.append(f"# {desc}")
+            lines.append(f"{f.name} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)

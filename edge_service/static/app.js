@@ -1,0 +1,91 @@
+// screwcam live page: video from /stream.mjpg, heads and status from /api/events (SSE).
+"use strict";
+(function () {
+  const info = JSON.parse(document.getElementById("class-info").textContent);
+  const byName = Object.fromEntries(info.map((c) => [c.name, c]));
+  const token = new URLSearchParams(location.search).get("token");
+  const withToken = (url) => (token ? url + (url.includes("?") ? "&" : "?") +
+    "token=" + encodeURIComponent(token) : url);
+  const $ = (id) => document.getElementById(id);
+  const img = $("stream");
+
+  // --- video ---------------------------------------------------------------
+  function startVideo() {
+    img.src = withToken("/stream.mjpg?t=" + Date.now());
+  }
+  img.addEventListener("error", () => setTimeout(startVideo, 2000));
+  startVideo();
+
+  // --- heads ---------------------------------------------------------------
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function showHeads(heads) {
+    const list = $("heads");
+    const items = heads.map((h) => {
+      const c = byName[h.label] || byName.unknown;
+      const pct = Math.round(h.confidence * 100);
+      const li = el("li", "head" + (h.label === "unknown" ? " unknown" : ""));
+      li.dataset.label = h.label;
+      const dot = el("span", "dot");
+      dot.style.background = c.color;
+      const track = el("div", "track");
+      const fill = el("div", "fill");
+      fill.style.width = pct + "%";
+      fill.style.background = c.color;
+      track.append(fill);
+      li.append(dot, el("span", "name", h.label_en || c.en), el("span", "pct", pct + "%"), track);
+      return li;
+    });
+    list.replaceChildren(...items);
+    $("no-heads").hidden = heads.length > 0;
+    $("head-count").textContent = heads.length;
+    const counts = {};
+    heads.forEach((h) => { counts[h.label] = (counts[h.label] || 0) + 1; });
+    document.querySelectorAll("#classes li").forEach((li) => {
+      const n = counts[li.dataset.label] || 0;
+      li.querySelector(".n").textContent = n;
+      li.classList.toggle("zero", n === 0);
+    });
+  }
+
+  // --- status --------------------------------------------------------------
+  function showStatus(data) {
+    const cam = data.camera || {};
+    const pill = $("camera");
+    const state = cam.state || "unknown";
+    pill.textContent = "camera: " + state;
+    pill.className = "pill " + (state === "ok" ? "pill-ok" :
+      state === "reconnecting" ? "pill-bad" : "pill-wait");
+    const msg = $("camera-message");
+    msg.hidden = state === "ok";
+    msg.textContent = state === "ok" ? "" : (cam.message || state);
+    if (typeof data.fps === "number") $("fps").textContent = data.fps.toFixed(1);
+    if (typeof data.latency_ms === "number") $("latency").textContent = Math.round(data.latency_ms);
+  }
+
+  // --- events --------------------------------------------------------------
+  let events = null;
+  function connect() {
+    events = new EventSource(withToken("/api/events"));
+    events.onmessage = (e) => {
+      const data = JSON.parse(e.data);
+      showHeads(data.heads || []);
+      showStatus(data);
+    };
+    events.addEventListener("status", (e) => showStatus(JSON.parse(e.data)));
+    events.onerror = () => {
+      const pill = $("camera");
+      if (events.readyState === EventSource.CLOSED) {
+        pill.textContent = "server: offline";
+        pill.className = "pill pill-bad";
+        setTimeout(connect, 3000);
+      }
+    };
+  }
+  connect();
+  showHeads([]);
+})();
