@@ -97,7 +97,7 @@ def record(
     fps: float | None = None,
     stop: threading.Event | None = None,
     source_spec: str = "",
-    progress: TextIO | None = sys.stderr,
+    progress: TextIO | None = None,
 ) -> Recording:
     """Record from an opened `source` until `seconds` pass or `stop` is set.
     With `fps` below the source's rate, frames are dropped evenly to reach it."""
@@ -231,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
         with open_source(spec, loop=False, realtime=True) as source:
             result = record(
                 source, label, args.out, seconds=args.seconds, fps=args.fps, stop=stop,
-                source_spec=spec,
+                source_spec=spec, progress=sys.stderr,
             )  # fmt: skip
     finally:
         for sig, handler in old.items():

@@ -274,7 +274,7 @@ def slice_recordings(
     test_fraction: float = 0.3,
     force: bool = False,
     min_change: float = DEFAULT_MIN_CHANGE,
-    progress: TextIO | None = sys.stderr,
+    progress: TextIO | None = None,
 ) -> SliceReport:
     """Slice every recording and write the dataset. Unreadable videos are reported and
     skipped; DatasetError if nothing at all could be sliced."""
@@ -348,7 +348,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     report = slice_recordings(
         args.recordings, args.out, every=args.every, test_fraction=args.test_fraction,
-        force=args.force, min_change=args.min_change,
+        force=args.force, min_change=args.min_change, progress=sys.stderr,
     )  # fmt: skip
     out = sys.stderr
     kept = sum(v.kept for v in report.videos)
