@@ -158,7 +158,9 @@ class Service:
                 ident="screwcam",
                 asyncore_use_poll=True,  # select() breaks beyond 1024 descriptors
                 outbuf_high_watermark=OUTBUF_HIGH_WATERMARK,
-                max_request_body_size=config.server.max_upload_bytes + 65536,
+                # Bodies a little over the limit reach Flask, which answers with a
+                # JSON 413; waitress itself cuts off anything far beyond it.
+                max_request_body_size=2 * config.server.max_upload_bytes + (1 << 20),
                 connection_limit=max(100, config.server.threads * 4),
             )
         except OSError as exc:

@@ -1,0 +1,352 @@
+"""The live service end to end: a REAL `screwcam serve` process on a loopback
+port, with the demo source or a real video file, the real model bundle and the
+real LiteRT interpreter; plain HTTP clients read its streams and API."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import struct
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+from _service_helpers import (
+    Server,
+    decode_jpeg,
+    demo_jpeg,
+    mjpeg_frames,
+    model_dir,
+    multipart,
+    open_stream,
+    sse_events,
+    wait_until,
+    write_demo_video,
+)
+
+from capture.heads import Box
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    server = Server("--source", "demo")
+    server.start(log)
+    yield server
+    code, seconds = server.terminate()
+    print(f"demo server stopped in {seconds:.2f} s after SIGTERM (exit {code})")
+    assert code == 0, server.log()
+
+
+# --- streams ------------------------------------------------------------------------------
+
+
+def test_mjpeg_frames_decode_with_the_source_size(demo: Server) -> None:
+    conn, resp = open_stream(demo)
+    try:
+        frames = []
+        for data in mjpeg_frames(resp):
+            frames.append(decode_jpeg(data))
+            if len(frames) == 3:
+                break
+    finally:
+        conn.close()
+    assert [f.shape for f in frames] == [(480, 640, 3)] * 3
+    # Consecutive parts are different frames (the demo moves), not one repeated.
+    assert any(frames[0].tobytes() != f.tobytes() for f in frames[1:])
+
+
+def test_sse_delivers_events_with_increasing_seq(demo: Server) -> None:
+    conn, resp = open_stream(demo, "/api/events")
+    assert resp.getheader("Content-Type").startswith("text/event-stream")
+    seqs = []
+    try:
+        for event, data in sse_events(resp):
+            if event == "message":
+                assert {"seq", "frame", "time", "heads", "camera"} <= set(data)
+                seqs.append(data["seq"])
+                if len(seqs) == 5:
+                    break
+    finally:
+        conn.close()
+    assert seqs == sorted(seqs) and len(set(seqs)) == 5, seqs
+
+
+def test_predictions_json(demo: Server) -> None:
+    status, data = demo.get_json("/api/predictions")
+    assert status == 200
+    assert isinstance(data["seq"], int) and isinstance(data["frame"], int)
+    assert data["heads"], "the demo always shows screw heads"
+    for head in data["heads"]:
+        x, y, w, h = head["box"]
+        assert 0 <= x < 640 and 0 <= y < 480 and w > 0 and h > 0
+        assert head["label"] in (
+            "innensechskant", "philips", "pozidriv", "sechskant", "torx", "unknown"
+        )
+        assert 0.0 <= head["confidence"] <= 1.0
+    assert data["camera"]["state"] == "ok"
+
+
+def test_healthz_and_metrics(demo: Server) -> None:
+    status, health = demo.get_json("/healthz")
+    assert status == 200 and health["status"] == "ok"
+    assert health["camera"]["state"] == "ok" and health["last_frame_age_s"] < 5
+    assert health["model"]["path"]
+    status, body, headers = demo.request("GET", "/metrics")
+    assert status == 200 and headers["content-type"].startswith("text/plain")
+    text = body.decode()
+    values = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert values["screwcam_frames_processed_total"] > 0
+    assert values['screwcam_inference_seconds_bucket{le="+Inf"}'] == values[
+        "screwcam_inference_seconds_count"
+    ]
+    for name in ("screwcam_fps", "screwcam_frames_dropped_total",
+                 "screwcam_camera_reconnects_total", 'screwcam_clients_connected{kind="mjpeg"}',
+                 'screwcam_heads_in_view{label="torx"}'):
+        assert name in values, name
+
+
+def test_twenty_clients_and_a_stalled_one(demo: Server) -> None:
+    # A client that asks for the stream and never reads a byte.
+    stalled = socket.create_connection(("127.0.0.1", demo.port))
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+    try:
+        time.sleep(1.0)  # let the server fill the stalled client's buffers
+        results: dict[int, list[int]] = {}
+        errors: list[BaseException] = []
+
+        def client(i: int) -> None:
+            try:
+                conn, resp = open_stream(demo, timeout=15)
+                got = []
+                try:
+                    for data in mjpeg_frames(resp):
+                        got.append(len(decode_jpeg(data)))
+                        if len(got) == 5:
+                            break
+                finally:
+                    conn.close()
+                results[i] = got
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert not errors, errors
+        assert sorted(results) == list(range(20)), f"served: {sorted(results)}"
+        assert all(len(v) == 5 for v in results.values())
+        # With the stalled client still connected, the pipeline keeps publishing.
+        seq1 = demo.get_json("/api/predictions")[1]["seq"]
+        time.sleep(0.5)
+        seq2 = demo.get_json("/api/predictions")[1]["seq"]
+        assert seq2 > seq1
+    finally:
+        stalled.close()
+
+
+# --- uploads --------------------------------------------------------------------------------
+
+
+def _matches(heads: list[dict], truth: list, min_iou: float = 0.5) -> int:
+    boxes = [Box(*h["box"]) for h in heads]
+    return sum(1 for t in truth if any(t.box.iou(b) >= min_iou for b in boxes))
+
+
+def test_upload_is_classified(demo: Server) -> None:
+    jpeg, frame = demo_jpeg()
+    body, headers = multipart("image", "frame.jpg", jpeg)
+    status, raw, _ = demo.request("POST", "/api/classify", body, headers)
+    assert status == 200, raw
+    data = json.loads(raw)
+    assert data["size"] == [640, 480]
+    assert len(data["heads"]) >= len(frame.truth) - 1
+    assert _matches(data["heads"], frame.truth) >= len(frame.truth) - 1
+    # The raw body works too.
+    status, raw, _ = demo.request("POST", "/api/classify", jpeg, {"Content-Type": "image/jpeg"})
+    assert status == 200 and json.loads(raw)["heads"] == data["heads"]
+
+
+def _png_header(width: int, height: int) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
+            + struct.pack(">I", zlib.crc32(chunk)))
+
+
+def test_bad_uploads_get_4xx_never_500(demo: Server) -> None:
+    jpeg, _ = demo_jpeg()
+    huge_jpeg = bytearray(jpeg)
+    sof = next(i for i in range(2, len(jpeg) - 1) if jpeg[i] == 0xFF and jpeg[i + 1] == 0xC0)
+    huge_jpeg[sof + 5 : sof + 9] = struct.pack(">HH", 60000, 60000)  # height, width
+    cases = {
+        "too big": (b"\xff\xd8" + os.urandom(9 * 1024 * 1024), 413),
+        "not an image": (b"hello, this is text", 400),
+        "empty": (b"", 400),
+        "corrupt jpeg": (jpeg[:2] + os.urandom(3000), 400),
+        "truncated jpeg": (jpeg[:150], 400),
+        "huge declared png": (_png_header(100_000, 100_000), 413),
+        "huge declared jpeg": (bytes(huge_jpeg), 413),
+        "zero-size png": (_png_header(0, 10), 400),
+        "png without pixels": (_png_header(64, 64), 400),
+    }
+    for name, (data, expected) in cases.items():
+        body, headers = multipart("image", "x.jpg", data)
+        status, raw, resp_headers = demo.request("POST", "/api/classify", body, headers)
+        assert status == expected, (name, status, raw[:200])
+        assert resp_headers["content-type"] == "application/json", name
+        assert json.loads(raw)["message"], name
+    # A multipart upload without the "image" field.
+    body, headers = multipart("photo", "x.jpg", jpeg)
+    assert demo.request("POST", "/api/classify", body, headers)[0] == 400
+    # Unknown paths and methods are JSON 4xx too.
+    status, raw, _ = demo.request("GET", "/nope")
+    assert status == 404 and json.loads(raw)["error"]
+    assert demo.request("GET", "/api/classify")[0] == 405
+    assert demo.get_json("/healthz")[0] == 200  # and the service is fine
+
+
+# --- failures and recovery ----------------------------------------------------------------
+
+
+def test_healthz_follows_a_vanishing_video_file(tmp_path: Path) -> None:
+    video = write_demo_video(tmp_path / "clip.mp4", frames=15)
+    hidden = tmp_path / "hidden.mp4"
+    with Server("--source", str(video)) as server:
+        server.start(tmp_path / "serve.log")
+        status, data = server.get_json("/api/predictions")
+        assert status == 200 and data["frame"] < 15
+        # Take the file away: at its end the loop cannot reopen it.
+        video.rename(hidden)
+        assert wait_until(lambda: server.get_json("/healthz")[0] == 503, 10), server.log()
+        status, health = server.get_json("/healthz")
+        assert health["camera"]["state"] == "reconnecting"
+        assert "does not exist" in health["camera"]["message"]
+        # Bring it back: the capture thread reopens it by itself.
+        hidden.rename(video)
+        assert wait_until(lambda: server.get_json("/healthz")[0] == 200, 15), server.log()
+        metrics = server.request("GET", "/metrics")[1].decode()
+        reconnects = next(
+            float(line.split()[1]) for line in metrics.splitlines()
+            if line.startswith("screwcam_camera_reconnects_total")
+        )
+        assert reconnects >= 1
+
+
+def test_sigterm_with_open_streams_exits_cleanly(tmp_path: Path) -> None:
+    server = Server("--source", "demo")
+    server.start(tmp_path / "serve.log")
+    streams = [open_stream(server), open_stream(server, "/api/events")]
+    stalled = socket.create_connection(("127.0.0.1", server.port))
+    stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.5)
+    try:
+        code, seconds = server.terminate(timeout=10)
+        print(f"stopped {seconds:.2f} s after SIGTERM with 3 open streams (exit {code})")
+        assert code == 0, server.log()
+        assert "stopped in" in server.log()
+    finally:
+        stalled.close()
+        for conn, _ in streams:
+            conn.close()
+        server.stop()
+
+
+def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
+    server = Server("--source", "demo", model=tmp_path / "no-such-model")
+    with pytest.raises(AssertionError, match="exited with 2"):
+        server.start(tmp_path / "serve.log")
+    assert "no-such-model does not exist" in server.log()
+    server.stop()
+
+
+def test_corrupt_model_is_a_clear_error(tmp_path: Path) -> None:
+    bundle = tmp_path / "broken"
+    shutil.copytree(model_dir(), bundle)
+    (bundle / "model.tflite").write_bytes(b"this is not a flatbuffer" * 100)
+    server = Server("--source", "demo", model=bundle)
+    with pytest.raises(AssertionError, match="exited with 2"):
+        server.start(tmp_path / "serve.log")
+    assert "model.tflite is not a valid TFLite model" in server.log()
+    server.stop()
+
+
+def test_bad_config_names_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[model]\nconfidence_threshold = 1.5\n")
+    server = Server("--config", str(config))
+    with pytest.raises(AssertionError, match="exited with 2"):
+        server.start(tmp_path / "serve.log")
+    assert "[model] confidence_threshold = 1.5 is out of range 0.0..1.0" in server.log()
+    config.write_text("[server]\nprot = 80\n")
+    server = Server("--config", str(config))
+    with pytest.raises(AssertionError, match="exited with 2"):
+        server.start(tmp_path / "serve2.log")
+    assert "[server] prot: unknown key" in server.log()
+
+
+def test_token_guards_uploads(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-token\n")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[server]\ntoken_file = "{token_file}"\n')
+    jpeg, _ = demo_jpeg()
+    with Server("--config", str(config), "--source", "demo") as server:
+        server.start(tmp_path / "serve.log")
+        post = lambda headers: server.request(  # noqa: E731
+            "POST", "/api/classify", jpeg, {"Content-Type": "image/jpeg", **headers}
+        )
+        status, raw, headers = post({})
+        assert status == 401 and "token" in json.loads(raw)["message"]
+        assert headers["www-authenticate"].startswith("Bearer")
+        assert post({"Authorization": "Bearer wrong"})[0] == 401
+        assert post({"Authorization": "Bearer s3cret-token"})[0] == 200
+        # Read-only views stay open unless protect_read_only is set.
+        assert server.get_json("/api/predictions")[0] == 200
+        assert server.request("GET", "/")[0] == 200
+
+
+def test_protect_read_only_guards_views_but_not_healthz(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[server]\naccess_token = "tok"\nprotect_read_only = true\n')
+    with Server("--config", str(config), "--source", "demo") as server:
+        server.start(tmp_path / "serve.log")
+        for path in ("/", "/api/predictions", "/stream.mjpg", "/api/events", "/metrics"):
+            assert server.request("GET", path)[0] == 401, path
+        assert server.get_json("/api/predictions?token=tok")[0] == 200
+        assert server.get_json("/api/predictions", {"Authorization": "Bearer tok"})[0] == 200
+        conn, resp = open_stream(server, "/stream.mjpg?token=tok")
+        decode_jpeg(next(mjpeg_frames(resp)))
+        conn.close()
+        assert server.get_json("/healthz")[0] == 200
+
+
+def test_systemd_notify_ready_watchdog_stopping(tmp_path: Path) -> None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    name = f"@screwcam-test-{os.getpid()}-{time.monotonic_ns()}"
+    sock.bind(b"\0" + name[1:].encode())  # an abstract socket, as systemd may use
+    sock.settimeout(10)
+    server = Server("--source", "demo", env={"NOTIFY_SOCKET": name})
+    try:
+        server.start(tmp_path / "serve.log")
+        messages = []
+        while len([m for m in messages if "WATCHDOG=1" in m]) < 2:
+            messages.append(sock.recv(4096).decode())
+        assert any("READY=1" in m for m in messages), messages
+        server.terminate()
+        while not any("STOPPING=1" in m for m in messages):
+            messages.append(sock.recv(4096).decode())
+    finally:
+        server.stop()
+        sock.close()
