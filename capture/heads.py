@@ -45,45 +45,93 @@ class Box:
 
 
 _WORK_SIDE = 320  # detection runs on a frame scaled so its longer side is at most this
+_LOG_OFFSET = 6.0  # keeps the log of dark, noisy pixels from exploding
+# A head's outline is an edge whose brightness ratio exceeds this across ~2 px at the
+# working scale; soft shadow edges and surface texture stay below it.
+_EDGE_RATIO = 1.3
+_MIN_FILL = 0.62  # a head fills at least this share of its box (circle: 0.79, hex: 0.75)
+
+
+def _log_lut() -> np.ndarray:
+    """uint8 -> uint8 lookup: scaled log brightness, so differences are ratios."""
+    values = np.log(np.arange(256, dtype=np.float64) + _LOG_OFFSET)
+    values = (values - values[0]) * (255.0 / (values[-1] - values[0]))
+    return np.clip(np.round(values), 0, 255).astype(np.uint8)
+
+
+_LUT = _log_lut()
+_LOG_SCALE = 255.0 / (np.log(255.0 + _LOG_OFFSET) - np.log(_LOG_OFFSET))
+_EDGE_THRESHOLD = float(np.log(_EDGE_RATIO) * _LOG_SCALE)
+_K3 = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
+_K5 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+
+
+def _work_image(frame: np.ndarray) -> tuple[np.ndarray, float]:
+    gray = to_gray(frame)
+    height, width = gray.shape
+    scale = min(1.0, _WORK_SIDE / max(height, width))
+    if scale < 1.0:
+        size = (max(1, int(round(width * scale))), max(1, int(round(height * scale))))
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    return gray, scale
+
+
+def _candidates(small: np.ndarray) -> list[tuple[int, int, int, int, float]]:
+    """(x, y, w, h, fill) of compact closed outlines in a work-scale gray image."""
+    logimg = cv2.GaussianBlur(cv2.LUT(small, _LUT), (3, 3), 0)
+    edges = cv2.morphologyEx(logimg, cv2.MORPH_GRADIENT, _K3)
+    _, mask = cv2.threshold(edges, _EDGE_THRESHOLD, 255, cv2.THRESH_BINARY)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _K5)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    out = []
+    for contour in contours:
+        x, y, w, h = cv2.boundingRect(contour)
+        if w < 6 or h < 6:
+            continue
+        # the hull closes an outline that has gaps (a dark rim against a dark shadow)
+        fill = cv2.contourArea(cv2.convexHull(contour)) / float(w * h)
+        out.append((x, y, w, h, fill))
+    return out
+
+
+def _drop_nested(boxes: list[Box]) -> list[Box]:
+    """Keep the larger of two boxes when one lies mostly inside the other (a recess
+    found separately from its head's broken outline)."""
+    kept: list[Box] = []
+    for box in sorted(boxes, key=lambda b: b.w * b.h, reverse=True):
+        area = box.w * box.h
+        inside = False
+        for big in kept:
+            ix = max(0, min(box.x + box.w, big.x + big.w) - max(box.x, big.x))
+            iy = max(0, min(box.y + box.h, big.y + big.h) - max(box.y, big.y))
+            if ix * iy >= 0.6 * area:
+                inside = True
+                break
+        if not inside:
+            kept.append(box)
+    return kept
 
 
 def find_heads(
     frame: np.ndarray, *, min_size_frac: float = 0.04, max_size_frac: float = 0.6
 ) -> list[Box]:
     """Every screw head in the frame, as boxes in the frame's pixels, sorted left
-    to right. A head is a compact blob that differs from the local background."""
-    gray = to_gray(frame)
-    height, width = gray.shape
-    scale = min(1.0, _WORK_SIDE / max(height, width))
-    small = (
-        cv2.resize(gray, (int(width * scale), int(height * scale)), interpolation=cv2.INTER_AREA)
-        if scale < 1.0
-        else gray
-    )
-    sh, sw = small.shape
-    side = min(sh, sw)
-    k = max(3, (int(side * 0.35) | 1))
-    background = cv2.medianBlur(cv2.resize(small, (sw // 4 or 1, sh // 4 or 1)), 5)
-    background = cv2.resize(background, (sw, sh), interpolation=cv2.INTER_LINEAR)
-    background = cv2.blur(background, (k, k))
-    diff = cv2.absdiff(cv2.GaussianBlur(small, (5, 5), 0), background)
-    _, mask = cv2.threshold(diff, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel, iterations=2)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    boxes = []
+    to right. A head is a compact, closed outline of strong *relative* contrast
+    (a brightness ratio, so dim, overexposed and shadowed parts count alike);
+    soft shadow edges, surface texture and elongated shapes are rejected."""
+    small, scale = _work_image(frame)
+    side = min(small.shape)
     min_side, max_side = min_size_frac * side, max_size_frac * side
-    for contour in contours:
-        x, y, w, h = cv2.boundingRect(contour)
+    boxes = []
+    for x, y, w, h, fill in _candidates(small):
         if not (min_side <= max(w, h) <= max_side):
             continue
-        if not 0.6 <= w / h <= 1.6:
+        if not 0.7 <= w / h <= 1.43 or fill < _MIN_FILL:
             continue
-        if cv2.contourArea(contour) < 0.5 * w * h:
-            continue
-        boxes.append(Box(x, y, w, h).scaled(1.0 / scale))
-    return sorted(boxes, key=lambda b: (b.x, b.y))
+        # the outline's edge band lies ~1 px outside the head: shrink it back
+        box = Box(x + 1, y + 1, w - 2, h - 2)
+        boxes.append(box.scaled(1.0 / scale) if scale < 1.0 else box)
+    return sorted(_drop_nested(boxes), key=lambda b: (b.x, b.y))
 
 
 def find_main_head(frame: np.ndarray) -> Box | None:
