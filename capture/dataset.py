@@ -343,7 +343,7 @@ def _images_from_x(x: np.ndarray, path: Path) -> np.ndarray:
         )
     if x.dtype == np.uint8:
         return x
-    if x.dtype.kind not in "iuf":
+    if x.dtype.kind not in "iufb":
         raise DatasetError(f"{path} has dtype {x.dtype}; expected uint8 or float pixels")
     values = x.astype(np.float64)
     if values.size and not np.isfinite(values).all():
@@ -351,7 +351,7 @@ def _images_from_x(x: np.ndarray, path: Path) -> np.ndarray:
     low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
     if low < 0 or high > 255:
         raise DatasetError(f"{path} has pixels from {low} to {high}; expected 0..1 or 0..255")
-    if x.dtype.kind == "f" and high <= 1.0:
+    if high <= 1.0:  # 0..1 floats, or 0/1 (bool or int) silhouettes
         values = values * 255.0
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 

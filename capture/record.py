@@ -221,6 +221,13 @@ def run(args: argparse.Namespace) -> int:
     if args.fps is not None and not 0 < args.fps <= 240:
         raise CameraError("--fps must be between 0 and 240")
     spec = args.source or default_source_spec()
+    leftovers = sorted(args.out.glob(f".*.part{SUFFIX}")) if args.out.is_dir() else []
+    if leftovers:
+        print(
+            f"note: {len(leftovers)} unfinished recording(s) from interrupted runs in "
+            f"{args.out} (e.g. {leftovers[0].name}); delete them if no recorder is running",
+            file=sys.stderr,
+        )
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

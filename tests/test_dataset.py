@@ -260,3 +260,13 @@ def test_image_outside_a_class_folder_is_named(tmp_path):
 def test_not_a_dataset_folder(tmp_path):
     with pytest.raises(DatasetError, match="X_train.npy"):
         load_dataset(tmp_path)
+
+
+def test_thesis_binary_silhouettes_are_scaled(tmp_path):
+    rng = np.random.default_rng(4)
+    binary = (rng.random((4, 28, 28)) > 0.5).astype(np.int64)  # 0/1, like a silhouette
+    np.save(tmp_path / "X_s.npy", binary)
+    np.save(tmp_path / "y_s.npy", np.array([0, 1, 2, 3]))
+    samples = load_samples([tmp_path / "X_s.npy"])
+    assert np.array_equal(samples.x, _renormalized((binary * 255).astype(np.uint8)))
+    assert set(np.unique(samples.x).tolist()) == {0, 255}
