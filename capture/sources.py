@@ -173,7 +173,8 @@ class VideoFileSource(Source):
             )
         fps = cap.get(cv2.CAP_PROP_FPS)
         self._fps = float(fps) if fps and np.isfinite(fps) and 0 < fps <= 1000 else _DEFAULT_FPS
-        self._frame_count = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
+        count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        self._frame_count = int(count) if count and np.isfinite(count) and count > 0 else 0
         self._cap = cap
         self._pending = _as_bgr(image)
         self._size = (self._pending.shape[1], self._pending.shape[0])
