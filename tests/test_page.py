@@ -1,0 +1,133 @@
+"""The live page in a real headless Chromium, against a real server.
+
+Selenium gets the driver path explicitly, so Selenium Manager never downloads
+anything. Screenshots are saved in the test's temporary folder (path printed;
+SCREWCAM_SCREENSHOT_DIR keeps copies)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from _service_helpers import Server
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+pytestmark = pytest.mark.browser
+
+webdriver = pytest.importorskip("selenium.webdriver")
+if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+    pytest.skip("needs /usr/bin/chromium and /usr/bin/chromedriver", allow_module_level=True)
+
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    srv = Server("--source", "demo")
+    srv.start(tmp_path_factory.mktemp("page") / "serve.log")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture()
+def browser(tmp_path: Path):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+                f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(20)
+    yield driver
+    driver.quit()
+
+
+def _keep(path: Path) -> None:
+    keep = os.environ.get("SCREWCAM_SCREENSHOT_DIR")
+    if keep:
+        shutil.copy(path, Path(keep) / path.name)
+    print(f"screenshot: {path}")
+
+
+def _load_live(browser, server: Server, width: int, height: int) -> None:
+    browser.set_window_size(width, height)
+    browser.get(server.url + "/")
+    wait = WebDriverWait(browser, 20, poll_frequency=0.2)
+    wait.until(lambda d: d.execute_script(
+        "const i = document.getElementById('stream'); return i.complete && i.naturalWidth > 0;"
+    ))
+    wait.until(lambda d: d.execute_script(
+        "return document.querySelectorAll('#heads li').length > 0;"
+    ))
+    wait.until(lambda d: d.find_element("id", "camera").text == "camera: ok")
+
+
+def _video_region(browser, shot: np.ndarray) -> np.ndarray:
+    rect = browser.execute_script(
+        "const r = document.getElementById('stream').getBoundingClientRect();"
+        "return [r.left, r.top, r.width, r.height, window.devicePixelRatio];"
+    )
+    x, y, w, h, dpr = (float(v) for v in rect)
+    x0, y0 = int(x * dpr), int(y * dpr)
+    x1 = min(shot.shape[1], int((x + w) * dpr))
+    y1 = min(shot.shape[0], int((y + h) * dpr))
+    return shot[y0:y1, x0:x1]
+
+
+def test_page_shows_live_video_and_heads(browser, server: Server, tmp_path: Path) -> None:
+    _load_live(browser, server, 1280, 860)
+    # One snapshot of the DOM (it is redrawn for every frame).
+    names, bars, counts = browser.execute_script(
+        "const q = (s, f) => [...document.querySelectorAll(s)].map(f);"
+        "return [q('#heads li .name', e => e.textContent),"
+        "        q('#heads .fill', e => e.style.width),"
+        "        q('#classes li .n', e => +e.textContent)];"
+    )
+    assert names and all(names), names
+    known = {"hex socket", "Phillips", "Pozidriv", "hex head", "Torx", "unknown"}
+    assert set(names) <= known, names
+    assert len(bars) == len(names) and all(b.endswith("%") for b in bars)
+    assert sum(counts) == len(names)
+    assert browser.find_element("id", "fps").text not in ("", "–")
+    # Nothing is loaded from outside the server.
+    urls = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name);"
+    )
+    assert all(u.startswith(server.url) for u in urls), urls
+
+    path = tmp_path / "page-desktop.png"
+    browser.save_screenshot(str(path))
+    _keep(path)
+    shot = cv2.imread(str(path))
+    video = _video_region(browser, shot)
+    assert video.shape[0] > 200 and video.shape[1] > 300, video.shape
+    gray = cv2.cvtColor(video, cv2.COLOR_BGR2GRAY)
+    assert gray.std() > 15, "the video area is blank"
+    assert 20 < gray.mean() < 235, "the video area is blank"
+
+
+def test_page_fits_a_phone(browser, server: Server, tmp_path: Path) -> None:
+    _load_live(browser, server, 390, 844)
+    overflow = browser.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth;"
+    )
+    assert overflow <= 0, f"page is {overflow}px wider than a phone screen"
+    img_w, view_w = browser.execute_script(
+        "return [document.getElementById('stream').getBoundingClientRect().width,"
+        " document.documentElement.clientWidth];"
+    )
+    assert 0.8 * view_w <= img_w <= view_w
+    path = tmp_path / "page-phone.png"
+    browser.save_screenshot(str(path))
+    _keep(path)
+    gray = cv2.cvtColor(_video_region(browser, cv2.imread(str(path))), cv2.COLOR_BGR2GRAY)
+    assert gray.std() > 15

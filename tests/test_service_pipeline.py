@@ -1,0 +1,189 @@
+"""The frame pipeline itself (threads, mailbox, results) with the real demo
+source, the real head finder and the real model bundle on LiteRT."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import numpy as np
+import pytest
+from _service_helpers import decode_jpeg, model_dir
+
+from capture.classes import CLASSES
+from capture.errors import CameraError
+from capture.sources import Frame, Source
+from capture.synthetic import DemoSource
+from edge_service.classifier import Classifier, load_bundle
+from edge_service.metrics import Metrics
+from edge_service.pipeline import Analyzer, Pipeline
+
+# Share of the demo's heads the model must name correctly through the whole
+# live path (find_heads box -> preprocess -> model). The bundled model scores
+# well above this on its own synthetic test set; the live path adds the head
+# finder's boxes and all six lighting conditions.
+MIN_LIVE_ACCURACY = 0.7
+MIN_IOU = 0.8
+
+
+class TruthRecorder(Source):
+    """The real DemoSource, remembering the ground truth of every frame it hands
+    out, so published results can be checked against it."""
+
+    def __init__(self, inner: DemoSource, truths: dict[int, list]) -> None:
+        self.inner, self.truths, self.name = inner, truths, "demo"
+
+    fps = property(lambda self: self.inner.fps)
+    size = property(lambda self: self.inner.size)
+
+    def open(self) -> None:
+        self.inner.open()
+
+    def read(self) -> Frame:
+        frame = self.inner.read()
+        self.truths[frame.index] = frame.truth
+        return frame
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier(load_bundle(model_dir()), num_threads=2)
+
+
+def _collect(pipeline: Pipeline, n: int, timeout: float = 60.0) -> list:
+    results, previous = [], 0
+    deadline = time.monotonic() + timeout
+    while len(results) < n and time.monotonic() < deadline:
+        result = pipeline.wait_for_result(previous, timeout=1.0)
+        if result is not None:
+            assert result.seq > previous, "the same result was handed out twice"
+            previous = result.seq
+            results.append(result)
+    assert len(results) == n, f"only {len(results)} results in {timeout} s"
+    return results
+
+
+def test_live_heads_match_the_demo_ground_truth(classifier: Classifier) -> None:
+    truths: dict[int, list] = {}
+    metrics = Metrics()
+    pipeline = Pipeline(
+        lambda: TruthRecorder(DemoSource(realtime=False, seed=1), truths),
+        Analyzer(classifier, confidence_threshold=0.0),
+        metrics=metrics,
+    )
+    with pipeline:
+        results = _collect(pipeline, 60)
+    matched, correct, total = 0, 0, 0
+    confusion: Counter[tuple[str, str]] = Counter()
+    for result in results:
+        truth = truths[result.frame]
+        image = decode_jpeg(result.jpeg)
+        assert image.shape == (result.height, result.width, 3) == (480, 640, 3)
+        for t in truth:
+            total += 1
+            best = max(result.heads, key=lambda h: t.box.iou(h.box), default=None)
+            if best is None or t.box.iou(best.box) < MIN_IOU:
+                continue
+            matched += 1
+            correct += best.label == CLASSES[t.label]
+            confusion[(CLASSES[t.label], best.label)] += 1
+    print(f"{len(results)} frames, {total} heads: {matched} boxes matched (IoU >= {MIN_IOU}), "
+          f"{correct} labelled right ({correct / max(1, matched):.1%}); "
+          f"dropped {metrics.frames_dropped} of {metrics.frames_captured} captured")
+    print("confusions:", {k: v for k, v in confusion.items() if k[0] != k[1]})
+    assert matched == total, f"{total - matched} of {total} heads not found with IoU >= {MIN_IOU}"
+    assert correct / matched >= MIN_LIVE_ACCURACY
+    # Every captured frame was either processed or counted as dropped (never queued).
+    assert metrics.frames_captured - metrics.frames_processed - metrics.frames_dropped in (0, 1)
+
+
+def test_threshold_turns_unsure_heads_into_unknown(classifier: Classifier) -> None:
+    with DemoSource(realtime=False, seed=2) as source:
+        image = source.read().image
+    heads, _ = Analyzer(classifier, confidence_threshold=1.0).analyze(image)
+    assert heads and all(h.label == "unknown" and h.label_en == "unknown" for h in heads)
+    heads, _ = Analyzer(classifier, confidence_threshold=0.0).analyze(image)
+    assert heads and all(h.label in CLASSES for h in heads)
+
+
+class FlakySource(Source):
+    """A fake camera that can be unplugged (a fake camera is fine; the model is real)."""
+
+    name = "flaky"
+
+    def __init__(self, opens: list[int], state: dict[str, bool]) -> None:
+        self.opens, self.state, self.n = opens, state, 0
+        self.image = np.full((120, 160, 3), 90, np.uint8)
+
+    fps = property(lambda self: 30.0)
+    size = property(lambda self: (160, 120))
+
+    def open(self) -> None:
+        self.opens.append(1)
+        if self.state["unplugged"]:
+            raise CameraError("camera unplugged")
+
+    def read(self) -> Frame:
+        if self.state["unplugged"]:
+            raise CameraError("camera stopped delivering frames")
+        time.sleep(0.01)
+        self.n += 1
+        return Frame(self.image, self.n - 1, time.time())
+
+    def close(self) -> None:
+        pass
+
+
+def test_camera_failures_reconnect_with_backoff(classifier: Classifier) -> None:
+    opens: list[int] = []
+    state = {"unplugged": False}
+    pipeline = Pipeline(
+        lambda: FlakySource(opens, state),
+        Analyzer(classifier, 0.5),
+        backoff_min_s=0.05,
+        backoff_max_s=0.2,
+    )
+    with pipeline:
+        _collect(pipeline, 3, timeout=10)
+        assert pipeline.health()[0]
+        state["unplugged"] = True
+        deadline = time.monotonic() + 10
+        while "unplugged" not in pipeline.camera_status().message:
+            assert time.monotonic() < deadline, pipeline.camera_status()
+            time.sleep(0.02)
+        status = pipeline.camera_status()
+        assert status.state == "reconnecting"
+        healthy, details = pipeline.health()
+        assert not healthy and details["camera"]["state"] == "reconnecting"
+        n = len(opens)
+        time.sleep(1.0)
+        # Exponential backoff capped at 0.2 s: a handful of attempts, not a busy loop.
+        assert 2 <= len(opens) - n <= 12, len(opens) - n
+        state["unplugged"] = False
+        last = pipeline.latest().seq
+        _collect(pipeline, 2, timeout=10)
+        assert pipeline.latest().seq > last and pipeline.camera_status().state == "ok"
+        assert pipeline.camera_status().reconnects >= 2
+        assert pipeline.health()[0]
+
+
+def test_stop_is_prompt_and_wakes_waiters(classifier: Classifier) -> None:
+    pipeline = Pipeline(lambda: DemoSource(realtime=True), Analyzer(classifier, 0.5)).start()
+    _collect(pipeline, 2)
+    latest = pipeline.latest()
+    woke = threading.Event()
+
+    def waiter() -> None:
+        pipeline.wait_for_result(latest.seq + 10**6, timeout=30)
+        woke.set()
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    assert pipeline.stop(timeout=2.0)
+    assert woke.wait(2.0), "a waiting client was not woken by stop()"
+    t.join(2)
+    assert pipeline.camera_status().state == "stopped"
