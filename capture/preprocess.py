@@ -77,7 +77,9 @@ def normalize(small: np.ndarray) -> np.ndarray:
     if spread < _MIN_SPREAD:
         return np.full_like(small, 128, dtype=np.uint8)
     out = (small.astype(np.float32) - low) * (255.0 / spread)
-    return np.clip(out, 0, 255).astype(np.uint8)
+    # Round (not truncate) so normalize is idempotent: a stored dataset sample,
+    # normalized again when loaded, is bit-identical to what the service feeds the model.
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 def to_model_input(image: np.ndarray) -> np.ndarray:
