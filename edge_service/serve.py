@@ -209,12 +209,22 @@ class Service:
         t0 = time.monotonic()
         self.notifier.stopping()
         self.pipeline.stop(timeout=1.0)  # ends the streams too: they watch its event
-        # Waitress cannot stop itself: let the task threads finish (streams end on
-        # the stop event within their 1 s wait), then close every socket, which
-        # ends the server loop.
-        self.server.task_dispatcher.shutdown(timeout=max(0.1, 1.3 - (time.monotonic() - t0)))
-        wasyncore.close_all(self.server._map)
-        self._server_thread.join(max(0.1, 1.6 - (time.monotonic() - t0)))
+        # Waitress cannot stop itself. In its loop thread, close every connection
+        # (a thread blocked writing to a stalled viewer is woken by that) and the
+        # listening socket; the loop ends once nothing is left to watch.
+        server = self.server
+
+        def close_everything() -> None:
+            for channel in list(server.active_channels.values()):
+                channel.handle_close()
+            wasyncore.close_all(server._map, ignore_all=True)
+
+        if self._server_thread.is_alive():
+            server.trigger.pull_trigger(close_everything)
+            self._server_thread.join(0.5)
+        if self._server_thread.is_alive() or server._map:
+            wasyncore.close_all(server._map, ignore_all=True)
+        server.task_dispatcher.shutdown(timeout=max(0.1, 1.5 - (time.monotonic() - t0)))
         self.notifier.close()
         log.info("stopped in %.2f s", time.monotonic() - t0)
 
