@@ -315,8 +315,10 @@ class Pipeline:
         backoff_max_s: float = 10.0,
         stall_timeout_s: float = 30.0,
         stale_after_s: float = 5.0,
+        watchdog_every_s: float = 1.0,
     ) -> None:
         self.analyzer = analyzer
+        self.watchdog_every_s = watchdog_every_s
         self.metrics = metrics or Metrics()
         self.notifier = notifier or Notifier(address="")
         self.jpeg_quality = jpeg_quality
@@ -453,7 +455,7 @@ class Pipeline:
 
     def _feed_watchdog(self) -> None:
         now = time.monotonic()
-        if now - self._last_watchdog < 1.0:
+        if now - self._last_watchdog < self.watchdog_every_s:
             return
         stalled = self.capture.stalled_for()
         if stalled > self.stall_timeout_s:
@@ -469,7 +471,7 @@ class Pipeline:
         previous = 0
         while not self._stop.is_set():
             self._feed_watchdog()
-            item = self.capture.get_frame(previous, timeout=0.5)
+            item = self.capture.get_frame(previous, timeout=min(0.5, self.watchdog_every_s))
             if item is None:
                 continue
             previous, frame = item

@@ -122,7 +122,7 @@ class Service:
         from .app import create_app
         from .metrics import Metrics
         from .pipeline import Analyzer, Pipeline
-        from .systemd_notify import Notifier
+        from .systemd_notify import Notifier, watchdog_interval_s
 
         self.config = config
         self.token = config.token()
@@ -142,6 +142,8 @@ class Service:
             backoff_max_s=config.camera.reconnect_max_s,
             stall_timeout_s=config.camera.stall_timeout_s,
             stale_after_s=config.camera.stale_after_s,
+            # at least twice per WatchdogSec, and at least once a second
+            watchdog_every_s=min(1.0, watchdog_interval_s() or 1.0),
         )
         self.app = create_app(
             config,

@@ -187,3 +187,74 @@ def test_stop_is_prompt_and_wakes_waiters(classifier: Classifier) -> None:
     assert woke.wait(2.0), "a waiting client was not woken by stop()"
     t.join(2)
     assert pipeline.camera_status().state == "stopped"
+
+
+class _NotifyListener:
+    """A real AF_UNIX datagram socket standing in for systemd's notify socket."""
+
+    def __init__(self, path: str) -> None:
+        import socket
+
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.settimeout(0.1)
+        self.path = path
+
+    def drain(self, seconds: float) -> list[str]:
+        out, deadline = [], time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                out.append(self.sock.recv(4096).decode())
+            except TimeoutError:
+                pass
+        return out
+
+
+def test_watchdog_stops_when_processing_or_camera_hangs(classifier: Classifier, tmp_path) -> None:
+    from edge_service.systemd_notify import Notifier
+
+    listener = _NotifyListener(str(tmp_path / "notify.sock"))
+    release = threading.Event()
+    hang = {"find": False, "read": False}
+    opens: list[int] = []
+
+    def find(image):
+        if hang["find"]:
+            release.wait(30)
+        return []
+
+    class HangingSource(FlakySource):
+        def read(self) -> Frame:
+            if hang["read"]:
+                release.wait(30)
+            return super().read()
+
+    pipeline = Pipeline(
+        lambda: HangingSource(opens, {"unplugged": False}),
+        Analyzer(classifier, 0.5, find=find),
+        notifier=Notifier(listener.path),
+        stall_timeout_s=0.6,
+        watchdog_every_s=0.1,
+    )
+    try:
+        with pipeline:
+            messages = listener.drain(1.0)
+            assert any("READY=1" in m for m in messages), messages
+            assert sum("WATCHDOG=1" in m for m in messages) >= 3, messages
+            hang["find"] = True  # the processing loop gets stuck
+            listener.drain(0.3)
+            assert not any("WATCHDOG=1" in m for m in listener.drain(1.0))
+            hang["find"] = False
+            release.set()
+            assert any("WATCHDOG=1" in m for m in listener.drain(0.5))
+            release.clear()
+            hang["read"] = True  # the camera read hangs; processing itself is idle
+            assert any("WATCHDOG=1" in m for m in listener.drain(0.4))  # still fed at first
+            listener.drain(0.4)
+            assert not any("WATCHDOG=1" in m for m in listener.drain(1.0))  # then no more
+            hang["read"] = False
+            release.set()
+            assert any("WATCHDOG=1" in m for m in listener.drain(0.5))
+    finally:
+        release.set()
+        listener.sock.close()
