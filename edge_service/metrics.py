@@ -137,8 +137,8 @@ class Metrics:
                 "arrived before they were processed.",
                 "# TYPE screwcam_frames_dropped_total counter",
                 f"screwcam_frames_dropped_total {self.frames_dropped}",
-                "# HELP screwcam_camera_reconnects_total Times the camera was reopened "
-                "after a failure.",
+                "# HELP screwcam_camera_reconnects_total Camera failures (open or read), each "
+                "followed by a reopen after the backoff wait.",
                 "# TYPE screwcam_camera_reconnects_total counter",
                 f"screwcam_camera_reconnects_total {self.camera_reconnects}",
                 "# HELP screwcam_camera_up 1 while the camera delivers frames.",

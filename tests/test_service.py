@@ -33,9 +33,13 @@ from capture.heads import Box
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory):
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    server = Server("--source", "demo")
-    server.start(log)
+    folder = tmp_path_factory.mktemp("serve")
+    # Big frames, sent as fast as processed: a viewer that does not read fills every
+    # buffer between it and the server within a few seconds.
+    config = folder / "config.toml"
+    config.write_text("[stream]\njpeg_quality = 95\nmax_fps = 0\n")
+    server = Server("--config", str(config), "--source", "demo")
+    server.start(folder / "serve.log")
     yield server
     code, seconds = server.terminate()
     print(f"demo server stopped in {seconds:.2f} s after SIGTERM (exit {code})")
@@ -116,11 +120,15 @@ def test_healthz_and_metrics(demo: Server) -> None:
 
 def test_twenty_clients_and_a_stalled_one(demo: Server) -> None:
     # A client that asks for the stream and never reads a byte.
-    stalled = socket.create_connection(("127.0.0.1", demo.port))
+    stalled = socket.socket()
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect(("127.0.0.1", demo.port))
     stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
     try:
-        time.sleep(1.0)  # let the server fill the stalled client's buffers
+        # ~2 MB/s into a reader that takes nothing: after 3 s the kernel's buffers and
+        # the server's 1 MB output buffer are full and its writer thread is blocked
+        # (measured with `ss -tn`: Send-Q stops growing at ~2.8 MB after ~2 s).
+        time.sleep(3.0)
         results: dict[int, list[int]] = {}
         errors: list[BaseException] = []
 
