@@ -131,3 +131,27 @@ def test_page_fits_a_phone(browser, server: Server, tmp_path: Path) -> None:
     _keep(path)
     gray = cv2.cvtColor(_video_region(browser, cv2.imread(str(path))), cv2.COLOR_BGR2GRAY)
     assert gray.std() > 15
+
+
+def test_page_classifies_a_chosen_photo(browser, server: Server, tmp_path: Path) -> None:
+    from _service_helpers import demo_jpeg
+
+    jpeg, frame = demo_jpeg(seed=4)
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(jpeg)
+    _load_live(browser, server, 1280, 1100)
+    browser.find_element("id", "photo").send_keys(str(photo))
+    WebDriverWait(browser, 20, poll_frequency=0.2).until(lambda d: d.execute_script(
+        "return !document.getElementById('photo-view').hidden;"
+    ))
+    names, message, canvas_w = browser.execute_script(
+        "return [[...document.querySelectorAll('#photo-heads .name')].map(e => e.textContent),"
+        " document.getElementById('photo-message').textContent,"
+        " document.getElementById('photo-view').width];"
+    )
+    assert len(names) >= len(frame.truth) - 1, (names, message)
+    assert message.startswith(f"{len(names)} head"), message
+    assert canvas_w == 640
+    path = tmp_path / "page-photo.png"
+    browser.save_screenshot(str(path))
+    _keep(path)

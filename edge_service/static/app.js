@@ -23,9 +23,8 @@
     if (text !== undefined) e.textContent = text;
     return e;
   }
-  function showHeads(heads) {
-    const list = $("heads");
-    const items = heads.map((h) => {
+  function headItems(heads) {
+    return heads.map((h) => {
       const c = byName[h.label] || byName.unknown;
       const pct = Math.round(h.confidence * 100);
       const li = el("li", "head" + (h.label === "unknown" ? " unknown" : ""));
@@ -40,7 +39,9 @@
       li.append(dot, el("span", "name", h.label_en || c.en), el("span", "pct", pct + "%"), track);
       return li;
     });
-    list.replaceChildren(...items);
+  }
+  function showHeads(heads) {
+    $("heads").replaceChildren(...headItems(heads));
     $("no-heads").hidden = heads.length > 0;
     $("head-count").textContent = heads.length;
     const counts = {};
@@ -88,4 +89,44 @@
   }
   connect();
   showHeads([]);
+
+  // --- classify a photo (POST /api/classify) ---------------------------------------
+  const photo = $("photo");
+  photo.addEventListener("change", async () => {
+    const file = photo.files[0];
+    if (!file) return;
+    const msg = $("photo-message");
+    const canvas = $("photo-view");
+    msg.hidden = false;
+    msg.textContent = "Classifying…";
+    $("photo-heads").replaceChildren();
+    canvas.hidden = true;
+    try {
+      const headers = { "Content-Type": file.type || "application/octet-stream" };
+      if (token) headers.Authorization = "Bearer " + token;
+      const resp = await fetch("/api/classify", { method: "POST", body: file, headers });
+      const data = await resp.json();
+      if (!resp.ok) throw new Error(data.message || resp.statusText);
+      const heads = data.heads || [];
+      msg.textContent = heads.length ? heads.length + " head(s) found." : "No screw heads found.";
+      $("photo-heads").replaceChildren(...headItems(heads));
+      const bitmap = await createImageBitmap(file);
+      const scale = Math.min(1, 960 / bitmap.width);
+      canvas.width = Math.round(bitmap.width * scale);
+      canvas.height = Math.round(bitmap.height * scale);
+      const ctx = canvas.getContext("2d");
+      ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      ctx.lineWidth = Math.max(2, canvas.width / 300);
+      heads.forEach((h) => {
+        ctx.strokeStyle = (byName[h.label] || byName.unknown).color;
+        const [x, y, w, hh] = h.box.map((v) => v * scale);
+        ctx.strokeRect(x, y, w, hh);
+      });
+      canvas.hidden = false;
+    } catch (err) {
+      msg.textContent = "Could not classify the photo: " + err.message;
+    } finally {
+      photo.value = "";
+    }
+  });
 })();
