@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (module, help_text) in COMMANDS.items():
+    for name, (_module, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, description=help_text)
     return parser
 
@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    known, _ = parser.parse_known_args(argv)
+    # First pass without -h/--help, so `screwcam serve --help` lists serve's own options.
+    first = [a for a in argv if a not in ("-h", "--help")]
+    known, _ = parser.parse_known_args(first or argv)
     module = importlib.import_module(COMMANDS[known.command][0])
     # Re-parse with the chosen subcommand's own arguments added.
     sub_action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
