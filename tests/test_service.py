@@ -234,7 +234,10 @@ def test_healthz_follows_a_vanishing_video_file(tmp_path: Path) -> None:
     with Server("--source", str(video)) as server:
         server.start(tmp_path / "serve.log")
         status, data = server.get_json("/api/predictions")
-        assert status == 200 and data["frame"] < 15
+        assert status == 200 and data["frame"] < 15 and data["heads"]
+        conn, resp = open_stream(server)
+        assert decode_jpeg(next(mjpeg_frames(resp))).shape == (480, 640, 3)
+        conn.close()
         # Take the file away: at its end the loop cannot reopen it.
         video.rename(hidden)
         assert wait_until(lambda: server.get_json("/healthz")[0] == 503, 10), server.log()
