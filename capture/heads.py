@@ -45,7 +45,7 @@ class Box:
 
 
 _WORK_SIDE = 320  # detection runs on a frame scaled so its longer side is at most this
-_LOG_OFFSET = 6.0  # keeps the log of dark, noisy pixels from exploding
+_LOG_OFFSET = 16.0  # keeps the log of dark, noisy pixels from exploding
 # A head's outline is an edge whose brightness ratio exceeds this across ~2 px at the
 # working scale; soft shadow edges and surface texture stay below it.
 _EDGE_RATIO = 1.3
@@ -60,6 +60,10 @@ def _log_lut() -> np.ndarray:
 
 
 _LUT = _log_lut()
+_ARC_GROWTH = 1.08  # enclosing circle this much larger than the box: an incomplete outline
+_ARC_FILL = 0.55  # ... if the arc's hull still covers this much of the circle
+_ROUND_ASPECT = 0.85  # heads are round or hexagonal: a flatter box is an incomplete outline
+_REFINE_FRACTION = 0.45  # unused
 _LOG_SCALE = 255.0 / (np.log(255.0 + _LOG_OFFSET) - np.log(_LOG_OFFSET))
 _EDGE_THRESHOLD = float(np.log(_EDGE_RATIO) * _LOG_SCALE)
 _K3 = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
@@ -76,9 +80,16 @@ def _work_image(frame: np.ndarray) -> tuple[np.ndarray, float]:
     return gray, scale
 
 
-def _candidates(small: np.ndarray) -> list[tuple[int, int, int, int, float]]:
-    """(x, y, w, h, fill) of compact closed outlines in a work-scale gray image."""
-    logimg = cv2.GaussianBlur(cv2.LUT(small, _LUT), (3, 3), 0)
+def _candidates(small: np.ndarray) -> tuple[list[tuple[int, int, int, int, float]], np.ndarray]:
+    """(x, y, w, h, fill) of closed outlines in a work-scale gray image, and the
+    edge-strength image they were found in."""
+    # stretch a dim frame so its highlights sit near white: contrast then means the
+    # same brightness ratio whatever the exposure
+    hist = cv2.calcHist([small], [0], None, [256], [0, 256]).ravel()
+    high = int(np.searchsorted(np.cumsum(hist), 0.995 * small.size))
+    if high < 200:
+        small = cv2.convertScaleAbs(small, alpha=230.0 / max(high, 16))
+    logimg = cv2.medianBlur(cv2.LUT(small, _LUT), 3)
     edges = cv2.morphologyEx(logimg, cv2.MORPH_GRADIENT, _K3)
     _, mask = cv2.threshold(edges, _EDGE_THRESHOLD, 255, cv2.THRESH_BINARY)
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _K5)
@@ -89,9 +100,33 @@ def _candidates(small: np.ndarray) -> list[tuple[int, int, int, int, float]]:
         if w < 6 or h < 6:
             continue
         # the hull closes an outline that has gaps (a dark rim against a dark shadow)
-        fill = cv2.contourArea(cv2.convexHull(contour)) / float(w * h)
+        hull = cv2.convexHull(contour)
+        fill = cv2.contourArea(hull) / float(w * h)
+        (cx, cy), radius = cv2.minEnclosingCircle(hull)
+        if 2.0 * radius > _ARC_GROWTH * max(w, h) or min(w, h) < _ROUND_ASPECT * max(w, h):
+            # only an arc of a round outline is visible (side light: the far rim
+            # melts into the head's own shadow); the arc's enclosing circle is the head
+            circle_fill = cv2.contourArea(hull) / (np.pi * radius * radius)
+            fill = circle_fill if circle_fill >= _ARC_FILL else 0.0
+            side = int(round(2.0 * radius))
+            x, y = int(round(cx - radius)), int(round(cy - radius))
+            w = h = side
         out.append((x, y, w, h, fill))
-    return out
+    return out, edges
+
+
+def _refine(edges: np.ndarray, x: int, y: int, w: int, h: int) -> tuple[int, int, int, int]:
+    """Tighten a candidate to its strong edges: drops the weaker contact/drop-shadow
+    ring that a head on a dark surface gets, unless that would lose the outline."""
+    roi = edges[y : y + h, x : x + w]
+    strong = roi[roi >= _EDGE_THRESHOLD]
+    if strong.size < 8:
+        return x, y, w, h
+    level = max(_EDGE_THRESHOLD, _REFINE_FRACTION * float(np.percentile(strong, 90)))
+    rx, ry, rw, rh = cv2.boundingRect((roi >= level).view(np.uint8))
+    if rw < 0.8 * w or rh < 0.8 * h:  # the outline itself is weak: keep the hull
+        return x, y, w, h
+    return x + rx, y + ry, rw, rh
 
 
 def _drop_nested(boxes: list[Box]) -> list[Box]:
@@ -123,7 +158,8 @@ def find_heads(
     side = min(small.shape)
     min_side, max_side = min_size_frac * side, max_size_frac * side
     boxes = []
-    for x, y, w, h, fill in _candidates(small):
+    candidates, edges = _candidates(small)
+    for x, y, w, h, fill in candidates:
         if not (min_side <= max(w, h) <= max_side):
             continue
         if not 0.7 <= w / h <= 1.43 or fill < _MIN_FILL:

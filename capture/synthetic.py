@@ -166,7 +166,7 @@ def draw_sprite(
 
     Returns (sprite float32 (S, S, 4): height px, albedo 0..1, alpha 0..1, recess 0..1;
     top height in px, used for the length of its drop shadow)."""
-    half = int(math.ceil(radius * 1.04)) + 3
+    half = int(math.ceil(radius * 1.12)) + 3  # room for the contact shadow
     side = 2 * half + 1
     coords = np.arange(side, dtype=np.float32) - half
     x, y = np.meshgrid(coords, coords)
@@ -195,12 +195,15 @@ def draw_sprite(
         else:  # cap: flat top, rounded edge
             edge = np.clip((rn - 0.8) / 0.2, 0.0, 1.0)
             height = top * (1.0 - 0.6 * edge * edge)
-    height = height * body
+    # a small rounded bevel along the outline: rims catch less sky light
+    bevel = np.clip(-body_sdf / (0.07 * head + 1.0), 0.0, 1.0)
+    height = height * np.sqrt(bevel)
     alpha = body
     if spec.washer:
         ring = _aa(r - outer)
         alpha = np.maximum(alpha, ring)
-        height = np.maximum(height, 0.12 * top * ring)
+        ring_bevel = np.clip((outer - r) / (0.05 * head + 1.0), 0.0, 1.0)
+        height = np.maximum(height, 0.12 * top * np.sqrt(ring_bevel))
 
     albedo0 = _FINISH[spec.finish][0]
     albedo = np.full_like(r, albedo0)
@@ -293,7 +296,7 @@ class _Placed:
     sprite: np.ndarray  # (S, S, 4) height, albedo, alpha, recess
     normals: np.ndarray  # (S, S, 3) nx, ny, nz
     albedo: np.ndarray  # (S, S)
-    alpha: np.ndarray  # (S, S)
+    aux: np.ndarray  # (S, S, 3): alpha, contact shadow, unused (3-channel warps are fast)
     sky: np.ndarray  # (S, S) albedo * nz^3: light from the whole sky, dark rims
     shadow: np.ndarray  # (S + 2 pad, S + 2 pad)
     shadow_pad: int
@@ -317,7 +320,10 @@ def _make_placed(spec: HeadSpec, radius: float, rng: np.random.Generator) -> _Pl
         0.2 * radius + 1.0,
     )
     sky = albedo * inv * inv * inv
-    return _Placed(spec, sprite, normals, albedo, alpha, sky, shadow, pad, top)
+    # contact shadow: the surface right at the head's foot sees less of the sky
+    contact = cv2.GaussianBlur(alpha, (0, 0), 0.04 * radius + 0.8)
+    aux = cv2.merge([alpha, contact, np.zeros_like(alpha)])
+    return _Placed(spec, sprite, normals, albedo, aux, sky, shadow, pad, top)
 
 
 def _shade(head: _Placed, light: Light, angle: float) -> np.ndarray:
@@ -376,10 +382,10 @@ def _composite(
     m = _warp_matrix(angle, scale, scale * squash, tilt, (side - 1) / 2.0, (cx - hx0, cy - hy0))
     hw, hh_ = hx1 - hx0, hy1 - hy0
     # premultiplied, tinted colour of the head; 1- and 3-channel warps are the fast ones
-    lit = cv2.multiply(_shade(head, light, angle), head.alpha, scale=255.0)
+    lit = cv2.multiply(_shade(head, light, angle), head.sprite[:, :, 2], scale=255.0)
     tint = _FINISH[head.spec.finish][3]
     paint = cv2.warpAffine(cv2.merge([lit * tint[0], lit * tint[1], lit * tint[2]]), m, (hw, hh_))
-    a = cv2.warpAffine(head.alpha, m, (hw, hh_))
+    a, contact, _ = cv2.split(cv2.warpAffine(head.aux, m, (hw, hh_)))
     ms = _warp_matrix(
         angle, scale, scale * squash, tilt, (sside - 1) / 2.0, (cx + sdx - rx0, cy + sdy - ry0)
     )
@@ -387,7 +393,7 @@ def _composite(
     # out = background * (1 - drop shadow) * (1 - alpha) + premultiplied head colour
     keep = 1.0 - shadow_strength * shadow
     sub = (slice(hy0 - ry0, hy1 - ry0), slice(hx0 - rx0, hx1 - rx0))
-    keep[sub] *= 1.0 - a
+    keep[sub] *= (1.0 - a) * (1.0 - 0.6 * contact)
     roi = canvas[ry0:ry1, rx0:rx1]
     out = cv2.multiply(roi, cv2.merge([keep, keep, keep]), dtype=cv2.CV_32F)
     out[sub] += paint
@@ -420,7 +426,7 @@ def make_background(rng: np.random.Generator, h: int, w: int, kind: str | None =
         gray = base + 0.03 * low + 0.015 * _smooth_noise(rng, h, w, max(8, w // 6))
         color = rng.uniform(0.95, 1.05, 3)
     elif kind == "dark":
-        base = rng.uniform(0.06, 0.2)
+        base = rng.uniform(0.1, 0.22)
         gray = base * (1 + 0.1 * low) + 0.012 * _smooth_noise(rng, h, w, max(8, w // 5))
         color = rng.uniform(0.9, 1.1, 3)
     elif kind == "wood":
@@ -495,7 +501,7 @@ def _lighting(rng: np.random.Generator, condition: str) -> Lighting:
     az = rng.uniform(0, _TAU)
     if condition == "side":
         return Lighting(Light(az, rng.uniform(0.25, 0.55), 0.22), rng.uniform(0.9, 1.2), 2.0)
-    light = Light(az, rng.uniform(0.9, 1.45), rng.uniform(0.3, 0.45))
+    light = Light(az, rng.uniform(0.85, 1.35), rng.uniform(0.3, 0.45))
     if condition == "dim":
         return Lighting(light, rng.uniform(0.12, 0.3), rng.uniform(1.5, 3.5))
     if condition == "overexposed":
@@ -658,6 +664,7 @@ class DemoSource(Source):
         self._heads: list[_DemoHead] = []
         self._background: np.ndarray | None = None
         self._noise: tuple[np.ndarray, np.ndarray] | None = None
+        self._over_gain = 1.7
 
     @property
     def fps(self) -> float:
@@ -682,6 +689,9 @@ class DemoSource(Source):
         kind = ("wood", "light", "noise", "metal", "dark")[self._seed % 5]
         bg = make_background(rng, height, width, kind)
         self._background = _to_u8(bg)
+        # overexposed: +0.75 EV, but a light surface is pushed only to its clipping point
+        bright = float(np.percentile(cv2.cvtColor(self._background, cv2.COLOR_BGR2GRAY), 90))
+        self._over_gain = float(np.clip(250.0 / max(bright, 1.0), 1.2, 1.7))
         noise = rng.normal(0.0, 2.5, (height + 16, width + 16, 3))
         self._noise = (
             np.clip(noise, 0, 255).astype(np.uint8),
@@ -701,7 +711,10 @@ class DemoSource(Source):
         order = rng.permutation(len(cells))[: self._n]
         labels = [i % NUM_CLASSES for i in range(self._n)]
         labels = [labels[i] for i in rng.permutation(self._n)]
-        finishes = ("zinc", "dull", "worn") if kind == "dark" else FINISHES
+        # a showcase: finishes that stand out from this surface (datasets mix all)
+        finishes = (
+            ("dull", "worn", "black") if kind in ("light", "metal") else ("zinc", "dull", "worn")
+        )
         heads = []
         cell_min = min(cw, ch)
         for label, cell in zip(labels, order, strict=True):
@@ -749,8 +762,8 @@ class DemoSource(Source):
             light = Light(az, 0.45, 0.22)
             field = _side_field(lh, lw, az, 0.4, 1.3)
         else:
-            light = Light(az, 1.25, 0.38)
-            gain = {"even": 1.0, "shadow": 1.05, "dim": 0.22, "overexposed": 1.7}[condition]
+            light = Light(az, 1.05, 0.38)
+            gain = {"even": 1.0, "shadow": 1.05, "dim": 0.22}.get(condition, self._over_gain)
             if condition != "shadow":
                 return condition, light, gain
             ang = 0.6 + cycle * 1.9
