@@ -70,8 +70,13 @@
 
   // --- events --------------------------------------------------------------
   let events = null;
+  let lost = false;
   function connect() {
     events = new EventSource(withToken("/api/events"));
+    events.onopen = () => {
+      if (lost) startVideo(); // the server came back: restart the video stream too
+      lost = false;
+    };
     events.onmessage = (e) => {
       const data = JSON.parse(e.data);
       showHeads(data.heads || []);
@@ -79,11 +84,12 @@
     };
     events.addEventListener("status", (e) => showStatus(JSON.parse(e.data)));
     events.onerror = () => {
+      lost = true;
       const pill = $("camera");
+      pill.textContent = "server: offline";
+      pill.className = "pill pill-bad";
       if (events.readyState === EventSource.CLOSED) {
-        pill.textContent = "server: offline";
-        pill.className = "pill pill-bad";
-        setTimeout(connect, 3000);
+        setTimeout(connect, 3000); // the browser gave up (e.g. HTTP error): retry ourselves
       }
     };
   }
