@@ -361,3 +361,23 @@ def test_systemd_notify_ready_watchdog_stopping(tmp_path: Path) -> None:
     finally:
         server.stop()
         sock.close()
+
+
+def test_check_config_prints_the_effective_config(tmp_path: Path) -> None:
+    import subprocess
+
+    from _service_helpers import PYTHON, ROOT
+
+    config = tmp_path / "config.toml"
+    config.write_text('[camera]\nsource = "demo"\n[stream]\nmax_fps = 5\n')
+    cmd = [PYTHON, "-m", "edge_service.cli", "serve", "--config", str(config),
+           "--model", str(model_dir()), "--port", "9999", "--check-config"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert 'source = "demo"' in proc.stdout and "max_fps = 5.0" in proc.stdout
+    assert "port = 9999" in proc.stdout  # the flag overrides the file
+    config.write_text("[stream]\nmax_fps = -1\n")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2
+    assert "[stream] max_fps = -1 is out of range 0.0..120.0" in proc.stderr
