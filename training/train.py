@@ -171,10 +171,19 @@ def train(
     else:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=p.label_smoothing)
         metrics = ["accuracy"]
+    # One warm-up epoch, then cosine decay to 1 % over the maximum number of epochs.
+    warmup = steps if epochs > 2 else 0
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=p.learning_rate / 10 if warmup else p.learning_rate,
+        decay_steps=max(1, epochs * steps - warmup),
+        alpha=0.01,
+        warmup_target=p.learning_rate if warmup else None,
+        warmup_steps=warmup,
+    )
     if preset in ("cnn1", "edge"):
-        opt = keras.optimizers.AdamW(learning_rate=p.learning_rate, weight_decay=1e-4)
+        opt = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=1e-4)
     else:
-        opt = keras.optimizers.Adam(learning_rate=p.learning_rate)
+        opt = keras.optimizers.Adam(learning_rate=schedule)
     train_model.compile(optimizer=opt, loss=loss, metrics=metrics)
 
     params = int(model.count_params())
@@ -189,7 +198,8 @@ def train(
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            opt = self.model.optimizer
+            lr = float(keras.ops.convert_to_numpy(opt.learning_rate))
             progress(
                 f"epoch {epoch + 1}/{epochs}: loss {logs.get('loss', 0):.4f} "
                 f"acc {logs.get('accuracy', 0) * 100:.2f}% | val loss "
@@ -200,13 +210,7 @@ def train(
     early = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=p.patience, restore_best_weights=True
     )
-    callbacks = [
-        Progress(),
-        keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=0.5, patience=max(2, p.patience // 3), min_lr=1e-5
-        ),
-        early,
-    ]
+    callbacks = [Progress(), early]
     t0 = time.perf_counter()
     hist = train_model.fit(
         ds,
@@ -286,6 +290,7 @@ def write_model_dir(model: Any, metrics: dict[str, Any], out: Path, force: bool)
 
 
 def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from capture.dataset import load_dataset
 
     check_out_dir(args.out, args.force)  # fail before the slow part

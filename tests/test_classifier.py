@@ -1,0 +1,163 @@
+"""The device classifier on the real committed bundle (models/default), on the real
+LiteRT interpreter; and the bundle checks that refuse mismatched bundles."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from capture.classes import CLASSES, NUM_CLASSES
+from capture.errors import ModelError
+from capture.preprocess import PREPROCESS_VERSION, preprocess
+from edge_service.classifier import Classifier, load_bundle
+
+DEFAULT = Path(__file__).resolve().parents[1] / "models" / "default"
+
+
+def rendered(n_per_class: int, seed: int, condition: str = "even"):
+    from capture.synthetic import render_sample
+
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for label in range(NUM_CLASSES):
+        for _ in range(n_per_class):
+            image, box = render_sample(rng, label, condition)
+            xs.append(preprocess(image, box.as_list()))
+            ys.append(label)
+    return np.stack(xs), np.array(ys)
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier(DEFAULT)
+
+
+@pytest.fixture()
+def bundle_copy(tmp_path: Path) -> Path:
+    dst = tmp_path / "bundle"
+    dst.mkdir()
+    for name in ("model.tflite", "labels.txt", "meta.json"):
+        shutil.copy(DEFAULT / name, dst / name)
+    return dst
+
+
+def test_default_bundle_loads_and_is_small():
+    bundle = load_bundle(DEFAULT)
+    assert bundle.labels == list(CLASSES)
+    assert bundle.meta["preprocess_version"] == PREPROCESS_VERSION
+    assert bundle.tflite_path.stat().st_size <= 200 * 1024
+
+
+def test_output_shapes_and_probabilities(classifier: Classifier):
+    x, _ = rendered(2, seed=11)
+    for n in (len(x), 1, 3, len(x)):  # changing batch sizes resize the interpreter
+        probs = classifier.classify(x[:n])
+        assert probs.shape == (n, NUM_CLASSES)
+        assert probs.dtype == np.float32
+        assert np.all(probs >= 0) and np.all(probs <= 1)
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=0.03)
+    assert classifier.classify(x[:0]).shape == (0, NUM_CLASSES)
+
+
+def test_batch_equals_one_by_one(classifier: Classifier):
+    x, _ = rendered(2, seed=12)
+    together = classifier.classify(x)
+    alone = np.concatenate([classifier.classify(x[i : i + 1]) for i in range(len(x))])
+    np.testing.assert_allclose(together, alone, atol=1e-6)
+
+
+def test_generic_quantization_matches_fast_path(classifier: Classifier):
+    x, _ = rendered(2, seed=13)
+    fast = classifier.classify(x)
+    generic = Classifier(DEFAULT)
+    generic._in_mode = "quantize"  # the scale/zero-point formula instead of the bit flip
+    np.testing.assert_allclose(generic.classify(x), fast, atol=1e-6)
+
+
+def test_classifies_rendered_heads(classifier: Classifier):
+    x, y = rendered(8, seed=2024)
+    pred = classifier.classify(x).argmax(axis=1)
+    assert (pred == y).mean() >= 0.9, f"predicted {pred.tolist()} for {y.tolist()}"
+
+
+def test_rejects_bad_crops(classifier: Classifier):
+    with pytest.raises(ValueError):
+        classifier.classify(np.zeros((2, 32, 32), np.uint8))
+    with pytest.raises(ValueError):
+        classifier.classify(np.zeros((2, 28, 28), np.float32))
+
+
+def _edit_meta(path: Path, **changes) -> None:
+    meta = json.loads((path / "meta.json").read_text())
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        if field:
+            meta[section][field] = value
+        else:
+            meta[section] = value
+    (path / "meta.json").write_text(json.dumps(meta))
+
+
+def test_copy_of_bundle_loads(bundle_copy: Path):
+    assert load_bundle(bundle_copy).labels == list(CLASSES)
+
+
+def test_wrong_labels_refused(bundle_copy: Path):
+    labels = list(CLASSES)
+    labels[1], labels[2] = labels[2], labels[1]
+    (bundle_copy / "labels.txt").write_text("\n".join(labels) + "\n")
+    with pytest.raises(ModelError, match="labels.txt"):
+        load_bundle(bundle_copy)
+
+
+def test_wrong_classes_in_meta_refused(bundle_copy: Path):
+    _edit_meta(bundle_copy, classes=list(reversed(CLASSES)))
+    with pytest.raises(ModelError, match="classes"):
+        Classifier(bundle_copy)
+
+
+def test_wrong_preprocess_version_refused(bundle_copy: Path):
+    _edit_meta(bundle_copy, preprocess_version=PREPROCESS_VERSION + 1)
+    with pytest.raises(ModelError, match="preprocessing version"):
+        load_bundle(bundle_copy)
+
+
+def test_wrong_input_shape_refused(bundle_copy: Path):
+    _edit_meta(bundle_copy, input__shape=[-1, 32, 32, 1])
+    with pytest.raises(ModelError, match="input shape"):
+        load_bundle(bundle_copy)
+
+
+def test_meta_disagreeing_with_tflite_refused(bundle_copy: Path):
+    meta = json.loads((bundle_copy / "meta.json").read_text())
+    other = "float32" if meta["input"]["dtype"] != "float32" else "int8"
+    _edit_meta(bundle_copy, input__dtype=other)
+    with pytest.raises(ModelError, match="dtype"):
+        load_bundle(bundle_copy)
+
+
+def test_wrong_quantization_refused(bundle_copy: Path):
+    meta = json.loads((bundle_copy / "meta.json").read_text())
+    if meta["input"]["dtype"] == "float32":
+        pytest.skip("float bundle has no quantization parameters")
+    _edit_meta(bundle_copy, input__scale=meta["input"]["scale"] * 2)
+    with pytest.raises(ModelError, match="quantization"):
+        load_bundle(bundle_copy)
+
+
+def test_missing_and_corrupt_files_refused(bundle_copy: Path, tmp_path: Path):
+    with pytest.raises(ModelError, match="does not exist"):
+        load_bundle(tmp_path / "nowhere")
+    (bundle_copy / "model.tflite").write_bytes(b"not a flatbuffer at all")
+    with pytest.raises(ModelError, match="not a valid TFLite model"):
+        load_bundle(bundle_copy)
+    (bundle_copy / "meta.json").write_text("{broken")
+    with pytest.raises(ModelError, match="meta.json"):
+        load_bundle(bundle_copy)
+    (bundle_copy / "labels.txt").unlink()
+    with pytest.raises(ModelError, match="labels.txt"):
+        load_bundle(bundle_copy)

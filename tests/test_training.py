@@ -1,0 +1,92 @@
+"""`screwcam train`: every preset trains on a tiny thesis-format set and writes its
+files; output folders are never overwritten without --force; --seed repeats."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _training_helpers import write_thesis_npy
+
+from capture.classes import CLASSES
+from edge_service.cli import main
+
+FILES = ("model.keras", "metrics.json", "training_curves.png", "confusion_matrix.png",
+         "MODEL_CARD.md")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return write_thesis_npy(tmp_path_factory.mktemp("thesis"), n_train=16, n_test=4, seed=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["logreg", "mlp", "onevsall", "cnn1", "edge"])
+def test_preset_trains_and_writes_files(preset: str, tiny: Path, tmp_path: Path):
+    import keras
+
+    import training.models  # noqa: F401  (custom layer registration)
+
+    out = tmp_path / preset
+    assert main(["train", "--data", str(tiny), "--preset", preset, "--epochs", "1",
+                 "--out", str(out)]) == 0
+    for name in FILES:
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temp dir left"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["preset"] == preset and metrics["epochs"] == 1
+    test = metrics["test"]
+    assert test["n"] == 20 and 0.0 <= test["accuracy"] <= 1.0
+    assert set(test["per_class"]) == set(CLASSES)
+    assert np.asarray(test["confusion"]).sum() == 20
+    assert metrics["data"]["train"]["n"] == 80
+    model = keras.models.load_model(out / "model.keras")
+    assert model.layers[1].__class__.__name__ == "Rescaling"
+    names = {layer.__class__.__name__ for layer in model.layers}
+    assert not any(n.startswith("Random") for n in names), names
+    probs = model.predict(np.zeros((2, 28, 28, 1), np.float32), verbose=0)
+    assert probs.shape == (2, 5)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-3)
+    if preset == "cnn1":
+        kinds = [layer.__class__.__name__ for layer in model.layers[1:]]
+        assert kinds == ["Rescaling", "Conv2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense"]
+
+
+def test_refuses_non_empty_out_without_force(tiny: Path, tmp_path: Path, capsys):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "precious.txt").write_text("x")
+    assert main(["train", "--data", str(tiny), "--out", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert (out / "precious.txt").read_text() == "x"
+
+
+def test_bad_dataset_is_one_line_error(tmp_path: Path, capsys):
+    assert main(["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "m")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_same_seed_same_model(tiny: Path, tmp_path: Path):
+    import keras
+
+    weights = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        assert main(["train", "--data", str(tiny), "--preset", "logreg", "--epochs", "2",
+                     "--seed", "7", "--out", str(out)]) == 0
+        weights.append(keras.models.load_model(out / "model.keras").get_weights())
+    for a, b in zip(*weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_force_replaces_existing(tiny: Path, tmp_path: Path):
+    out = tmp_path / "m"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    assert main(["train", "--data", str(tiny), "--preset", "logreg", "--epochs", "1",
+                 "--force", "--out", str(out)]) == 0
+    assert not (out / "old.txt").exists() and (out / "model.keras").is_file()

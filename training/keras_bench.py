@@ -1,0 +1,76 @@
+"""The TensorFlow half of `screwcam bench`: the thesis's way of classifying
+(`model.predict` per crop) and a float32 TFLite twin of the bundled model.
+
+Kept out of edge_service/ because the service must never import TensorFlow;
+`edge_service.bench` calls these only when TensorFlow is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _median_call_s(fn: Any, repeats: int) -> float:
+    fn()  # warm-up (graph tracing, allocation)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def load_keras_model(model_dir: Path) -> Any:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    import training.models  # noqa: F401  (registers the custom layers)
+
+    return keras.models.load_model(Path(model_dir) / "model.keras")
+
+
+def predict_times(model: Any, crops: np.ndarray, repeats: int) -> dict[str, float]:
+    """Median seconds of `model.predict` for one crop, and for all `crops` in one call."""
+    x = crops.astype(np.float32)[..., None]
+    one = x[:1]
+    return {
+        "single_s": _median_call_s(lambda: model.predict(one, verbose=0), repeats),
+        "batch_s": _median_call_s(lambda: model.predict(x, verbose=0), repeats),
+    }
+
+
+def float32_bundle(model: Any, model_dir: Path, out_dir: Path) -> Path:
+    """Write a float32 (unquantized) bundle of the same Keras model into `out_dir`,
+    with the export command's own converter and metadata, and return its path."""
+    from capture.classes import CLASSES
+    from export.export import bundle_meta, convert
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "model.tflite").write_bytes(convert(model, "none", np.zeros((0, 28, 28), np.uint8)))
+    (out_dir / "labels.txt").write_text("\n".join(CLASSES) + "\n", "utf-8")
+    metrics = json.loads((Path(model_dir) / "metrics.json").read_text("utf-8"))
+    meta = bundle_meta(out_dir / "model.tflite", Path(model_dir).name, "none", metrics)
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", "utf-8")
+    return out_dir
+
+
+def tensorflow_rss_mb() -> float:
+    """Resident memory of this process after `import tensorflow` (run it in a fresh
+    interpreter to see what TensorFlow alone costs)."""
+    import tensorflow  # noqa: F401
+
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+if __name__ == "__main__":  # used by the bench: python -m training.keras_bench rss
+    print(json.dumps({"rss_mb": tensorflow_rss_mb()}))
