@@ -63,7 +63,7 @@ _LUT = _log_lut()
 _ARC_GROWTH = 1.08  # enclosing circle this much larger than the box: an incomplete outline
 _ARC_FILL = 0.55  # ... if the arc's hull still covers this much of the circle
 _ROUND_ASPECT = 0.85  # heads are round or hexagonal: a flatter box is an incomplete outline
-_REFINE_FRACTION = 0.45  # unused
+_JOIN_REACH = 1.1  # pieces within this many enclosing-circle radii join an outline
 _LOG_SCALE = 255.0 / (np.log(255.0 + _LOG_OFFSET) - np.log(_LOG_OFFSET))
 _EDGE_THRESHOLD = float(np.log(_EDGE_RATIO) * _LOG_SCALE)
 _K3 = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
@@ -80,7 +80,9 @@ def _work_image(frame: np.ndarray) -> tuple[np.ndarray, float]:
     return gray, scale
 
 
-def _candidates(small: np.ndarray) -> tuple[list[tuple[int, int, int, int, float]], np.ndarray]:
+def _candidates(
+    small: np.ndarray, min_side: float
+) -> tuple[list[tuple[int, int, int, int, float]], np.ndarray]:
     """(x, y, w, h, fill) of closed outlines in a work-scale gray image, and the
     edge-strength image they were found in."""
     # stretch a dim frame so its highlights sit near white: contrast then means the
@@ -94,39 +96,62 @@ def _candidates(small: np.ndarray) -> tuple[list[tuple[int, int, int, int, float
     _, mask = cv2.threshold(edges, _EDGE_THRESHOLD, 255, cv2.THRESH_BINARY)
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _K5)
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    out = []
-    for contour in contours:
-        x, y, w, h = cv2.boundingRect(contour)
-        if w < 6 or h < 6:
-            continue
-        # the hull closes an outline that has gaps (a dark rim against a dark shadow)
-        hull = cv2.convexHull(contour)
-        fill = cv2.contourArea(hull) / float(w * h)
-        (cx, cy), radius = cv2.minEnclosingCircle(hull)
-        if 2.0 * radius > _ARC_GROWTH * max(w, h) or min(w, h) < _ROUND_ASPECT * max(w, h):
-            # only an arc of a round outline is visible (side light: the far rim
-            # melts into the head's own shadow); the arc's enclosing circle is the head
-            circle_fill = cv2.contourArea(hull) / (np.pi * radius * radius)
-            fill = circle_fill if circle_fill >= _ARC_FILL else 0.0
-            side = int(round(2.0 * radius))
-            x, y = int(round(cx - radius)), int(round(cy - radius))
-            w = h = side
-        out.append((x, y, w, h, fill))
+    out = [_shape(points) for points in _group_arcs(contours, min_side)]
     return out, edges
 
 
-def _refine(edges: np.ndarray, x: int, y: int, w: int, h: int) -> tuple[int, int, int, int]:
-    """Tighten a candidate to its strong edges: drops the weaker contact/drop-shadow
-    ring that a head on a dark surface gets, unless that would lose the outline."""
-    roi = edges[y : y + h, x : x + w]
-    strong = roi[roi >= _EDGE_THRESHOLD]
-    if strong.size < 8:
-        return x, y, w, h
-    level = max(_EDGE_THRESHOLD, _REFINE_FRACTION * float(np.percentile(strong, 90)))
-    rx, ry, rw, rh = cv2.boundingRect((roi >= level).view(np.uint8))
-    if rw < 0.8 * w or rh < 0.8 * h:  # the outline itself is weak: keep the hull
-        return x, y, w, h
-    return x + rx, y + ry, rw, rh
+def _group_arcs(contours, min_side: float) -> list[np.ndarray]:
+    """Point sets of outlines. An outline broken into arcs (a rim that fades into
+    the surface on one side) comes back as one set: small pieces lying within the
+    enclosing circle of a bigger piece join it."""
+    pieces = []
+    for contour in contours:
+        x, y, w, h = cv2.boundingRect(contour)
+        if w >= 4 or h >= 4:
+            pieces.append((w * h, x, y, w, h, contour))
+    pieces.sort(key=lambda p: p[0], reverse=True)
+    if not pieces:
+        return []
+    boxes = np.array([p[1:5] for p in pieces], dtype=np.float32)
+    x0, y0 = boxes[:, 0], boxes[:, 1]
+    x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
+    taken = np.zeros(len(pieces), dtype=bool)
+    groups = []
+    for i, (_, _, _, w, h, contour) in enumerate(pieces):
+        if taken[i]:
+            continue
+        taken[i] = True
+        if max(w, h) < min_side:
+            continue  # too small to be a head; smaller pieces cannot make it one
+        (cx, cy), radius = cv2.minEnclosingCircle(contour)
+        reach = _JOIN_REACH * radius
+        near = (
+            ~taken
+            & (np.maximum(np.abs(x0 - cx), np.abs(x1 - cx)) <= reach)
+            & (np.maximum(np.abs(y0 - cy), np.abs(y1 - cy)) <= reach)
+        )
+        members = [contour] + [pieces[j][5] for j in np.flatnonzero(near)]
+        taken |= near
+        groups.append(np.vstack(members) if len(members) > 1 else contour)
+    return groups
+
+
+def _shape(points: np.ndarray) -> tuple[int, int, int, int, float]:
+    """(x, y, w, h, fill) of one outline's point set."""
+    x, y, w, h = cv2.boundingRect(points)
+    # the hull closes an outline that has gaps (a dark rim against a dark shadow)
+    hull = cv2.convexHull(points)
+    fill = cv2.contourArea(hull) / float(w * h)
+    (cx, cy), radius = cv2.minEnclosingCircle(hull)
+    if 2.0 * radius > _ARC_GROWTH * max(w, h) or min(w, h) < _ROUND_ASPECT * max(w, h):
+        # only an arc of a round outline is visible (side light: the far rim melts
+        # into the head's own shadow); the arc's enclosing circle is the head
+        circle_fill = cv2.contourArea(hull) / (np.pi * radius * radius)
+        fill = circle_fill if circle_fill >= _ARC_FILL else 0.0
+        side = int(round(2.0 * radius))
+        x, y = int(round(cx - radius)), int(round(cy - radius))
+        w = h = side
+    return x, y, w, h, fill
 
 
 def _drop_nested(boxes: list[Box]) -> list[Box]:
@@ -158,7 +183,7 @@ def find_heads(
     side = min(small.shape)
     min_side, max_side = min_size_frac * side, max_size_frac * side
     boxes = []
-    candidates, edges = _candidates(small)
+    candidates, edges = _candidates(small, min_side)
     for x, y, w, h, fill in candidates:
         if not (min_side <= max(w, h) <= max_side):
             continue

@@ -141,7 +141,7 @@ def _recess_sdf(spec: HeadSpec, x, y, r, theta, rad: float) -> tuple[np.ndarray,
         return sdf, prof
     ax, ay = np.abs(x), np.abs(y)
     if spec.label == PHILIPS:
-        w0, w1 = size * (0.30 + 0.06 * v), size * (0.11 + 0.04 * v)
+        w0, w1 = size * (0.27 + 0.05 * v), size * (0.13 + 0.04 * v)
 
         def arm(u, w):
             half = w0 + (w1 - w0) * np.clip(u / size, 0.0, 1.0)
@@ -759,7 +759,7 @@ class DemoSource(Source):
         lh, lw = max(6, height // 8), max(8, width // 8)
         if condition == "side":
             az = (cycle * 2.1 + 0.5 * phase) % _TAU + math.pi
-            light = Light(az, 0.45, 0.22)
+            light = Light(az, 0.6, 0.25)
             field = _side_field(lh, lw, az, 0.4, 1.3)
         else:
             light = Light(az, 1.05, 0.38)
