@@ -64,6 +64,7 @@ _ARC_GROWTH = 1.08  # enclosing circle this much larger than the box: an incompl
 _ARC_FILL = 0.55  # ... if the arc's hull still covers this much of the circle
 _ROUND_ASPECT = 0.85  # heads are round or hexagonal: a flatter box is an incomplete outline
 _JOIN_REACH = 1.1  # pieces within this many enclosing-circle radii join an outline
+_MAX_STRETCH = 4.0  # a dim frame is brightened at most this much (more only lifts noise)
 _LOG_SCALE = 255.0 / (np.log(255.0 + _LOG_OFFSET) - np.log(_LOG_OFFSET))
 _EDGE_THRESHOLD = float(np.log(_EDGE_RATIO) * _LOG_SCALE)
 _K3 = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
@@ -90,7 +91,7 @@ def _candidates(
     hist = cv2.calcHist([small], [0], None, [256], [0, 256]).ravel()
     high = int(np.searchsorted(np.cumsum(hist), 0.995 * small.size))
     if high < 200:
-        small = cv2.convertScaleAbs(small, alpha=230.0 / max(high, 16))
+        small = cv2.convertScaleAbs(small, alpha=min(_MAX_STRETCH, 230.0 / max(high, 1)))
     logimg = cv2.medianBlur(cv2.LUT(small, _LUT), 3)
     edges = cv2.morphologyEx(logimg, cv2.MORPH_GRADIENT, _K3)
     _, mask = cv2.threshold(edges, _EDGE_THRESHOLD, 255, cv2.THRESH_BINARY)

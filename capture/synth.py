@@ -102,7 +102,7 @@ def is_test(index: int, fraction: float) -> bool:
     """Whether sample `index` of a class goes to the test split. Within each condition
     the test samples are spread evenly, so both splits have every condition."""
     j = index // len(CONDITIONS)
-    return int((j + 1) * fraction) > int(j * fraction)
+    return int((j + 1) * fraction + 0.5) > int(j * fraction + 0.5)
 
 
 def make_sample(seed: int, label: int, index: int) -> SynthSample:

@@ -606,6 +606,29 @@ def render_sample(
     return img, Box(x, y, w, h)
 
 
+def render_empty(
+    rng: np.random.Generator,
+    size: tuple[int, int] = (640, 480),
+    condition: str | None = None,
+    kind: str | None = None,
+) -> np.ndarray:
+    """A surface with no head on it (BGR uint8, `size` = (width, height)) under a
+    lighting condition: negatives for the head finder (texture, shadow edges)."""
+    width, height = size
+    condition = condition or DEMO_CONDITIONS[int(rng.integers(len(DEMO_CONDITIONS)))]
+    if condition not in DEMO_CONDITIONS:
+        raise ValueError(f"unknown condition {condition!r}; choose one of {DEMO_CONDITIONS}")
+    look = _lighting(rng, condition)
+    img = make_background(rng, height, width, kind) * 255.0
+    field = np.full((height, width), look.gain, np.float32)
+    if condition == "shadow":
+        field *= 1.0 - rng.uniform(0.45, 0.75) * _shadow_field(rng, height, width)
+    elif condition == "side":
+        field *= _side_field(height, width, look.light.azimuth, rng.uniform(0.35, 0.6), 1.25)
+    img = img * field[:, :, None] + rng.normal(0.0, look.noise, img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
 def _to_u8(image: np.ndarray) -> np.ndarray:
     return np.clip(image * 255.0, 0.0, 255.0).astype(np.uint8)
 
