@@ -53,9 +53,9 @@ def draw_head(rng: np.random.Generator, label: int, size: int = 84) -> np.ndarra
                 cv2.line(img, (int(cx - dx), int(cy - dy)), (int(cx + dx), int(cy + dy)), dark, w)
             if label == 2:  # pozidriv: extra diagonal ticks
                 for a in (rot + math.pi / 4 + k * math.pi / 2 for k in range(4)):
-                    dx, dy = math.cos(a) * r * 0.4, math.sin(a) * r * 0.4
-                    cv2.line(img, (int(cx), int(cy)), (int(cx + dx), int(cy + dy)), dark, 1)
-                cv2.circle(img, (int(cx), int(cy)), max(2, int(r * 0.18)), dark, -1)
+                    dx, dy = math.cos(a) * r * 0.45, math.sin(a) * r * 0.45
+                    cv2.line(img, (int(cx), int(cy)), (int(cx + dx), int(cy + dy)), dark, 2)
+                cv2.circle(img, (int(cx), int(cy)), max(3, int(r * 0.3)), dark, -1)
         elif label == 4:  # torx star
             cv2.fillPoly(img, [_star(cx, cy, r * 0.55, r * 0.33, 6, rot)], dark)
     noise = rng.normal(0, rng.uniform(0, 6), img.shape)

@@ -39,7 +39,7 @@ def known_set(tmp_path_factory) -> Path:
     from capture.synthetic import render_sample
 
     base = tmp_path_factory.mktemp("known")
-    pool = base / "pool" / "x"
+    pool = base / "pool" / "torx"  # folder name = a class; the real class is irrelevant here
     pool.mkdir(parents=True)
     rng = np.random.default_rng(5)
     for i in range(12):
