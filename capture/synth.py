@@ -82,6 +82,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="worker processes (default 0 = one per CPU core)",
     )
     parser.add_argument("--force", action="store_true", help="write into a non-empty --out")
+    parser.add_argument(
+        "--sheet",
+        type=Path,
+        metavar="PNG",
+        help="also write a contact sheet: per condition and class a rendered sample with "
+        "its box and its 28x28 model input",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,16 +112,52 @@ def is_test(index: int, fraction: float) -> bool:
     return int((j + 1) * fraction + 0.5) > int(j * fraction + 0.5)
 
 
-def make_sample(seed: int, label: int, index: int) -> SynthSample:
-    """Render, find and preprocess one sample; deterministic for (seed, label, index)."""
+def _render_and_find(seed: int, label: int, index: int, condition: str):
+    """(rendered image, the box the crop uses, whether the head finder found it)."""
     rng = np.random.default_rng([seed, label, index])
-    condition = condition_of(index)
     image, truth = render_sample(rng, label, condition, size=RENDER_SIZE)
     box = find_main_head(image)
     found = box is not None and box.iou(truth) >= 0.5
-    return SynthSample(
-        label, index, condition, preprocess(image, (box if found else truth).as_list()), found
-    )
+    return image, (box if found else truth), found
+
+
+def make_sample(seed: int, label: int, index: int) -> SynthSample:
+    """Render, find and preprocess one sample; deterministic for (seed, label, index)."""
+    condition = condition_of(index)
+    image, box, found = _render_and_find(seed, label, index, condition)
+    return SynthSample(label, index, condition, preprocess(image, box.as_list()), found)
+
+
+def contact_sheet(seed: int, tile: int = 64) -> np.ndarray:
+    """A BGR picture with one row per condition and, per class, the rendered image
+    (box drawn: green = head finder, red = renderer's fallback) next to its 28x28
+    model input. Same images as sample 0..5 of each class for that seed."""
+    rows = []
+    for index, condition in enumerate(CONDITIONS):
+        row = []
+        for label in range(NUM_CLASSES):
+            image, box, found = _render_and_find(seed, label, index, condition)
+            drawn = image.copy()
+            colour = (0, 200, 0) if found else (0, 0, 255)
+            cv2.rectangle(drawn, (box.x, box.y), (box.x + box.w - 1, box.y + box.h - 1), colour, 1)
+            drawn = cv2.resize(drawn, (tile, tile), interpolation=cv2.INTER_AREA)
+            model_input = preprocess(image, box.as_list())
+            model_input = cv2.resize(model_input, (tile, tile), interpolation=cv2.INTER_NEAREST)
+            row += [drawn, cv2.cvtColor(model_input, cv2.COLOR_GRAY2BGR), _gap(tile, 4)]
+        rows.append(np.hstack(row[:-1]))
+    header = np.full((18, rows[0].shape[1], 3), 255, np.uint8)
+    for label in range(NUM_CLASSES):
+        x = label * (2 * tile + 4) + 4
+        cv2.putText(header, CLASSES[label], (x, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1)
+    labels = np.full((18 + tile * len(CONDITIONS), 84, 3), 255, np.uint8)
+    for k, condition in enumerate(CONDITIONS):
+        y = 18 + k * tile + tile // 2 + 5
+        cv2.putText(labels, condition, (3, y), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1)
+    return np.hstack([labels, np.vstack([header, *rows])])
+
+
+def _gap(tile: int, width: int) -> np.ndarray:
+    return np.full((tile, width, 3), 255, np.uint8)
 
 
 def _make_chunk(args: tuple[int, list[tuple[int, int]]]) -> list[SynthSample]:
@@ -238,6 +281,15 @@ def run(args: argparse.Namespace) -> int:
         )
         layout = f"{out} (train {sum(counts['train'])}, test {sum(counts['test'])})"
     seconds = time.monotonic() - progress.start
+    if args.sheet is not None:
+        sheet = contact_sheet(args.seed)
+        ok, encoded = cv2.imencode(".png", sheet)
+        if not ok:
+            raise DatasetError(f"could not encode the contact sheet {args.sheet}")
+        tmp = args.sheet.with_name(f".{args.sheet.name}.part")
+        tmp.write_bytes(encoded.tobytes())
+        os.replace(tmp, args.sheet)
+        print(f"synth: contact sheet written to {args.sheet}", file=sys.stderr)
     print(
         f"synth: wrote {total} samples to {layout} in {seconds:.1f} s "
         f"({total / max(seconds, 1e-6):.0f}/s); the head finder missed {missed} "

@@ -25,8 +25,11 @@ def _synth(out: Path, *extra: str, seed: int = 1) -> int:
 
 def test_synth_writes_the_dataset_layout(tmp_path, capsys):
     out = tmp_path / "ds"
-    assert _synth(out) == 0
+    sheet = tmp_path / "sheet.png"
+    assert _synth(out, "--sheet", str(sheet)) == 0
     assert "synth:" in capsys.readouterr().err  # progress and summary on stderr
+    picture = cv2.imread(str(sheet))
+    assert picture is not None and picture.shape[0] > 6 * 28 and picture.shape[1] > 10 * 28
     for split in ("train", "test"):
         x = np.load(out / f"X_{split}.npy")
         y = np.load(out / f"y_{split}.npy")
