@@ -32,7 +32,7 @@ import numpy as np
 from capture.classes import CLASSES, ENGLISH
 from capture.errors import CameraError
 from capture.heads import Box, find_heads
-from capture.preprocess import preprocess_many
+from capture.preprocess import preprocess_many, to_gray
 from capture.sources import Frame, Source
 
 from .draw import annotate, encode_jpeg
@@ -105,6 +105,8 @@ class Result:
     published: float
     fps: float
     camera: CameraStatus
+    # seconds per step: gray, find_heads, crop, classify, draw, jpeg (for /metrics and bench)
+    stages: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -142,16 +144,28 @@ class Analyzer:
         self.find = find
         self._lock = threading.Lock()
 
-    def analyze(self, image: np.ndarray) -> tuple[list[Head], float]:
-        """Heads in a BGR (or gray) image, and the seconds the classifier took."""
-        boxes = self.find(image)
-        if not boxes:
+    def analyze(
+        self, image: np.ndarray, stages: dict[str, float] | None = None
+    ) -> tuple[list[Head], float]:
+        """Heads in a BGR (or gray) image, and the seconds the classifier took.
+        If `stages` is given, the seconds of each step are stored in it."""
+        t0 = time.perf_counter()
+        gray = to_gray(image)  # once per frame: both the finder and the crops use it
+        t1 = time.perf_counter()
+        boxes = self.find(gray)
+        t2 = time.perf_counter()
+        batch = preprocess_many(gray, [b.as_list() for b in boxes]) if boxes else None
+        t3 = time.perf_counter()
+        inference_s = 0.0
+        if batch is not None:
+            with self._lock:
+                t_call = time.perf_counter()
+                probs = np.asarray(self.classifier.classify(batch))
+                inference_s = time.perf_counter() - t_call
+        if stages is not None:
+            stages.update(gray=t1 - t0, find_heads=t2 - t1, crop=t3 - t2, classify=inference_s)
+        if batch is None:
             return [], 0.0
-        batch = preprocess_many(image, [b.as_list() for b in boxes])
-        with self._lock:
-            t0 = time.perf_counter()
-            probs = np.asarray(self.classifier.classify(batch))
-            inference_s = time.perf_counter() - t0
         if probs.shape != (len(boxes), len(self.labels)):
             raise RuntimeError(
                 f"classifier returned shape {probs.shape} for {len(boxes)} crops and "
@@ -491,8 +505,13 @@ class Pipeline:
     def process(self, frame: Frame) -> Result:
         """Analyse, draw and encode one frame (called by the processing thread;
         public so tests and `bench` can run the exact same steps)."""
-        heads, inference_s = self.analyzer.analyze(frame.image)
-        jpeg = encode_jpeg(annotate(frame.image, heads), self.jpeg_quality)
+        stages: dict[str, float] = {}
+        heads, inference_s = self.analyzer.analyze(frame.image, stages)
+        t0 = time.perf_counter()
+        drawn = annotate(frame.image, heads)
+        t1 = time.perf_counter()
+        jpeg = encode_jpeg(drawn, self.jpeg_quality)
+        stages.update(draw=t1 - t0, jpeg=time.perf_counter() - t1)
         now = time.time()
         latency = max(0.0, now - frame.time)
         self.metrics.frame_processed(
@@ -512,6 +531,7 @@ class Pipeline:
             published=now,
             fps=self.metrics.fps(now),
             camera=self.capture.status,
+            stages=stages,
         )
 
     def _publish(self, result: Result) -> None:
