@@ -19,11 +19,13 @@ from edge_service.classifier import Classifier, load_bundle
 from edge_service.metrics import Metrics
 from edge_service.pipeline import Analyzer, Pipeline
 
-# Share of the demo's heads the model must name correctly through the whole
-# live path (find_heads box -> preprocess -> model). The bundled model scores
-# well above this on its own synthetic test set; the live path adds the head
-# finder's boxes and all six lighting conditions.
-MIN_LIVE_ACCURACY = 0.7
+# Share of the demo's heads the model must name correctly through the whole live
+# path (find_heads box -> preprocess -> model), over every lighting condition.
+# models/default scores 99.9 % on its own synthetic test set, and the provisional
+# bundle named all 360 heads of this test right (100 %); 0.95 leaves room for
+# frame-to-frame variation (which frames get dropped) without letting a model that
+# confuses one class in ten pass.
+MIN_LIVE_ACCURACY = 0.95
 MIN_IOU = 0.8
 
 
@@ -70,17 +72,22 @@ def _collect(pipeline: Pipeline, n: int, timeout: float = 60.0) -> list:
 def test_live_heads_match_the_demo_ground_truth(classifier: Classifier) -> None:
     truths: dict[int, list] = {}
     metrics = Metrics()
+    # At a nominal 2 fps every lighting condition lasts 6 frames, so 72 frames cover
+    # each of the demo's conditions twice (and the heads move further per frame).
+    demo = DemoSource(realtime=False, seed=1, fps=2.0)
     pipeline = Pipeline(
-        lambda: TruthRecorder(DemoSource(realtime=False, seed=1), truths),
+        lambda: TruthRecorder(demo, truths),
         Analyzer(classifier, confidence_threshold=0.0),
         metrics=metrics,
     )
     with pipeline:
-        results = _collect(pipeline, 60)
+        results = _collect(pipeline, 72)
     matched, correct, total = 0, 0, 0
     confusion: Counter[tuple[str, str]] = Counter()
+    per_condition: dict[str, list[int]] = {}
     for result in results:
         truth = truths[result.frame]
+        counts = per_condition.setdefault(demo.condition_at(result.frame), [0, 0])
         image = decode_jpeg(result.jpeg)
         assert image.shape == (result.height, result.width, 3) == (480, 640, 3)
         for t in truth:
@@ -90,11 +97,15 @@ def test_live_heads_match_the_demo_ground_truth(classifier: Classifier) -> None:
                 continue
             matched += 1
             correct += best.label == CLASSES[t.label]
+            counts[0] += best.label == CLASSES[t.label]
+            counts[1] += 1
             confusion[(CLASSES[t.label], best.label)] += 1
     print(f"{len(results)} frames, {total} heads: {matched} boxes matched (IoU >= {MIN_IOU}), "
           f"{correct} labelled right ({correct / max(1, matched):.1%}); "
           f"dropped {metrics.frames_dropped} of {metrics.frames_captured} captured")
     print("confusions:", {k: v for k, v in confusion.items() if k[0] != k[1]})
+    print("right per condition:", {k: f"{r}/{n}" for k, (r, n) in per_condition.items()})
+    assert len(per_condition) >= 5, per_condition
     assert matched == total, f"{total - matched} of {total} heads not found with IoU >= {MIN_IOU}"
     assert correct / matched >= MIN_LIVE_ACCURACY
     # Every captured frame was either processed or counted as dropped (never queued).
