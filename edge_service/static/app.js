@@ -79,6 +79,9 @@
     };
     events.onmessage = (e) => {
       const data = JSON.parse(e.data);
+      if (data.size && data.size[1] > 0) {
+        document.documentElement.style.setProperty("--ar", data.size[0] / data.size[1]);
+      }
       showHeads(data.heads || []);
       showStatus(data);
     };
