@@ -131,12 +131,13 @@ def create_app(
                 if result is None:
                     continue
                 previous = result.seq
+                sent_at = time.monotonic()
                 yield (
                     f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                     f"Content-Length: {len(result.jpeg)}\r\n\r\n"
                 ).encode() + result.jpeg + b"\r\n"
-                if stream_period:
-                    stop.wait(max(0.0, stream_period - (time.time() - result.published)))
+                if stream_period:  # at most max_fps for this viewer
+                    stop.wait(max(0.0, stream_period - (time.monotonic() - sent_at)))
             finished = True
         finally:
             # GeneratorExit here means the server gave up on the client (its
