@@ -1,0 +1,97 @@
+"""`screwcam bench --quick`: a smoke run of every part on the real bundled model,
+the real service and the real naive server. No assertion here is about speed
+(speed goals are printed by the benchmark, not tested); these check that every
+part measured something real and that the report is consistent with itself."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from capture.errors import ScrewcamError
+from edge_service.bench import README_END, README_START, update_readme
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str]:
+    tmp = tmp_path_factory.mktemp("bench")
+    readme = tmp / "README.md"
+    readme.write_text(f"# x\n\nbefore\n\n{README_START}\nold table\n{README_END}\n\nafter\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "edge_service.cli", "bench", "--quick",
+         "--json", str(tmp / "bench.json"), "--markdown", str(tmp / "bench.md"),
+         "--update-readme", str(readme)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads((tmp / "bench.json").read_text()), readme, out.stdout
+
+
+def _positive(x: float | None) -> bool:
+    return x is not None and math.isfinite(x) and x > 0
+
+
+@pytest.mark.slow
+def test_every_part_measured(quick_run: tuple[dict, Path, str]) -> None:
+    results, _, _ = quick_run
+    for part in ("classify", "pipeline", "latency", "streaming", "footprint", "training"):
+        assert part in results, part
+
+    rows = results["classify"]["rows"]
+    methods = {r["method"] for r in rows}
+    assert "LiteRT int8 (bundle)" in methods
+    assert {"Keras model.predict", "LiteRT float32"} <= methods  # TF is installed for tests
+    assert all(_positive(r["per_crop_ms"]) for r in rows)
+    predict_single = next(r for r in rows
+                          if r["method"] == "Keras model.predict" and r["crops_per_call"] == 1)
+    for r in rows:  # the ratio column is computed from the same table
+        assert r["speedup_vs_predict"] == pytest.approx(
+            predict_single["per_crop_ms"] / r["per_crop_ms"])
+
+    p = results["pipeline"]
+    assert p["heads_per_frame"] >= 4.5  # the video has 5 heads; the finder sees them
+    assert set(p["stages_ms"]) >= set(p["floor_stages_ms"])
+    assert _positive(p["fps"]) and _positive(p["floor_ms"])
+    assert p["floor_ms"] == pytest.approx(sum(p["floor_stages_ms"].values()))
+
+    lat = results["latency"]
+    assert lat["frames"] > 10 and 0 < lat["p50_ms"] <= lat["p95_ms"] <= lat["max_ms"]
+
+    s = results["streaming"]
+    assert s["screwcam"]["twenty"]["clients_served"] == 20
+    assert s["screwcam"]["one"]["clients_served"] == 1
+    assert s["naive"]["one"]["clients_served"] == 1
+    for name in ("screwcam", "naive"):
+        assert _positive(s[name]["one"]["cpu_ms_per_frame"])
+
+    f = results["footprint"]
+    assert _positive(f["rss_mb"]) and _positive(f["first_prediction_s"])
+    assert _positive(results["training"]["wall_s"])
+
+
+@pytest.mark.slow
+def test_report_regenerates_the_readme_block(quick_run: tuple[dict, Path, str]) -> None:
+    results, readme, stdout = quick_run
+    text = readme.read_text()
+    assert "old table" not in text
+    assert text.startswith("# x\n\nbefore\n") and text.rstrip().endswith("after")
+    block = text[text.index(README_START):text.index(README_END)]
+    # The table in the README is the one printed, and carries the measured numbers.
+    assert "1. Classification per crop" in block and "5. Footprint" in block
+    assert f"{results['footprint']['rss_mb']:.0f} MB" in block
+    assert block.split("\n", 1)[1].strip() == stdout.strip()
+
+
+def test_readme_without_markers_is_refused(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# no markers\n")
+    with pytest.raises(ScrewcamError, match="no benchmark block"):
+        update_readme(readme, "table\n")
+    assert readme.read_text() == "# no markers\n"
