@@ -43,7 +43,7 @@ class Histogram:
 class Metrics:
     def __init__(self, fps_window: int = 30) -> None:
         self._lock = threading.Lock()
-        self.started = time.time()
+        self.started = time.monotonic()
         self.frames_captured = 0
         self.frames_processed = 0
         self.frames_dropped = 0
@@ -105,12 +105,13 @@ class Metrics:
 
     # --- reads -----------------------------------------------------------------
     def fps(self, now: float | None = None) -> float:
-        """Processed frames per second over the recent window (0 when stalled)."""
+        """Processed frames per second over the recent window (0 when stalled);
+        times are time.monotonic() values."""
         with self._lock:
             times = list(self._times)
         if len(times) < 2:
             return 0.0
-        now = time.time() if now is None else now
+        now = time.monotonic() if now is None else now
         span = times[-1] - times[0]
         if span <= 0 or now - times[-1] > 2.0:
             return 0.0
@@ -173,6 +174,6 @@ class Metrics:
                 f"screwcam_uploads_classified_total {self.uploads}",
                 "# HELP screwcam_uptime_seconds Seconds since the service started.",
                 "# TYPE screwcam_uptime_seconds gauge",
-                f"screwcam_uptime_seconds {time.time() - self.started:.1f}",
+                f"screwcam_uptime_seconds {time.monotonic() - self.started:.1f}",
             ]
         return "\n".join(out) + "\n"

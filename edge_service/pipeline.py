@@ -102,7 +102,8 @@ class Result:
     height: int
     latency_s: float  # capture -> published
     inference_s: float  # the classifier call alone
-    published: float
+    published: float  # time.time() when published
+    published_mono: float  # time.monotonic() when published (ages survive clock jumps)
     fps: float
     camera: CameraStatus
     # seconds per step: gray, find_heads, crop, classify, draw, jpeg (for /metrics and bench)
@@ -423,7 +424,7 @@ class Pipeline:
         """(healthy, details) for /healthz."""
         status = self.capture.status
         result = self._result
-        age = None if result is None else max(0.0, time.time() - result.published)
+        age = None if result is None else max(0.0, time.monotonic() - result.published_mono)
         fresh = age is not None and age <= self.stale_after_s
         healthy = status.up and fresh and not self.stopping
         if self.stopping:
@@ -512,10 +513,10 @@ class Pipeline:
         t1 = time.perf_counter()
         jpeg = encode_jpeg(drawn, self.jpeg_quality)
         stages.update(draw=t1 - t0, jpeg=time.perf_counter() - t1)
-        now = time.time()
+        now, mono = time.time(), time.monotonic()
         latency = max(0.0, now - frame.time)
         self.metrics.frame_processed(
-            inference_s=inference_s, latency_s=latency, labels=[h.label for h in heads], now=now
+            inference_s=inference_s, latency_s=latency, labels=[h.label for h in heads], now=mono
         )
         height, width = frame.image.shape[:2]
         return Result(
@@ -529,7 +530,8 @@ class Pipeline:
             latency_s=latency,
             inference_s=inference_s,
             published=now,
-            fps=self.metrics.fps(now),
+            published_mono=mono,
+            fps=self.metrics.fps(mono),
             camera=self.capture.status,
             stages=stages,
         )
