@@ -9,10 +9,12 @@ promptly when the pipeline stops. Every error, 4xx or 5xx, is JSON.
 from __future__ import annotations
 
 import hmac
+import itertools
 import json
 import logging
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
@@ -34,6 +36,71 @@ _OPEN_ENDPOINTS = {"healthz", "static"}
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
+class StallGuard:
+    """Disconnects viewers that stopped reading.
+
+    A stream's server thread blocks once the viewer's socket and the server's
+    output buffer are full (a phone asleep with the page open, a stuck client).
+    Each stream marks itself busy while a chunk is being handed to the server;
+    when that lasts longer than `limit_s`, this guard closes the connection from
+    the server's own loop, which wakes the thread, ends the stream and frees it.
+    Its thread starts with the first stream and ends with the pipeline.
+    """
+
+    def __init__(self, stop: threading.Event, limit_s: float, on_stalled: Callable[[], None]):
+        self._stop = stop
+        self.limit_s = limit_s
+        self._on_stalled = on_stalled
+        self._lock = threading.Lock()
+        self._busy: dict[int, tuple[float, Callable[[], None], str]] = {}
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def closer_for(environ: dict[str, Any]) -> Callable[[], None] | None:
+        """A function closing this request's connection in waitress's loop thread
+        (None under another server: then stalled viewers are not cut off)."""
+        check = environ.get("waitress.client_disconnected")
+        channel = getattr(check, "__self__", None)
+        trigger = getattr(getattr(channel, "server", None), "trigger", None)
+        if channel is None or trigger is None or not hasattr(channel, "handle_close"):
+            return None
+
+        def close() -> None:
+            if channel.connected:
+                channel.handle_close()
+
+        return lambda: trigger.pull_trigger(close)
+
+    def busy(self, key: int, closer: Callable[[], None] | None, peer: str) -> None:
+        if closer is None:
+            return
+        with self._lock:
+            self._busy[key] = (time.monotonic(), closer, peer)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="stall-guard", daemon=True)
+                self._thread.start()
+
+    def done(self, key: int) -> None:
+        with self._lock:
+            self._busy.pop(key, None)
+
+    def _run(self) -> None:
+        while not self._stop.wait(min(1.0, self.limit_s / 4)):
+            now = time.monotonic()
+            with self._lock:
+                stalled = [(k, v) for k, v in self._busy.items() if now - v[0] > self.limit_s]
+                for key, _ in stalled:
+                    del self._busy[key]
+            for _, (since, closer, peer) in stalled:
+                log.warning("viewer %s accepted no data for %.0f s; disconnecting it",
+                            peer, now - since)
+                self._on_stalled()
+                try:
+                    closer()
+                except Exception:
+                    log.exception("could not disconnect viewer %s", peer)
+
+
 def create_app(
     config: Config,
     pipeline: Pipeline,
@@ -53,6 +120,8 @@ def create_app(
     stream_period = 1.0 / config.stream.max_fps if config.stream.max_fps > 0 else 0.0
     stop = pipeline.stop_event
     metrics = pipeline.metrics
+    guard = StallGuard(stop, config.stream.stall_timeout_s, metrics.client_stalled)
+    stream_ids = itertools.count(1)
 
     # --- access token -----------------------------------------------------------
     def _given_token() -> str:
@@ -114,17 +183,17 @@ def create_app(
     # --- streams ----------------------------------------------------------------------
     @app.get("/stream.mjpg")
     def stream() -> Response:
-        peer = request.remote_addr
+        peer = request.remote_addr or "?"
         return Response(
-            _mjpeg(peer),
+            _mjpeg(peer, StallGuard.closer_for(request.environ)),
             mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
             headers=_no_cache(),
         )
 
-    def _mjpeg(peer: str | None) -> Iterator[bytes]:
+    def _mjpeg(peer: str, closer: Callable[[], None] | None) -> Iterator[bytes]:
         metrics.client_connected("mjpeg")
         log.info("video client %s connected", peer)
-        previous, finished = 0, False
+        previous, finished, key = 0, False, next(stream_ids)
         try:
             while not stop.is_set():
                 result = pipeline.wait_for_result(previous, timeout=1.0)
@@ -132,29 +201,33 @@ def create_app(
                     continue
                 previous = result.seq
                 sent_at = time.monotonic()
+                guard.busy(key, closer, peer)
                 yield (
                     f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                     f"Content-Length: {len(result.jpeg)}\r\n\r\n"
                 ).encode() + result.jpeg + b"\r\n"
+                guard.done(key)
                 if stream_period:  # at most max_fps for this viewer
                     stop.wait(max(0.0, stream_period - (time.monotonic() - sent_at)))
             finished = True
         finally:
             # GeneratorExit here means the server gave up on the client (its
             # socket write failed or it disconnected): drop it, nothing else.
+            guard.done(key)
             metrics.client_disconnected("mjpeg", dropped=not finished)
             log.info("video client %s %s", peer, "closed" if finished else "dropped")
 
     @app.get("/api/events")
     def events() -> Response:
-        peer = request.remote_addr
+        peer = request.remote_addr or "?"
         headers = _no_cache()
         headers["X-Accel-Buffering"] = "no"
-        return Response(_sse(peer), mimetype="text/event-stream", headers=headers)
+        closer = StallGuard.closer_for(request.environ)
+        return Response(_sse(peer, closer), mimetype="text/event-stream", headers=headers)
 
-    def _sse(peer: str | None) -> Iterator[bytes]:
+    def _sse(peer: str, closer: Callable[[], None] | None) -> Iterator[bytes]:
         metrics.client_connected("sse")
-        previous, finished = 0, False
+        previous, finished, key = 0, False, next(stream_ids)
         try:
             yield b"retry: 2000\n\n"
             last_status = 0.0
@@ -163,7 +236,9 @@ def create_app(
                 if result is not None:
                     previous = result.seq
                     payload = json.dumps(_result_json(result), separators=(",", ":"))
+                    guard.busy(key, closer, peer)
                     yield f"id: {result.seq}\ndata: {payload}\n\n".encode()
+                    guard.done(key)
                 now = time.monotonic()
                 if result is None or now - last_status > 2.0:
                     # Camera state even while no frames arrive (and a keep-alive).
@@ -172,6 +247,7 @@ def create_app(
                     yield f"event: status\ndata: {payload}\n\n".encode()
             finished = True
         finally:
+            guard.done(key)
             metrics.client_disconnected("sse", dropped=not finished)
             log.debug("event client %s %s", peer, "closed" if finished else "dropped")
 

@@ -121,6 +121,12 @@ class StreamConfig:
         15.0, "most frames per second sent to one viewer (0 = as fast as processed)",
         lo=0.0, hi=120.0,
     )
+    stall_timeout_s: float = _field(
+        10.0,
+        "a viewer that accepts no data for this long is disconnected, which frees the "
+        "server thread its stream holds",
+        lo=1.0, hi=3600.0,
+    )
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ class Metrics:
         self.latency = Histogram()
         self.clients: dict[str, int] = {"mjpeg": 0, "sse": 0}
         self.clients_dropped = 0
+        self.clients_stalled = 0
         self.heads_in_view: dict[str, int] = {}
         self.heads_total: dict[str, int] = {}
         self.uploads = 0
@@ -98,6 +99,10 @@ class Metrics:
             self.clients[kind] = max(0, self.clients.get(kind, 0) - 1)
             if dropped:
                 self.clients_dropped += 1
+
+    def client_stalled(self) -> None:
+        with self._lock:
+            self.clients_stalled += 1
 
     def upload_classified(self) -> None:
         with self._lock:
@@ -157,9 +162,14 @@ class Metrics:
                 "# TYPE screwcam_clients_connected gauge",
                 *(f'screwcam_clients_connected{{kind="{k}"}} {v}'
                   for k, v in sorted(self.clients.items())),
-                "# HELP screwcam_clients_dropped_total Streams ended by a failed write.",
+                "# HELP screwcam_clients_dropped_total Streams ended by the viewer going away "
+                "(a failed write or a closed connection).",
                 "# TYPE screwcam_clients_dropped_total counter",
                 f"screwcam_clients_dropped_total {self.clients_dropped}",
+                "# HELP screwcam_clients_stalled_total Viewers disconnected because they "
+                "stopped reading (stream stall_timeout_s).",
+                "# TYPE screwcam_clients_stalled_total counter",
+                f"screwcam_clients_stalled_total {self.clients_stalled}",
                 "# HELP screwcam_heads_in_view Heads per class in the latest frame.",
                 "# TYPE screwcam_heads_in_view gauge",
                 *(f'screwcam_heads_in_view{{label="{name}"}} {self.heads_in_view.get(name, 0)}'

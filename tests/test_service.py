@@ -37,7 +37,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
     # Big frames, sent as fast as processed: a viewer that does not read fills every
     # buffer between it and the server within a few seconds.
     config = folder / "config.toml"
-    config.write_text("[stream]\njpeg_quality = 95\nmax_fps = 0\n")
+    config.write_text("[stream]\njpeg_quality = 95\nmax_fps = 0\nstall_timeout_s = 4\n")
     server = Server("--config", str(config), "--source", "demo")
     server.start(folder / "serve.log")
     yield server
@@ -160,8 +160,24 @@ def test_twenty_clients_and_a_stalled_one(demo: Server) -> None:
         time.sleep(0.5)
         seq2 = demo.get_json("/api/predictions")[1]["seq"]
         assert seq2 > seq1
+        # After stall_timeout_s (4 s) without taking data, the stalled viewer is cut off.
+        assert wait_until(lambda: _metric(demo, "screwcam_clients_stalled_total") >= 1, 15)
+        stalled.settimeout(10)
+        received = 0
+        try:
+            while chunk := stalled.recv(1 << 20):
+                received += len(chunk)
+        except ConnectionResetError:
+            pass
+        print(f"stalled viewer disconnected; {received} bytes were still buffered for it")
     finally:
         stalled.close()
+
+
+def _metric(server: Server, name: str) -> float:
+    text = server.request("GET", "/metrics")[1].decode()
+    return next(float(line.split()[1]) for line in text.splitlines()
+                if line.startswith(name + " "))
 
 
 # --- uploads --------------------------------------------------------------------------------
@@ -247,12 +263,7 @@ def test_healthz_follows_a_vanishing_video_file(tmp_path: Path) -> None:
         # Bring it back: the capture thread reopens it by itself.
         hidden.rename(video)
         assert wait_until(lambda: server.get_json("/healthz")[0] == 200, 15), server.log()
-        metrics = server.request("GET", "/metrics")[1].decode()
-        reconnects = next(
-            float(line.split()[1]) for line in metrics.splitlines()
-            if line.startswith("screwcam_camera_reconnects_total")
-        )
-        assert reconnects >= 1
+        assert _metric(server, "screwcam_camera_reconnects_total") >= 1
 
 
 def test_sigterm_with_open_streams_exits_cleanly(tmp_path: Path) -> None:
