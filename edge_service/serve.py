@@ -236,6 +236,8 @@ def serve(config: Config) -> int:
     stop = service.pipeline.stop_event
 
     def on_signal(signum: int, _frame: object) -> None:
+        if stop.is_set():  # a second Ctrl-C while stopping: give up at once
+            raise KeyboardInterrupt
         log.info("%s received, stopping", signal.Signals(signum).name)
         stop.set()
 
