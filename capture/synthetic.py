@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -287,20 +287,36 @@ def _warp_matrix(angle: float, sx: float, sy: float, tilt: float, src_c: float, 
     return np.hstack([lin, off[:, None]]).astype(np.float32)
 
 
+_ANGLE_STEP = math.radians(1.5)  # shading is cached per 1.5 degrees of light-vs-head angle
+
+
 @dataclass(slots=True)
 class _Placed:
     """A head's sprite prepared for fast lighting: unit normals, albedo, sky light,
-    alpha, and the blurred alpha its drop shadow is made of."""
+    and, on a canvas padded by `pad`, its contact shadow and the blurred alpha its
+    drop shadow is cut from. Lit paint and shadow maps are cached per (quantized)
+    light and pose, so a slowly turning head is re-lit only every few frames; the
+    cache keys fix the result, so frames stay deterministic in any order."""
 
     spec: HeadSpec
     sprite: np.ndarray  # (S, S, 4) height, albedo, alpha, recess
     normals: np.ndarray  # (S, S, 3) nx, ny, nz
     albedo: np.ndarray  # (S, S)
-    aux: np.ndarray  # (S, S, 3): alpha, contact shadow, unused (3-channel warps are fast)
     sky: np.ndarray  # (S, S) albedo * nz^3: light from the whole sky, dark rims
-    shadow: np.ndarray  # (S + 2 pad, S + 2 pad)
-    shadow_pad: int
+    contact_keep: np.ndarray  # (S + 2 pad,) * 2: 1 - contact shadow
+    shadow: np.ndarray  # (S + 2 pad + 2 reach,) * 2: blurred alpha
+    pad: int
+    reach: int  # longest drop-shadow offset in px
     top: float
+    cache: dict = field(default_factory=dict)
+
+    def cached(self, key: tuple, make):
+        value = self.cache.get(key)
+        if value is None:
+            if len(self.cache) > 16:
+                self.cache.clear()
+            value = self.cache[key] = make()
+        return value
 
 
 def _make_placed(spec: HeadSpec, radius: float, rng: np.random.Generator) -> _Placed:
@@ -312,26 +328,23 @@ def _make_placed(spec: HeadSpec, radius: float, rng: np.random.Generator) -> _Pl
     normals = cv2.merge([-gx * inv, -gy * inv, inv])
     albedo = np.ascontiguousarray(sprite[:, :, 1])
     alpha = np.ascontiguousarray(sprite[:, :, 2])
-    # a soft drop shadow: blurred alpha on a canvas padded so the blur is not cut off
-    pad = int(radius * 0.7) + 2
-    shadow = cv2.GaussianBlur(
-        cv2.copyMakeBorder(alpha, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0),
-        (0, 0),
-        0.2 * radius + 1.0,
-    )
-    sky = albedo * inv * inv * inv
+    pad = int(radius * 0.9) + 2
+    reach = int(math.ceil(0.3 * sprite.shape[0])) + 1
     # contact shadow: the surface right at the head's foot sees less of the sky
-    contact = cv2.GaussianBlur(alpha, (0, 0), 0.04 * radius + 0.8)
-    aux = cv2.merge([alpha, contact, np.zeros_like(alpha)])
-    return _Placed(spec, sprite, normals, albedo, aux, sky, shadow, pad, top)
+    padded = cv2.copyMakeBorder(alpha, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    contact_keep = 1.0 - 0.6 * cv2.GaussianBlur(padded, (0, 0), 0.04 * radius + 0.8)
+    # a soft drop shadow: blurred alpha, with room to be shifted away from the light
+    wide = cv2.copyMakeBorder(padded, reach, reach, reach, reach, cv2.BORDER_CONSTANT, value=0)
+    shadow = cv2.GaussianBlur(wide, (0, 0), 0.2 * radius + 1.0)
+    sky = albedo * inv * inv * inv
+    return _Placed(spec, sprite, normals, albedo, sky, contact_keep, shadow, pad, reach, float(top))
 
 
-def _shade(head: _Placed, light: Light, angle: float) -> np.ndarray:
-    """Lit gray value (float, 0..~1.4) of the unrotated sprite for a head turned by
-    `angle`: the light is turned into the sprite's frame instead of the normals."""
-    lx, ly, lz = light.vector()
-    ca, sa = math.cos(angle), math.sin(angle)
-    slx, sly = ca * lx + sa * ly, -sa * lx + ca * ly
+def _shade(head: _Placed, light: Light, rel: float) -> np.ndarray:
+    """Lit gray value (float, 0..~1.4) of the unrotated sprite, the light coming from
+    `rel` radians relative to the head: the light is turned, not the normals."""
+    c = math.cos(light.elevation)
+    slx, sly, lz = c * math.cos(rel), c * math.sin(rel), math.sin(light.elevation)
     hx, hy, hz = slx, sly, lz + 1.0
     hn = 1.0 / math.sqrt(hx * hx + hy * hy + hz * hz)
     mat = np.array([[slx, sly, lz], [hx * hn, hy * hn, hz * hn]], np.float32)
@@ -344,6 +357,40 @@ def _shade(head: _Placed, light: Light, angle: float) -> np.ndarray:
     cv2.scaleAdd(head.sky, light.ambient, value, value)
     cv2.scaleAdd(spec, ks, value, value)
     return value
+
+
+def _paint(head: _Placed, light: Light, angle: float) -> np.ndarray:
+    """(S, S, 4) uint8: premultiplied, tinted BGR and alpha (x255) of the lit head."""
+    q = round((light.azimuth - angle) / _ANGLE_STEP)
+
+    def make() -> np.ndarray:
+        alpha = head.sprite[:, :, 2]
+        lit = cv2.multiply(_shade(head, light, q * _ANGLE_STEP), alpha, scale=255.0)
+        tint = _FINISH[head.spec.finish][3]
+        channels = [lit * tint[0], lit * tint[1], lit * tint[2], alpha * 255.0]
+        return cv2.convertScaleAbs(cv2.merge(channels))
+
+    key = ("paint", q, round(light.elevation, 3), round(light.ambient, 3))
+    return head.cached(key, make)
+
+
+def _keep(head: _Placed, light: Light, angle: float, scale: float, strength: float) -> np.ndarray:
+    """(S + 2 pad,) * 2 uint8: how much of the surface's light is left around the
+    head (x255; contact shadow and drop shadow), in the sprite's own frame."""
+    lx, ly, _ = light.vector()
+    flat = max(1e-6, math.hypot(lx, ly))
+    length = min(head.reach - 1, head.top * 1.2 / max(math.tan(light.elevation), 0.3))
+    sdx, sdy = -lx / flat * length, -ly / flat * length
+    ca, sa = math.cos(angle), math.sin(angle)  # into the sprite's frame
+    dx, dy = round(ca * sdx + sa * sdy), round(-sa * sdx + ca * sdy)
+    size = head.contact_keep.shape[0]
+
+    def make() -> np.ndarray:
+        r = head.reach
+        drop = head.shadow[r - dy : r - dy + size, r - dx : r - dx + size]
+        return cv2.convertScaleAbs((1.0 - strength * drop) * head.contact_keep, alpha=255.0)
+
+    return head.cached(("keep", dx, dy, round(strength, 3)), make)
 
 
 def _composite(
@@ -359,46 +406,40 @@ def _composite(
     squash: float = 1.0,
     shadow_strength: float = 0.45,
 ) -> Box | None:
-    """Light and paint one head, with its drop shadow, onto a uint8 BGR canvas
-    (in place). Returns its box (bounding box of alpha > 0.5), None if off-canvas."""
+    """Light and paint one head, with its shadows, onto a uint8 BGR canvas (in
+    place). Returns its box (bounding box of alpha > 0.5), None if off-canvas."""
     side = head.sprite.shape[0]
-    sside = head.shadow.shape[0]
-    lx, ly, _ = light.vector()
-    flat = max(1e-6, math.hypot(lx, ly))
-    reach = min(0.3 * side, head.top * 1.2 / max(math.tan(light.elevation), 0.3)) * scale
-    sdx, sdy = -lx / flat * reach, -ly / flat * reach
+    pside = head.contact_keep.shape[0]
     ch, cw = canvas.shape[:2]
-    # the head's patch and its (larger, offset) shadow patch, clipped to the canvas
+    # the head's patch inside its (larger) shadow patch, both clipped to the canvas
     hh = int(math.ceil(side * scale * 0.5)) + 1
-    hs = int(math.ceil(sside * scale * 0.5)) + 1
+    hp = int(math.ceil(pside * scale * 0.5)) + 1
     hx0, hy0 = max(0, int(cx) - hh), max(0, int(cy) - hh)
     hx1, hy1 = min(cw, int(cx) + hh + 1), min(ch, int(cy) + hh + 1)
-    sx0, sy0 = max(0, int(cx + sdx) - hs), max(0, int(cy + sdy) - hs)
-    sx1, sy1 = min(cw, int(cx + sdx) + hs + 1), min(ch, int(cy + sdy) + hs + 1)
     if hx0 >= hx1 or hy0 >= hy1:
         return None
-    rx0, ry0, rx1, ry1 = min(hx0, sx0), min(hy0, sy0), max(hx1, sx1), max(hy1, sy1)
-    # warp straight into the visible part of the patches
+    rx0, ry0 = max(0, int(cx) - hp), max(0, int(cy) - hp)
+    rx1, ry1 = min(cw, int(cx) + hp + 1), min(ch, int(cy) + hp + 1)
+    # warp straight into the visible part of the patches (4- and 1-channel warps are fast)
     m = _warp_matrix(angle, scale, scale * squash, tilt, (side - 1) / 2.0, (cx - hx0, cy - hy0))
-    hw, hh_ = hx1 - hx0, hy1 - hy0
-    # premultiplied, tinted colour of the head; 1- and 3-channel warps are the fast ones
-    lit = cv2.multiply(_shade(head, light, angle), head.sprite[:, :, 2], scale=255.0)
-    tint = _FINISH[head.spec.finish][3]
-    paint = cv2.warpAffine(cv2.merge([lit * tint[0], lit * tint[1], lit * tint[2]]), m, (hw, hh_))
-    a, contact, _ = cv2.split(cv2.warpAffine(head.aux, m, (hw, hh_)))
-    ms = _warp_matrix(
-        angle, scale, scale * squash, tilt, (sside - 1) / 2.0, (cx + sdx - rx0, cy + sdy - ry0)
+    paint = cv2.warpAffine(_paint(head, light, angle), m, (hx1 - hx0, hy1 - hy0))
+    mp = _warp_matrix(angle, scale, scale * squash, tilt, (pside - 1) / 2.0, (cx - rx0, cy - ry0))
+    keep = cv2.warpAffine(
+        _keep(head, light, angle, scale, shadow_strength),
+        mp,
+        (rx1 - rx0, ry1 - ry0),
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=255,
     )
-    shadow = cv2.warpAffine(head.shadow, ms, (rx1 - rx0, ry1 - ry0))
-    # out = background * (1 - drop shadow) * (1 - alpha) + premultiplied head colour
-    keep = 1.0 - shadow_strength * shadow
+    a = cv2.extractChannel(paint, 3)
+    # out = background * shadows * (1 - alpha) + premultiplied head colour, in uint8
     sub = (slice(hy0 - ry0, hy1 - ry0), slice(hx0 - rx0, hx1 - rx0))
-    keep[sub] *= (1.0 - a) * (1.0 - 0.6 * contact)
+    keep[sub] = cv2.multiply(keep[sub], cv2.bitwise_not(a), scale=1.0 / 255.0)
     roi = canvas[ry0:ry1, rx0:rx1]
-    out = cv2.multiply(roi, cv2.merge([keep, keep, keep]), dtype=cv2.CV_32F)
-    out[sub] += paint
-    roi[...] = cv2.convertScaleAbs(out)
-    bx, by, bw, bh = cv2.boundingRect((a > 0.5).view(np.uint8))
+    out = cv2.multiply(roi, cv2.merge([keep, keep, keep]), scale=1.0 / 255.0)
+    out[sub] = cv2.add(out[sub], cv2.cvtColor(paint, cv2.COLOR_BGRA2BGR))
+    roi[...] = out
+    bx, by, bw, bh = cv2.boundingRect(cv2.threshold(a, 127, 1, cv2.THRESH_BINARY)[1])
     if bw == 0:
         return None
     return Box(bx + hx0, by + hy0, bw, bh)
