@@ -57,6 +57,7 @@ class Metrics:
         self.heads_in_view: dict[str, int] = {}
         self.heads_total: dict[str, int] = {}
         self.uploads = 0
+        self.stage_totals: dict[str, tuple[float, int]] = {}  # step -> (seconds, frames)
         self._times: deque[float] = deque(maxlen=fps_window)
 
     # --- updates -------------------------------------------------------------
@@ -77,10 +78,19 @@ class Metrics:
             self.camera_up = int(up)
 
     def frame_processed(
-        self, *, inference_s: float, latency_s: float, labels: list[str], now: float
+        self,
+        *,
+        inference_s: float,
+        latency_s: float,
+        labels: list[str],
+        now: float,
+        stages: dict[str, float] | None = None,
     ) -> None:
         with self._lock:
             self.frames_processed += 1
+            for name, seconds in (stages or {}).items():
+                total, n = self.stage_totals.get(name, (0.0, 0))
+                self.stage_totals[name] = (total + seconds, n + 1)
             self.inference.observe(inference_s)
             self.latency.observe(latency_s)
             self._times.append(now)
@@ -158,6 +168,13 @@ class Metrics:
                 "(find heads, classify, draw, encode).",
                 "# TYPE screwcam_frame_latency_seconds histogram",
                 *self.latency.lines("screwcam_frame_latency_seconds"),
+                "# HELP screwcam_stage_seconds Time per processing step of a frame (gray, "
+                "find_heads, crop, classify, draw, jpeg).",
+                "# TYPE screwcam_stage_seconds summary",
+                *(line for name, (total, n) in self.stage_totals.items() for line in (
+                    f'screwcam_stage_seconds_sum{{stage="{name}"}} {total:.6f}',
+                    f'screwcam_stage_seconds_count{{stage="{name}"}} {n}',
+                )),
                 "# HELP screwcam_clients_connected Open video and event streams.",
                 "# TYPE screwcam_clients_connected gauge",
                 *(f'screwcam_clients_connected{{kind="{k}"}} {v}'

@@ -516,7 +516,8 @@ class Pipeline:
         now, mono = time.time(), time.monotonic()
         latency = max(0.0, now - frame.time)
         self.metrics.frame_processed(
-            inference_s=inference_s, latency_s=latency, labels=[h.label for h in heads], now=mono
+            inference_s=inference_s, latency_s=latency, labels=[h.label for h in heads], now=mono,
+            stages=stages,
         )
         height, width = frame.image.shape[:2]
         return Result(

@@ -201,7 +201,8 @@ def test_metrics_text_format() -> None:
     for i in range(5):
         metrics.frame_captured()
         metrics.frame_processed(inference_s=0.003 * (i + 1), latency_s=0.02, now=100.0 + i / 10,
-                                labels=["torx", "torx", "unknown"])
+                                labels=["torx", "torx", "unknown"],
+                                stages={"find_heads": 0.002, "classify": 0.003 * (i + 1)})
     metrics.frame_dropped()
     metrics.client_connected("mjpeg")
     text = metrics.render()
@@ -214,6 +215,8 @@ def test_metrics_text_format() -> None:
     assert lines['screwcam_heads_in_view{label="torx"}'] == "2"
     assert lines['screwcam_heads_detected_total{label="unknown"}'] == "5"
     assert lines['screwcam_clients_connected{kind="mjpeg"}'] == "1"
+    assert lines['screwcam_stage_seconds_count{stage="find_heads"}'] == "5"
+    assert float(lines['screwcam_stage_seconds_sum{stage="find_heads"}']) == pytest.approx(0.01)
     assert metrics.fps(now=100.4) == pytest.approx(10.0)
     assert metrics.fps(now=110.0) == 0.0  # stalled -> 0, not the last rate
     assert text.endswith("\n")
