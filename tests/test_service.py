@@ -392,3 +392,10 @@ def test_check_config_prints_the_effective_config(tmp_path: Path) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert proc.returncode == 2
     assert "[stream] max_fps = -1 is out of range 0.0..120.0" in proc.stderr
+    # Without --model, the installation's models/default is found from any directory.
+    config.write_text("")
+    no_model = [a for a in cmd if a not in ("--model", str(model_dir()))]
+    proc = subprocess.run(no_model, capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert f"model bundle OK: {ROOT / 'models' / 'default'}" in proc.stdout
