@@ -88,7 +88,7 @@ class ServerConfig:
     host: str = _field("0.0.0.0", "address to listen on (0.0.0.0 = every interface)")
     port: int = _field(8080, "TCP port", lo=1, hi=65535)
     threads: int = _field(
-        32,
+        48,
         "web server threads; every open video stream or event stream holds one, so allow "
         "for the number of viewers plus a few",
         lo=4, hi=512,

@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "models/default of this installation)")
     parser.add_argument("--host", help="address to listen on (default 0.0.0.0)")
     parser.add_argument("--port", type=int, help="TCP port (default 8080)")
-    parser.add_argument("--threads", type=int, help="web server threads (default 32)")
+    parser.add_argument("--threads", type=int, help="web server threads (default 48)")
     parser.add_argument("--check-config", action="store_true",
                         help="validate the config and model, print the effective config, exit")
 
