@@ -50,7 +50,7 @@ class Box:
 
 
 _WORK_SIDE = 320  # detection runs on a frame scaled so its longer side is at most this
-_LOG_OFFSET = 16.0  # keeps the log of dark, noisy pixels from exploding
+_LOG_OFFSET = 24.0  # keeps the log of dark, noisy pixels from exploding
 # A head's outline is an edge whose brightness ratio exceeds this across ~2 px at the
 # working scale; soft shadow edges and surface texture stay below it.
 _EDGE_RATIO = 1.3
