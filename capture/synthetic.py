@@ -882,6 +882,8 @@ class DemoSource(Source):
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(min(delay, 1.0))
+            elif delay < -1.0:  # the reader stalled: resume pacing from now, no burst
+                self._t0 = time.monotonic() - index / self._fps
         image, truth = self.render(index)
         self._index += 1
         return Frame(image=image, index=index, time=time.time(), truth=truth)
