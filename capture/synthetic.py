@@ -141,7 +141,7 @@ def _recess_sdf(spec: HeadSpec, x, y, r, theta, rad: float) -> tuple[np.ndarray,
         return sdf, prof
     ax, ay = np.abs(x), np.abs(y)
     if spec.label == PHILIPS:
-        w0, w1 = size * (0.27 + 0.05 * v), size * (0.13 + 0.04 * v)
+        w0, w1 = size * (0.30 + 0.05 * v), size * (0.09 + 0.04 * v)  # V-shaped arms
 
         def arm(u, w):
             half = w0 + (w1 - w0) * np.clip(u / size, 0.0, 1.0)
@@ -152,9 +152,9 @@ def _recess_sdf(spec: HeadSpec, x, y, r, theta, rad: float) -> tuple[np.ndarray,
         prof = np.clip(1.05 - r / size, 0.08, 1.0)  # conical: deepest in the centre
         return sdf, prof
     # pozidriv: parallel arms, square-ish centre with small ears on the diagonals
-    hw = size * (0.15 + 0.03 * v)
+    hw = size * (0.13 + 0.03 * v)  # parallel arms
     sdf = np.minimum(np.maximum(ay - hw, ax - size), np.maximum(ax - hw, ay - size))
-    sdf = np.minimum(sdf, (ax + ay) / math.sqrt(2.0) - size * (0.33 + 0.05 * v))
+    sdf = np.minimum(sdf, (ax + ay) / math.sqrt(2.0) - size * (0.38 + 0.05 * v))  # square centre
     prof = np.clip(1.1 - r / size, 0.15, 1.0) * 0.9
     return sdf, prof
 
@@ -243,7 +243,7 @@ def draw_sprite(
         if spec.label == POZIDRIV:  # the four engraved ticks between the arms
             rot45 = (x + y) / math.sqrt(2.0), (x - y) / math.sqrt(2.0)
             a0, a1 = spec.recess * head * 0.95, spec.recess * head * 0.95 + head * 0.2
-            tw = max(0.6, 0.022 * head)
+            tw = max(0.7, 0.03 * head)
             ticks = None
             for u, w in ((rot45[0], rot45[1]), (rot45[1], rot45[0])):
                 au = np.abs(u)
@@ -252,7 +252,7 @@ def draw_sprite(
             tick = _aa(ticks, 0.6) * body
             height = height - 0.04 * head * tick
             albedo = albedo * (1.0 - 0.45 * tick)
-            recess = np.maximum(recess, tick * 0.8)
+            recess = np.maximum(recess, tick)
     elif spec.washer and rng.random() < 0.5:
         pass
     albedo = np.clip(albedo, 0.02, 1.0)
@@ -277,14 +277,18 @@ class Light:
 
 
 def _warp_matrix(angle: float, sx: float, sy: float, tilt: float, src_c: float, dst_c):
-    """2x3 affine: rotate by `angle`, scale by (sx, sy) along the tilt axis, around centres."""
+    """2x3 affine: rotate by `angle`, then scale by (sx, sy) along the axes turned by
+    `tilt` (a slightly tilted view), mapping the point (src_c, src_c) to `dst_c`."""
     ca, sa = math.cos(angle), math.sin(angle)
     ct, st = math.cos(tilt), math.sin(tilt)
-    rot = np.array([[ca, -sa], [sa, ca]])
-    tilt_r = np.array([[ct, -st], [st, ct]])
-    lin = tilt_r @ np.diag([sx, sy]) @ tilt_r.T @ rot
-    off = np.array(dst_c, dtype=np.float64) - lin @ np.array([src_c, src_c])
-    return np.hstack([lin, off[:, None]]).astype(np.float32)
+    # S = T diag(sx, sy) T^T, then S @ R
+    s00, s11 = sx * ct * ct + sy * st * st, sx * st * st + sy * ct * ct
+    s01 = (sx - sy) * ct * st
+    a00, a01 = s00 * ca + s01 * sa, -s00 * sa + s01 * ca
+    a10, a11 = s01 * ca + s11 * sa, -s01 * sa + s11 * ca
+    tx = dst_c[0] - (a00 + a01) * src_c
+    ty = dst_c[1] - (a10 + a11) * src_c
+    return np.array([[a00, a01, tx], [a10, a11, ty]], dtype=np.float32)
 
 
 _ANGLE_STEP = math.radians(1.5)  # shading is cached per 1.5 degrees of light-vs-head angle
@@ -375,8 +379,8 @@ def _paint(head: _Placed, light: Light, angle: float) -> np.ndarray:
 
 
 def _keep(head: _Placed, light: Light, angle: float, scale: float, strength: float) -> np.ndarray:
-    """(S + 2 pad,) * 2 uint8: how much of the surface's light is left around the
-    head (x255; contact shadow and drop shadow), in the sprite's own frame."""
+    """How much of the surface's light is left around the head (uint8, x255; contact
+    and drop shadow) in the sprite's own frame, at half the sprite's resolution."""
     lx, ly, _ = light.vector()
     flat = max(1e-6, math.hypot(lx, ly))
     length = min(head.reach - 1, head.top * 1.2 / max(math.tan(light.elevation), 0.3))
@@ -388,7 +392,9 @@ def _keep(head: _Placed, light: Light, angle: float, scale: float, strength: flo
     def make() -> np.ndarray:
         r = head.reach
         drop = head.shadow[r - dy : r - dy + size, r - dx : r - dx + size]
-        return cv2.convertScaleAbs((1.0 - strength * drop) * head.contact_keep, alpha=255.0)
+        keep = cv2.convertScaleAbs((1.0 - strength * drop) * head.contact_keep, alpha=255.0)
+        # shadows are smooth: half resolution is enough and warps 4x faster
+        return cv2.resize(keep, ((size + 1) // 2, (size + 1) // 2), interpolation=cv2.INTER_AREA)
 
     return head.cached(("keep", dx, dy, round(strength, 3)), make)
 
@@ -423,14 +429,24 @@ def _composite(
     # warp straight into the visible part of the patches (4- and 1-channel warps are fast)
     m = _warp_matrix(angle, scale, scale * squash, tilt, (side - 1) / 2.0, (cx - hx0, cy - hy0))
     paint = cv2.warpAffine(_paint(head, light, angle), m, (hx1 - hx0, hy1 - hy0))
-    mp = _warp_matrix(angle, scale, scale * squash, tilt, (pside - 1) / 2.0, (cx - rx0, cy - ry0))
+    half = _keep(head, light, angle, scale, shadow_strength)  # at half resolution
+    rw, rh = rx1 - rx0, ry1 - ry0
+    mp = _warp_matrix(
+        angle,
+        scale,
+        scale * squash,
+        tilt,
+        (half.shape[0] - 1) / 2.0,
+        ((cx - rx0) / 2.0 - 0.25, (cy - ry0) / 2.0 - 0.25),
+    )
     keep = cv2.warpAffine(
-        _keep(head, light, angle, scale, shadow_strength),
+        half,
         mp,
-        (rx1 - rx0, ry1 - ry0),
+        ((rw + 1) // 2, (rh + 1) // 2),
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=255,
     )
+    keep = cv2.resize(keep, (rw, rh), interpolation=cv2.INTER_LINEAR)
     a = cv2.extractChannel(paint, 3)
     # out = background * shadows * (1 - alpha) + premultiplied head colour, in uint8
     sub = (slice(hy0 - ry0, hy1 - ry0), slice(hx0 - rx0, hx1 - rx0))
