@@ -291,7 +291,7 @@ def _warp_matrix(angle: float, sx: float, sy: float, tilt: float, src_c: float, 
     return np.array([[a00, a01, tx], [a10, a11, ty]], dtype=np.float32)
 
 
-_ANGLE_STEP = math.radians(1.5)  # shading is cached per 1.5 degrees of light-vs-head angle
+_ANGLE_STEP = math.radians(3.0)  # shading is cached per 3 degrees of light-vs-head angle
 
 
 @dataclass(slots=True)
