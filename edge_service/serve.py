@@ -90,9 +90,10 @@ def _load_model(config: Config) -> tuple[Any, Any, Any, dict[str, Any]]:
     threads = config.model.num_threads
     meta = getattr(bundle, "meta", {}) or {}
     info = {
-        "name": Path(bundle.path).name,
+        "name": str(meta.get("name") or Path(bundle.path).name),
         "path": str(bundle.path),
-        "version": meta.get("version") or meta.get("model_version") or "",
+        "created": str(meta.get("created", "")),
+        "quantization": str(meta.get("quantization", "")),
     }
     return bundle, Classifier(bundle, num_threads=threads), Classifier(bundle, num_threads=1), info
 
