@@ -86,19 +86,15 @@ def _work_image(frame: np.ndarray) -> tuple[np.ndarray, float]:
     return gray, scale
 
 
-def _candidates(
-    small: np.ndarray, min_side: float
-) -> tuple[list[tuple[int, int, int, int, float]], np.ndarray]:
-    """(x, y, w, h, fill) of closed outlines in a work-scale gray image, and the
-    edge-strength image they were found in."""
+def _candidates(small: np.ndarray, min_side: float) -> list[tuple[int, int, int, int, float]]:
+    """(x, y, w, h, fill) of closed outlines in a work-scale gray image."""
     small = _stretched(small)
     logimg = cv2.medianBlur(cv2.LUT(small, _LUT), 3)
     edges = cv2.morphologyEx(logimg, cv2.MORPH_GRADIENT, _K3)
     _, mask = cv2.threshold(edges, _EDGE_THRESHOLD, 255, cv2.THRESH_BINARY)
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _K5)
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    out = [_shape(points) for points in _group_arcs(contours, min_side)]
-    return out, edges
+    return [_shape(points) for points in _group_arcs(contours, min_side)]
 
 
 def _group_arcs(contours, min_side: float) -> list[np.ndarray]:
@@ -181,18 +177,23 @@ def find_heads(
     (a brightness ratio, so dim, overexposed and shadowed parts count alike);
     soft shadow edges, surface texture and elongated shapes are rejected."""
     small, scale = _work_image(frame)
+    height, width = frame.shape[:2]
     side = min(small.shape)
     min_side, max_side = min_size_frac * side, max_size_frac * side
     boxes = []
-    candidates, edges = _candidates(small, min_side)
-    for x, y, w, h, fill in candidates:
+    for x, y, w, h, fill in _candidates(small, min_side):
         if not (min_side <= max(w, h) <= max_side):
             continue
         if not 0.7 <= w / h <= 1.43 or fill < _MIN_FILL:
             continue
         # the outline's edge band lies ~1 px outside the head: shrink it back
         box = Box(x + 1, y + 1, w - 2, h - 2)
-        boxes.append(box.scaled(1.0 / scale) if scale < 1.0 else box)
+        box = box.scaled(1.0 / scale) if scale < 1.0 else box
+        # a completed arc may reach past the border: keep boxes inside the frame
+        x0, y0 = max(0, box.x), max(0, box.y)
+        x1, y1 = min(width, box.x + box.w), min(height, box.y + box.h)
+        if x1 - x0 >= 2 and y1 - y0 >= 2:
+            boxes.append(Box(x0, y0, x1 - x0, y1 - y0))
     return sorted(_drop_nested(boxes), key=lambda b: (b.x, b.y))
 
 

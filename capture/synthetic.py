@@ -12,10 +12,12 @@ How a head is drawn (top view, vectorised numpy/OpenCV only):
 1. A *sprite* is built once per head from signed-distance shapes: a height map
    (dome / cap / pan / hex head, washer ring, the recess cut into it), an albedo
    map (finish, scratches, darker deep recess), an alpha mask and a recess mask.
-2. Per frame the sprite is warped (rotation, scale, a slight tilt), the height
-   map's slopes become normals and are lit (Lambert + Blinn specular + a little
-   environment light) from the frame's light direction, its blurred alpha is
-   pasted as a drop shadow, and the head is composited onto the surface.
+2. Per frame the height map's slopes (normals) are lit from the light's direction
+   relative to the head (Lambert + Blinn specular + sky light, which darkens the
+   rims), the lit sprite is warped (rotation, scale, a slight tilt) and composited
+   onto the surface with a contact shadow and a soft drop shadow (blurred alpha
+   shifted away from the light). The demo caches lit sprites and shadow maps per
+   quantized light-vs-head angle, so a frame costs a few warps.
 3. A low-resolution light field (exposure, side-light gradient, large soft
    cast-shadow edges) multiplies the whole frame; then sensor noise.
 The "silhouette" condition instead binarizes head and recess (black on white or
@@ -253,8 +255,6 @@ def draw_sprite(
             height = height - 0.04 * head * tick
             albedo = albedo * (1.0 - 0.45 * tick)
             recess = np.maximum(recess, tick)
-    elif spec.washer and rng.random() < 0.5:
-        pass
     albedo = np.clip(albedo, 0.02, 1.0)
     sprite = cv2.merge([height, albedo, alpha, recess]).astype(np.float32)
     return sprite, float(top)

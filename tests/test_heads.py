@@ -47,6 +47,8 @@ def test_every_demo_head_is_found_tightly(demo, condition):
         image, truth = demo.render(index)
         boxes = find_heads(image)
         assert len(boxes) == len(truth), f"frame {index}: {boxes} vs {truth}"
+        for b in boxes:
+            assert 0 <= b.x and 0 <= b.y and b.x + b.w <= 640 and b.y + b.h <= 480
         for t in truth:
             best = max(t.box.iou(b) for b in boxes)
             assert best >= 0.8, f"frame {index} ({condition}): head {t} best IoU {best:.2f}"
