@@ -90,3 +90,23 @@ def test_force_replaces_existing(tiny: Path, tmp_path: Path):
     assert main(["train", "--data", str(tiny), "--preset", "logreg", "--epochs", "1",
                  "--force", "--out", str(out)]) == 0
     assert not (out / "old.txt").exists() and (out / "model.keras").is_file()
+
+
+@pytest.mark.slow
+def test_augmenter_is_seeded_and_keeps_range():
+    import tensorflow as tf
+    from _training_helpers import make_set
+
+    from training.augment import STRONG, Augmenter
+
+    x, y = make_set(4, seed=2)
+    batch = tf.constant(x.astype(np.float32)[..., None])
+    a1, _ = Augmenter(STRONG, seed=5)(batch, tf.constant(y), tf.constant(3, tf.int64))
+    a2, _ = Augmenter(STRONG, seed=5)(batch, tf.constant(y), tf.constant(3, tf.int64))
+    b, _ = Augmenter(STRONG, seed=5)(batch, tf.constant(y), tf.constant(4, tf.int64))
+    a1, a2, b = a1.numpy(), a2.numpy(), b.numpy()
+    assert a1.shape == batch.shape and a1.dtype == np.float32
+    assert a1.min() >= 0.0 and a1.max() <= 255.0
+    np.testing.assert_array_equal(a1, a2)
+    assert np.abs(a1 - b).mean() > 1.0  # another step, other images
+    assert np.abs(a1 - batch.numpy()).mean() > 1.0  # it does change them

@@ -24,7 +24,8 @@ import tensorflow as tf
 class AugmentConfig:
     rotation: float = 0.5  # fraction of a full turn either way: 0.5 = any angle
     warp_p: float = 0.7  # share of images that get the (slightly blurring) affine warp
-    zoom: float = 0.15  # +-15 % per axis, independently (stretch)
+    zoom: tuple[float, float] = (0.75, 1.15)  # overall scale: head smaller .. larger
+    stretch: float = 0.1  # +-10 % per axis on top, independently (aspect change)
     translate: float = 0.08
     flip: bool = True
     brightness: float = 0.25
@@ -38,7 +39,7 @@ class AugmentConfig:
 
 STRONG = AugmentConfig()
 LIGHT = AugmentConfig(
-    rotation=0.5, zoom=0.1, translate=0.05, brightness=0.15, contrast=0.2,
+    rotation=0.5, zoom=(0.9, 1.1), stretch=0.05, translate=0.05, brightness=0.15, contrast=0.2,
     shadow_p=0.3, invert_p=0.0, noise_std=3.0, restretch_p=0.3,
 )
 
@@ -97,10 +98,11 @@ class Augmenter:
         cfg = self.cfg
         b = tf.shape(x)[0]
         h, w = x.shape[1], x.shape[2]
-        s = tf.random.experimental.stateless_split(seed, 6)
+        s = tf.random.experimental.stateless_split(seed, 7)
         theta = _uniform([b], -cfg.rotation * 2 * math.pi, cfg.rotation * 2 * math.pi, s[0])
-        sx = _uniform([b], 1.0 - cfg.zoom, 1.0 + cfg.zoom, s[1])
-        sy = _uniform([b], 1.0 - cfg.zoom, 1.0 + cfg.zoom, s[2])
+        scale = _uniform([b], cfg.zoom[0], cfg.zoom[1], s[6])
+        sx = scale * _uniform([b], 1.0 - cfg.stretch, 1.0 + cfg.stretch, s[1])
+        sy = scale * _uniform([b], 1.0 - cfg.stretch, 1.0 + cfg.stretch, s[2])
         tx = _uniform([b], -cfg.translate * w, cfg.translate * w, s[3])
         ty = _uniform([b], -cfg.translate * h, cfg.translate * h, s[4])
         apply = _uniform([b], 0.0, 1.0, s[5]) < cfg.warp_p

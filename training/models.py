@@ -12,7 +12,7 @@ model takes raw crops) and ends with 5 class scores that sum to 1.
 - cnn1:     the thesis's CNN1 exactly: Conv16 3x3 relu -> Conv32 3x3 relu ->
             MaxPool 2x2 -> Flatten -> Dense5 softmax.
 - edge:     our own small CNN for int8 on a Raspberry Pi: conv-BN-ReLU blocks,
-            global average pooling, ~30k parameters.
+            global average pooling, ~100k parameters (int8: ~115 KB).
 """
 
 from __future__ import annotations
@@ -111,34 +111,44 @@ def build_cnn1() -> keras.Model:
     return keras.Model(inp, out, name="cnn1")
 
 
-def _conv_bn(x, filters: int, name: str):
+def _conv_bn(x, filters: int, name: str, momentum: float):
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    # momentum 0.9: the moving statistics settle within a few epochs even on small sets
-    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=momentum, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def build_edge() -> keras.Model:
+EDGE_WIDTHS = (24, 48, 64)  # 16/32/48 measured 99.53 % vs 99.80 % held-out, see docs
+
+
+def build_edge(
+    total_steps: int = 10_000, widths: tuple[int, int, int] = EDGE_WIDTHS
+) -> keras.Model:
+    # BN moving statistics: 0.99 averages over ~100 batches (steady on thesis-sized
+    # sets); tiny sets get too few batches for that to settle, so they use 0.9.
+    m = 0.99 if total_steps >= 1000 else 0.9
     inp = _input()
     x = layers.Rescaling(1.0 / 255, name="rescale")(inp)
-    x = _conv_bn(x, 16, "b1a")
-    x = _conv_bn(x, 16, "b1b")
+    x = _conv_bn(x, widths[0], "b1a", m)
+    x = _conv_bn(x, widths[0], "b1b", m)
     x = layers.MaxPooling2D(2, name="pool1")(x)  # 14x14
-    x = _conv_bn(x, 32, "b2a")
-    x = _conv_bn(x, 32, "b2b")
+    x = _conv_bn(x, widths[1], "b2a", m)
+    x = _conv_bn(x, widths[1], "b2b", m)
     x = layers.MaxPooling2D(2, name="pool2")(x)  # 7x7
-    x = _conv_bn(x, 48, "b3a")
-    x = _conv_bn(x, 48, "b3b")
+    x = _conv_bn(x, widths[2], "b3a", m)
+    x = _conv_bn(x, widths[2], "b3b", m)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(0.2, name="drop")(x)
     out = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
     return keras.Model(inp, out, name="edge")
 
 
-def build(preset: str) -> tuple[keras.Model, keras.Model]:
+def build(preset: str, total_steps: int = 10_000) -> tuple[keras.Model, keras.Model]:
     """(model to train, model to save). They differ only for onevsall."""
     if preset == "onevsall":
         return build_onevsall()
+    if preset == "edge":
+        model = build_edge(total_steps)
+        return model, model
     builder = {
         "logreg": build_logreg,
         "mlp": build_mlp,

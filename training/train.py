@@ -164,7 +164,7 @@ def train(
     ds = ds.prefetch(tf.data.AUTOTUNE)
     val_ds = tf.data.Dataset.from_tensor_slices((x_va, y_va)).batch(512)
 
-    train_model, model = models.build(preset)
+    train_model, model = models.build(preset, total_steps=epochs * steps)
     if preset == "onevsall":
         loss = keras.losses.BinaryCrossentropy()
         metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
