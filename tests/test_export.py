@@ -28,8 +28,8 @@ def easy(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(easy: Path, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("models") / "cnn"
-    assert main(["train", "--data", str(easy), "--preset", "cnn1", "--epochs", "12",
+    out = tmp_path_factory.mktemp("models") / "edge"
+    assert main(["train", "--data", str(easy), "--preset", "edge", "--epochs", "12",
                  "--seed", "1", "--out", str(out)]) == 0
     return out
 
