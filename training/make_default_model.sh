@@ -10,7 +10,8 @@
 # 3. export to an int8 bundle (parity gate against the Keras model)
 # 4. batch-test the bundle on a separately rendered per-condition set, seed B
 # 5. copy the bundle, its plots, model card and the batch-test results into
-#    models/default/ (model.keras stays in the work folder)
+#    models/default/ (model.keras too: `screwcam bench` compares it with the
+#    bundle, and it can be re-exported, e.g. --quantize float16)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,7 +52,7 @@ $SCREWCAM batch-test --model "$WORK/default" "$WORK/synth-heldout" \
 } >> "$WORK/default/MODEL_CARD.md"
 
 mkdir -p "$OUT"
-for f in model.tflite labels.txt meta.json metrics.json training_curves.png \
+for f in model.keras model.tflite labels.txt meta.json metrics.json training_curves.png \
          confusion_matrix.png MODEL_CARD.md batch_test.json batch_test.html; do
     cp "$WORK/default/$f" "$OUT/$f.tmp"
     mv "$OUT/$f.tmp" "$OUT/$f"
