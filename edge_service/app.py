@@ -24,12 +24,11 @@ from capture.classes import CLASSES, ENGLISH
 
 from .config import Config
 from .draw import color_hex
-from .pipeline import Analyzer, Pipeline
+from .pipeline import MJPEG_BOUNDARY, Analyzer, Pipeline
 from .upload import UploadError, decode_upload
 
 log = logging.getLogger(__name__)
 
-BOUNDARY = "frame"
 # Endpoints that never need the token: the health check (for systemd, load
 # balancers and monitoring) and the page's own static files.
 _OPEN_ENDPOINTS = {"healthz", "static"}
@@ -186,7 +185,7 @@ def create_app(
         peer = request.remote_addr or "?"
         return Response(
             _mjpeg(peer, StallGuard.closer_for(request.environ)),
-            mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+            mimetype=f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}",
             headers=_no_cache(),
         )
 
@@ -202,10 +201,7 @@ def create_app(
                 previous = result.seq
                 sent_at = time.monotonic()
                 guard.busy(key, closer, peer)
-                yield (
-                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                    f"Content-Length: {len(result.jpeg)}\r\n\r\n"
-                ).encode() + result.jpeg + b"\r\n"
+                yield result.mjpeg_part
                 guard.done(key)
                 if stream_period:  # at most max_fps for this viewer
                     stop.wait(max(0.0, stream_period - (time.monotonic() - sent_at)))

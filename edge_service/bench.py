@@ -189,15 +189,22 @@ def bench_classify(model_dir: Path, frames: list[Any], quick: bool, tmp: Path) -
     )[:HEADS]
     repeats = 50 if quick else 300
     rows: list[dict[str, Any]] = []
+    from .config import Config
+
+    service_threads = Config().model.num_threads
 
     def lite_rows(name: str, bundle: Path) -> None:
-        clf = Classifier(bundle, num_threads=1)
-        single = _median_s(lambda: clf.classify(crops[:1]), repeats)
-        # Alternate batch sizes would reallocate every call; measure each size in a run.
-        batch = _median_s(lambda: clf.classify(crops), repeats)
-        rows.append({"method": name, "crops_per_call": 1, "per_crop_ms": single * 1e3})
-        rows.append({"method": name, "crops_per_call": len(crops),
-                     "per_crop_ms": batch / len(crops) * 1e3})
+        # 1 thread, and the service's own setting ([model] num_threads).
+        for threads in sorted({1, service_threads}):
+            clf = Classifier(bundle, num_threads=threads)
+            # Alternating batch sizes would reallocate every call: one size per run.
+            single = _median_s(lambda c=clf: c.classify(crops[:1]), repeats)
+            batch = _median_s(lambda c=clf: c.classify(crops), repeats)
+            label = f"{name}, {threads} thread{'s' if threads > 1 else ''}"
+            rows.append({"method": label, "threads": threads, "crops_per_call": 1,
+                         "per_crop_ms": single * 1e3})
+            rows.append({"method": label, "threads": threads, "crops_per_call": len(crops),
+                         "per_crop_ms": batch / len(crops) * 1e3})
 
     keras_note = ""
     try:
@@ -223,9 +230,11 @@ def bench_classify(model_dir: Path, frames: list[Any], quick: bool, tmp: Path) -
     for r in rows:
         ref = base.get(1)
         r["speedup_vs_predict"] = (ref / r["per_crop_ms"]) if ref else None
-    return {"rows": rows, "repeats": repeats, "threads": 1, "note": keras_note,
+    return {"rows": rows, "repeats": repeats, "service_threads": service_threads,
+            "note": keras_note,
             "method": f"median of {repeats} calls after 3 warm-up calls (Keras: "
-                      f"{10 if quick else 30}), 1 interpreter thread, crops from a demo frame"}
+                      f"{10 if quick else 30}); LiteRT with 1 interpreter thread and with the "
+                      f"service's default of {service_threads}; the 5 crops of one demo frame"}
 
 
 def _has_tensorflow() -> bool:
@@ -602,7 +611,14 @@ def markdown(r: dict[str, Any]) -> str:
                          f"{row['per_crop_ms']:.4f} | {_f(row['speedup_vs_predict'], '{:,.0f}')} |")
         if c.get("note"):
             lines.append(f"\n{c['note']}.")
-        lines.append("\nGoal: ≥ 1,000× faster than `predict`.\n")
+        ratios = [(r["speedup_vs_predict"], r) for r in c["rows"] if r["speedup_vs_predict"]]
+        if ratios:
+            best, row = max(ratios, key=lambda pair: pair[0])
+            lines.append(f"\nBest: {best:,.0f}× faster than `predict` of one crop "
+                         f"({row['method']}, {row['crops_per_call']} crops per call); "
+                         "goal ≥ 1,000×.\n")
+        else:
+            lines.append("\nGoal: ≥ 1,000× faster than `predict`.\n")
     p = r.get("pipeline")
     if p:
         stage_cells = " | ".join(f"{p['stages_ms'].get(k, float('nan')):.3f}"

@@ -98,6 +98,8 @@ class Result:
     time: float  # capture time (time.time())
     heads: tuple[Head, ...]
     jpeg: bytes = field(repr=False)
+    # the multipart chunk every MJPEG viewer sends: built once per frame, not per viewer
+    mjpeg_part: bytes = field(repr=False)
     width: int
     height: int
     latency_s: float  # capture -> published
@@ -121,6 +123,17 @@ class Result:
             "fps": round(self.fps, 2),
             "camera": self.camera.to_json(),
         }
+
+
+MJPEG_BOUNDARY = "frame"
+
+
+def mjpeg_part(jpeg: bytes) -> bytes:
+    """One part of a multipart/x-mixed-replace MJPEG stream."""
+    return (
+        f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+        f"Content-Length: {len(jpeg)}\r\n\r\n"
+    ).encode() + jpeg + b"\r\n"
 
 
 class Analyzer:
@@ -526,6 +539,7 @@ class Pipeline:
             time=frame.time,
             heads=tuple(heads),
             jpeg=jpeg,
+            mjpeg_part=mjpeg_part(jpeg),
             width=width,
             height=height,
             latency_s=latency,

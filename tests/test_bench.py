@@ -46,8 +46,8 @@ def test_every_part_measured(quick_run: tuple[dict, Path, str]) -> None:
 
     rows = results["classify"]["rows"]
     methods = {r["method"] for r in rows}
-    assert "LiteRT int8 (bundle)" in methods
-    assert {"Keras model.predict", "LiteRT float32"} <= methods  # TF is installed for tests
+    assert {"LiteRT int8 (bundle), 1 thread", "LiteRT int8 (bundle), 2 threads"} <= methods
+    assert {"Keras model.predict", "LiteRT float32, 1 thread"} <= methods  # TF is installed
     assert all(_positive(r["per_crop_ms"]) for r in rows)
     predict_single = next(r for r in rows
                           if r["method"] == "Keras model.predict" and r["crops_per_call"] == 1)
