@@ -235,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with open_source(spec, loop=False, realtime=True) as source:
+        with open_source(spec, loop=False, realtime=True, label=label) as source:
             result = record(
                 source, label, args.out, seconds=args.seconds, fps=args.fps, stop=stop,
                 source_spec=spec, progress=sys.stderr,

@@ -426,15 +426,22 @@ class Picamera2Source(Source):
                 camera.close()
 
 
-def open_source(spec: str, *, loop: bool = True, realtime: bool = True) -> Source:
+def open_source(
+    spec: str, *, loop: bool = True, realtime: bool = True, label: int | None = None
+) -> Source:
     """The source a `--source` text names (not yet opened):
     "demo", "picamera2", a device index ("0"), an rtsp:// / http(s):// URL, or a video
-    file path. `loop` and `realtime` apply to files (and `realtime` to the demo)."""
+    file path. `loop` and `realtime` apply to files (and `realtime` to the demo).
+    `label` (recording a training video) makes the demo show one head of that drive
+    type, as a real training video does, with a fresh scene each time."""
     text = str(spec).strip()
     if text == "demo":
         from .synthetic import DemoSource  # the renderer; imported only when asked for
 
-        return DemoSource(realtime=realtime)
+        if label is None:
+            return DemoSource(realtime=realtime)
+        return DemoSource(realtime=realtime, heads=1, labels=[label],
+                          seed=time.time_ns() % (2**31))
     if text == "picamera2":
         return Picamera2Source()
     if text.isdigit():

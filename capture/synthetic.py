@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -725,7 +726,10 @@ class DemoSource(Source):
         heads: int = 5,
         seed: int = 0,
         realtime: bool = True,
+        labels: Sequence[int] | None = None,
     ) -> None:
+        """`labels`: the drive types to show, repeated over the heads (default: all
+        five). `heads=1, labels=[4]` is a training video of one Torx screw."""
         width, height = int(size[0]), int(size[1])
         if width < 160 or height < 120:
             raise CameraError(f"demo size {width}x{height} is too small; use at least 160x120")
@@ -733,6 +737,9 @@ class DemoSource(Source):
             raise CameraError(f"demo fps must be in (0, 1000], got {fps}")
         if not 1 <= heads <= 12:
             raise CameraError(f"demo heads must be 1..12, got {heads}")
+        self._labels = tuple(int(v) for v in (labels or range(NUM_CLASSES)))
+        if not self._labels or any(not 0 <= v < NUM_CLASSES for v in self._labels):
+            raise CameraError(f"demo labels must be class ids 0..{NUM_CLASSES - 1}, got {labels}")
         self._size = (width, height)
         self._fps = float(fps)
         self._n = int(heads)
@@ -789,7 +796,7 @@ class DemoSource(Source):
         cw, ch = width / cols, height / rows
         cells = [(c, r) for r in range(rows) for c in range(cols)]
         order = rng.permutation(len(cells))[: self._n]
-        labels = [i % NUM_CLASSES for i in range(self._n)]
+        labels = [self._labels[i % len(self._labels)] for i in range(self._n)]
         labels = [labels[i] for i in rng.permutation(self._n)]
         # a showcase: finishes that stand out from this surface (datasets mix all)
         finishes = (

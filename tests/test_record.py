@@ -201,3 +201,33 @@ def test_sigterm_finishes_the_recording(tmp_path):
     assert meta["frames"] == _frame_count(out / names[1]) > 0
     assert "frames" in err and "fps" in err  # the status line on stderr
     assert not list(out.glob(".*"))
+
+
+def test_demo_recording_is_a_training_video_of_its_label(tmp_path):
+    """`record --label torx --source demo` must show one Torx head, as a real
+    training video does; sliced, every crop is a Torx to the bundled model (the
+    five-head demo scene would slice into crops of whichever head is largest)."""
+    from capture.dataset import load_dataset
+    from capture.heads import find_heads
+    from edge_service.classifier import Classifier
+
+    rec, ds = tmp_path / "rec", tmp_path / "ds"
+    assert cli_main(["record", "--label", "torx", "--source", "demo", "--seconds", "1",
+                     "--out", str(rec)]) == 0
+    video = next(rec.glob("torx_*.mp4"))
+    cap = cv2.VideoCapture(str(video))
+    counts = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        counts.append(len(find_heads(frame)))
+    cap.release()
+    assert counts and all(n == 1 for n in counts), counts
+
+    assert cli_main(["slice", str(rec), "--out", str(ds)]) == 0
+    train, test = load_dataset(ds)
+    x = np.concatenate([train.x, test.x])
+    assert len(x) >= 10 and set(np.concatenate([train.y, test.y]).tolist()) == {4}
+    predicted = Classifier(REPO / "models" / "default").classify(x).argmax(axis=1)
+    assert (predicted == 4).mean() >= 0.9, predicted
