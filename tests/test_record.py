@@ -225,7 +225,7 @@ def test_demo_recording_is_a_training_video_of_its_label(tmp_path):
     cap.release()
     assert counts and all(n == 1 for n in counts), counts
 
-    assert cli_main(["slice", str(rec), "--out", str(ds)]) == 0
+    assert cli_main(["slice", str(rec), "--out", str(ds), "--every", "1"]) == 0
     train, test = load_dataset(ds)
     x = np.concatenate([train.x, test.x])
     assert len(x) >= 10 and set(np.concatenate([train.y, test.y]).tolist()) == {4}
