@@ -195,13 +195,13 @@ def create_app(
         previous, finished, key = 0, False, next(stream_ids)
         try:
             while not stop.is_set():
-                result = pipeline.wait_for_result(previous, timeout=1.0)
-                if result is None:
+                video = pipeline.wait_for_video(previous, timeout=1.0)
+                if video is None:
                     continue
-                previous = result.seq
+                previous = video.seq
                 sent_at = time.monotonic()
                 guard.busy(key, closer, peer)
-                yield result.mjpeg_part
+                yield video.mjpeg_part
                 guard.done(key)
                 if stream_period:  # at most max_fps for this viewer
                     stop.wait(max(0.0, stream_period - (time.monotonic() - sent_at)))

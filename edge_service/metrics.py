@@ -100,6 +100,13 @@ class Metrics:
                 self.heads_total[label] = self.heads_total.get(label, 0) + 1
             self.heads_in_view = counts
 
+    def frame_rendered(self, stages: dict[str, float]) -> None:
+        """Time of the render thread's steps (draw, jpeg) for one frame."""
+        with self._lock:
+            for name, seconds in stages.items():
+                total, n = self.stage_totals.get(name, (0.0, 0))
+                self.stage_totals[name] = (total + seconds, n + 1)
+
     def client_connected(self, kind: str) -> None:
         with self._lock:
             self.clients[kind] = self.clients.get(kind, 0) + 1

@@ -2,12 +2,18 @@
 
     capture thread ──(1-slot mailbox, newest frame wins)──> processing thread
         find_heads -> preprocess_many -> ONE classifier call -> threshold
-        -> draw -> encode JPEG once -> publish Result -> wake every waiter
+        -> publish Result (the predictions) -> wake every waiter
+        ──(1-slot mailbox, newest wins)──> render thread
+        draw -> encode JPEG once -> publish VideoFrame -> wake every video viewer
+
+Predictions never wait for drawing and JPEG encoding, and on a multi-core
+device the two halves of consecutive frames run at the same time.
 
 Every web client reads the latest published `Result` through
-`wait_for_result(previous_seq, timeout)`, which never hands the same result to
-a caller twice. Nothing the pipeline does waits for a client, so a slow or
-stalled viewer only ever skips frames — it never slows the pipeline or the
+`wait_for_result(previous_seq, timeout)` (video viewers: the latest `VideoFrame`
+through `wait_for_video`), which never hands the same one to a caller twice.
+Nothing the pipeline does waits for a client, so a slow or stalled viewer only
+ever skips frames — it never slows the pipeline or the
 other viewers.
 
 The capture thread survives camera failures: it marks the camera down, closes
@@ -97,9 +103,6 @@ class Result:
     frame: int  # index of the frame in its source
     time: float  # capture time (time.time())
     heads: tuple[Head, ...]
-    jpeg: bytes = field(repr=False)
-    # the multipart chunk every MJPEG viewer sends: built once per frame, not per viewer
-    mjpeg_part: bytes = field(repr=False)
     width: int
     height: int
     latency_s: float  # capture -> published
@@ -108,7 +111,7 @@ class Result:
     published_mono: float  # time.monotonic() when published (ages survive clock jumps)
     fps: float
     camera: CameraStatus
-    # seconds per step: gray, find_heads, crop, classify, draw, jpeg (for /metrics and bench)
+    # seconds per step: gray, find_heads, crop, classify (for /metrics and bench)
     stages: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -123,6 +126,20 @@ class Result:
             "fps": round(self.fps, 2),
             "camera": self.camera.to_json(),
         }
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    """The annotated, encoded picture of one Result, shared read-only by viewers."""
+
+    seq: int  # the seq of the Result it shows
+    jpeg: bytes = field(repr=False)
+    # the multipart chunk every MJPEG viewer sends: built once per frame, not per viewer
+    mjpeg_part: bytes = field(repr=False)
+    width: int
+    height: int
+    # seconds per step: draw, jpeg
+    stages: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
 
 MJPEG_BOUNDARY = "frame"
@@ -370,6 +387,15 @@ class Pipeline:
             on_status=self._camera_status_changed,
         )
         self._thread = threading.Thread(target=self._run, name="processing", daemon=True)
+        # processing -> render: the newest (frame, result) waiting to be drawn
+        self._render_cond = threading.Condition()
+        self._to_render: tuple[Frame, Result] | None = None
+        self._video_cond = threading.Condition()
+        self._video: VideoFrame | None = None
+        self.render_errors = 0
+        self._render_thread = threading.Thread(
+            target=self._render_run, name="render", daemon=True
+        )
         self._started = False
 
     # --- lifecycle ------------------------------------------------------------
@@ -387,20 +413,23 @@ class Pipeline:
         self._started = True
         self.capture.start()
         self._thread.start()
+        self._render_thread.start()
         return self
 
     def stop(self, timeout: float = 1.5) -> bool:
-        """Stop both threads; True if they ended within `timeout` seconds."""
+        """Stop all three threads; True if they ended within `timeout` seconds."""
         self._stop.set()
         self.capture.wake()
-        with self._result_cond:
-            self._result_cond.notify_all()
+        for cond in (self._result_cond, self._render_cond, self._video_cond):
+            with cond:
+                cond.notify_all()
         if not self._started:
             return True
         deadline = time.monotonic() + timeout
         ok = self.capture.join(max(0.0, deadline - time.monotonic()))
-        self._thread.join(max(0.0, deadline - time.monotonic()))
-        ok = ok and not self._thread.is_alive()
+        for thread in (self._thread, self._render_thread):
+            thread.join(max(0.0, deadline - time.monotonic()))
+            ok = ok and not thread.is_alive()
         if not ok:
             log.warning("pipeline threads did not stop within %.1f s", timeout)
         return ok
@@ -429,6 +458,22 @@ class Pipeline:
         if result is None or result.seq <= previous_seq:
             return None
         return result
+
+    def latest_video(self) -> VideoFrame | None:
+        return self._video
+
+    def wait_for_video(self, previous_seq: int, timeout: float) -> VideoFrame | None:
+        """Like `wait_for_result`, for the annotated JPEG of the latest result."""
+        with self._video_cond:
+            self._video_cond.wait_for(
+                lambda: (self._video is not None and self._video.seq > previous_seq)
+                or self._stop.is_set(),
+                timeout,
+            )
+            video = self._video
+        if video is None or video.seq <= previous_seq:
+            return None
+        return video
 
     def camera_status(self) -> CameraStatus:
         return self.capture.status
@@ -504,7 +549,7 @@ class Pipeline:
                 continue
             previous, frame = item
             try:
-                result = self.process(frame)
+                result = self.analyze(frame)
             except Exception:
                 self.processing_errors += 1
                 if self.processing_errors <= 3 or self.processing_errors % 100 == 0:
@@ -513,19 +558,38 @@ class Pipeline:
                         frame.index, self.processing_errors,
                     )
                 continue
-            self._publish(result)
+            published = self._publish(result)
+            with self._render_cond:
+                self._to_render = (frame, published)  # an undrawn older one is skipped
+                self._render_cond.notify()
             self._send_ready(f"serving {self.source_name}")
 
-    def process(self, frame: Frame) -> Result:
-        """Analyse, draw and encode one frame (called by the processing thread;
+    def _render_run(self) -> None:
+        while not self._stop.is_set():
+            with self._render_cond:
+                self._render_cond.wait_for(
+                    lambda: self._to_render is not None or self._stop.is_set(), 0.5
+                )
+                item, self._to_render = self._to_render, None
+            if item is None:
+                continue
+            try:
+                video = self.render(*item)
+            except Exception:
+                self.render_errors += 1
+                if self.render_errors <= 3 or self.render_errors % 100 == 0:
+                    log.exception("drawing frame %d failed (%d failures so far)",
+                                  item[0].index, self.render_errors)
+                continue
+            with self._video_cond:
+                self._video = video
+                self._video_cond.notify_all()
+
+    def analyze(self, frame: Frame) -> Result:
+        """Find and classify the heads of one frame (the processing thread's work;
         public so tests and `bench` can run the exact same steps)."""
         stages: dict[str, float] = {}
         heads, inference_s = self.analyzer.analyze(frame.image, stages)
-        t0 = time.perf_counter()
-        drawn = annotate(frame.image, heads)
-        t1 = time.perf_counter()
-        jpeg = encode_jpeg(drawn, self.jpeg_quality)
-        stages.update(draw=t1 - t0, jpeg=time.perf_counter() - t1)
         now, mono = time.time(), time.monotonic()
         latency = max(0.0, now - frame.time)
         self.metrics.frame_processed(
@@ -538,8 +602,6 @@ class Pipeline:
             frame=frame.index,
             time=frame.time,
             heads=tuple(heads),
-            jpeg=jpeg,
-            mjpeg_part=mjpeg_part(jpeg),
             width=width,
             height=height,
             latency_s=latency,
@@ -551,8 +613,28 @@ class Pipeline:
             stages=stages,
         )
 
-    def _publish(self, result: Result) -> None:
+    def render(self, frame: Frame, result: Result) -> VideoFrame:
+        """Draw a result onto its frame and encode the JPEG, once for every viewer
+        (the render thread's work)."""
+        t0 = time.perf_counter()
+        drawn = annotate(frame.image, result.heads)
+        t1 = time.perf_counter()
+        jpeg = encode_jpeg(drawn, self.jpeg_quality)
+        stages = {"draw": t1 - t0, "jpeg": time.perf_counter() - t1}
+        self.metrics.frame_rendered(stages)
+        return VideoFrame(
+            seq=result.seq, jpeg=jpeg, mjpeg_part=mjpeg_part(jpeg),
+            width=result.width, height=result.height, stages=stages,
+        )
+
+    def process(self, frame: Frame) -> tuple[Result, VideoFrame]:
+        """Both halves for one frame in the calling thread (tests, `bench`)."""
+        result = self.analyze(frame)
+        return result, self.render(frame, result)
+
+    def _publish(self, result: Result) -> Result:
         with self._result_cond:
             self._seq += 1
             self._result = dataclasses.replace(result, seq=self._seq)
             self._result_cond.notify_all()
+            return self._result
