@@ -67,19 +67,22 @@ def crop_square(gray: np.ndarray, box: BoxLike, margin: float = CROP_MARGIN) -> 
 
 def normalize(small: np.ndarray) -> np.ndarray:
     """Contrast-stretch a 28x28 crop so the 1st..99th percentiles span 0..255.
-    Makes dim, overexposed and evenly lit crops look alike to the model."""
-    flat = small.reshape(-1)
-    k_low = int(_LOW_PCT / 100.0 * (flat.size - 1))
-    k_high = int(_HIGH_PCT / 100.0 * (flat.size - 1))
-    part = np.partition(flat, (k_low, k_high))
-    low, high = float(part[k_low]), float(part[k_high])
-    spread = high - low
-    if spread < _MIN_SPREAD:
-        return np.full_like(small, 128, dtype=np.uint8)
-    out = (small.astype(np.float32) - low) * (255.0 / spread)
+    Makes dim, overexposed and evenly lit crops look alike to the model. Takes one
+    crop (28, 28) or a batch (N, 28, 28); each crop is stretched on its own."""
+    flat = small.reshape(*small.shape[:-2], -1)
+    k_low = int(_LOW_PCT / 100.0 * (flat.shape[-1] - 1))
+    k_high = int(_HIGH_PCT / 100.0 * (flat.shape[-1] - 1))
+    part = np.partition(flat, (k_low, k_high), axis=-1)
+    low = part[..., k_low : k_low + 1].astype(np.float64)
+    spread = part[..., k_high : k_high + 1].astype(np.float64) - low
+    flat_crop = spread < _MIN_SPREAD  # a flat crop: stretching would only amplify noise
+    scale = (255.0 / np.where(flat_crop, 1.0, spread)).astype(np.float32)
+    out = (flat.astype(np.float32) - low.astype(np.float32)) * scale
     # Round (not truncate) so normalize is idempotent: a stored dataset sample,
     # normalized again when loaded, is bit-identical to what the service feeds the model.
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    out[np.broadcast_to(flat_crop, out.shape)] = 128
+    return out.reshape(small.shape)
 
 
 def to_model_input(image: np.ndarray) -> np.ndarray:
@@ -101,9 +104,11 @@ def preprocess(frame: np.ndarray, box: BoxLike, margin: float = CROP_MARGIN) -> 
 def preprocess_many(
     frame: np.ndarray, boxes: Sequence[BoxLike], margin: float = CROP_MARGIN
 ) -> np.ndarray:
-    """All heads of one frame -> (N, 28, 28) uint8, ready for one classifier call."""
+    """All heads of one frame -> (N, 28, 28) uint8, ready for one classifier call.
+    The same steps as `preprocess`, with the contrast stretch done for all at once."""
     gray = to_gray(frame)
     out = np.empty((len(boxes), INPUT_SIZE, INPUT_SIZE), dtype=np.uint8)
     for i, box in enumerate(boxes):
-        out[i] = to_model_input(crop_square(gray, box, margin))
-    return out
+        crop = crop_square(gray, box, margin)
+        out[i] = cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
+    return normalize(out) if len(boxes) else out
