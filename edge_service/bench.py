@@ -267,17 +267,17 @@ def bench_pipeline(model_dir: Path, frames: list[Any], quick: bool) -> dict:
     pipeline = _make_pipeline(model_dir, lambda: None)
     passes = 2 if quick else 5
     for f in frames[:10]:
-        pipeline.process(f)  # warm-up
+        pipeline.process(f)  # warm-up (both halves, in this thread)
     stage_samples: dict[str, list[float]] = {}
     per_frame = []
     heads_seen = []
     for _ in range(passes):
         for f in frames:
             t0 = time.perf_counter()
-            result = pipeline.process(f)
+            result, video = pipeline.process(f)
             per_frame.append(time.perf_counter() - t0)
             heads_seen.append(len(result.heads))
-            for name, seconds in result.stages.items():
+            for name, seconds in (result.stages | video.stages).items():
                 stage_samples.setdefault(name, []).append(seconds)
     frame_s = float(np.median(per_frame))
     stages = {k: float(np.median(v)) * 1e3 for k, v in stage_samples.items()}
@@ -311,6 +311,7 @@ def bench_pipeline(model_dir: Path, frames: list[Any], quick: bool) -> dict:
         "jpeg": loop_median(lambda i: encode_jpeg(drawn[i], quality)),
     }
     floor_ms = sum(floor.values())
+    threaded = _threaded_throughput(model_dir, frames, seconds=3.0 if quick else 10.0)
     return {
         "frames": len(frames),
         "passes": passes,
@@ -321,9 +322,60 @@ def bench_pipeline(model_dir: Path, frames: list[Any], quick: bool) -> dict:
         "floor_stages_ms": floor,
         "floor_ms": floor_ms,
         "ratio_to_floor": frame_s * 1e3 / floor_ms,
-        "method": f"Pipeline.process on {len(frames)} decoded 640x480 frames x {passes} passes, "
-                  "single thread, median per frame; floor = sum of the medians of each bare "
-                  "operation timed alone over the same frames",
+        "threaded": threaded,
+        "method": f"stage times: Pipeline.process (both halves in one thread) on {len(frames)} "
+                  f"decoded 640x480 frames x {passes} passes, median per frame; floor = sum of "
+                  "the medians of each bare operation timed alone over the same frames; "
+                  f"throughput: {threaded['method']}",
+    }
+
+
+class _ReplaySource:
+    """Decoded frames replayed in a loop at `fps`: a camera faster than the pipeline."""
+
+    name = "replay"
+
+    def __init__(self, frames: list[Any], fps: float) -> None:
+        self.frames, self.fps, self.size = frames, fps, FRAME_SIZE
+        self._i, self._due = 0, 0.0
+
+    def open(self) -> None:
+        self._due = time.monotonic()
+
+    def read(self) -> Any:
+        import dataclasses
+
+        self._due += 1.0 / self.fps
+        delay = self._due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        else:
+            self._due = time.monotonic()
+        frame = self.frames[self._i % len(self.frames)]
+        self._i += 1
+        return dataclasses.replace(frame, time=time.time())
+
+    def close(self) -> None:
+        pass
+
+
+def _threaded_throughput(model_dir: Path, frames: list[Any], seconds: float) -> dict:
+    """Frames per second through the running pipeline (capture, processing and render
+    threads) when the camera delivers faster than it can process."""
+    pipeline = _make_pipeline(model_dir, lambda: _ReplaySource(frames, fps=1000.0))
+    with pipeline:
+        pipeline.wait_for_video(0, timeout=10)
+        time.sleep(0.5)
+        m = pipeline.metrics
+        a0, r0, t0 = m.frames_processed, m.stage_totals.get("jpeg", (0, 0))[1], time.monotonic()
+        time.sleep(seconds)
+        a1, r1, t1 = m.frames_processed, m.stage_totals.get("jpeg", (0, 0))[1], time.monotonic()
+    return {
+        "analysed_fps": (a1 - a0) / (t1 - t0),
+        "rendered_fps": (r1 - r0) / (t1 - t0),
+        "method": f"the running pipeline (processing and render threads) fed by a 1000 fps "
+                  f"replay of the same frames for {seconds:.0f} s: frames analysed and frames "
+                  "drawn+encoded per second (from its own counters)",
     }
 
 
@@ -621,20 +673,24 @@ def markdown(r: dict[str, Any]) -> str:
             lines.append("\nGoal: ≥ 1,000× faster than `predict`.\n")
     p = r.get("pipeline")
     if p:
+        th = p["threaded"]
         stage_cells = " | ".join(f"{p['stages_ms'].get(k, float('nan')):.3f}"
                                  for k in p["floor_stages_ms"])
         floor_cells = " | ".join(f"{v:.3f}" for v in p["floor_stages_ms"].values())
         head = " | ".join(p["floor_stages_ms"])
         lines += [f"**2. Pipeline throughput** — {p['method']}; "
                   f"{p['heads_per_frame']:.1f} heads per frame on average.", "",
-                  f"| ms per frame | {head} | total | fps |",
+                  f"| ms per frame | {head} | total | fps (one thread) |",
                   "|---|" + "---:|" * (len(p["floor_stages_ms"]) + 2),
                   f"| pipeline | {stage_cells} | {p['frame_ms']:.3f} | {p['fps']:.0f} |",
                   f"| floor (bare ops) | {floor_cells} | {p['floor_ms']:.3f} | "
                   f"{1e3 / p['floor_ms']:.0f} |",
                   "",
-                  f"Pipeline / floor = {p['ratio_to_floor']:.2f} (goal ≤ 2); "
-                  f"{p['fps'] / 30:.1f}× the camera's 30 fps (goal ≥ 10×).", ""]
+                  f"One thread: pipeline / floor = {p['ratio_to_floor']:.2f} (goal ≤ 2). "
+                  f"The running pipeline (analysis and drawing+JPEG in two threads): "
+                  f"{th['analysed_fps']:.0f} frames/s analysed, {th['rendered_fps']:.0f} drawn "
+                  f"and encoded = {min(th['analysed_fps'], th['rendered_fps']) / 30:.1f}× "
+                  "the camera's 30 fps (goal ≥ 10×).", ""]
     lat = r.get("latency")
     if lat:
         lines += [f"**3. Latency**, captured → prediction available: p50 "
