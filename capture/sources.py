@@ -54,15 +54,19 @@ class Source(abc.ABC):
     #: short human-readable description, e.g. "demo", "file:clip.mp4", "device 0"
     name: str = "source"
 
-    @property
-    @abc.abstractmethod
-    def fps(self) -> float:
-        """Nominal frames per second."""
+    def __init__(self, fps: float, size: tuple[int, int] = (0, 0)) -> None:
+        self._fps = float(fps)
+        self._size = (int(size[0]), int(size[1]))
 
     @property
-    @abc.abstractmethod
+    def fps(self) -> float:
+        """Nominal frames per second."""
+        return self._fps
+
+    @property
     def size(self) -> tuple[int, int]:
         """(width, height) of the frames; valid after open()."""
+        return self._size
 
     @abc.abstractmethod
     def open(self) -> None:
@@ -135,20 +139,11 @@ class VideoFileSource(Source):
         self.realtime = realtime
         self.name = f"file:{self.path.name}"
         self._cap: cv2.VideoCapture | None = None
-        self._fps = _DEFAULT_FPS
-        self._size = (0, 0)
+        super().__init__(_DEFAULT_FPS)
         self._frame_count = 0
         self._index = 0
         self._pending: np.ndarray | None = None
         self._pacer: _Pacer | None = None
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self._size
 
     @property
     def frame_count(self) -> int:
@@ -215,17 +210,8 @@ class _CaptureSource(Source):
 
     def __init__(self) -> None:
         self._cap: cv2.VideoCapture | None = None
-        self._fps = _DEFAULT_FPS
-        self._size = (0, 0)
+        super().__init__(_DEFAULT_FPS)
         self._index = 0
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self._size
 
     def _read_failed(self) -> CameraError:
         raise NotImplementedError
@@ -363,19 +349,10 @@ class Picamera2Source(Source):
 
     def __init__(self, size: tuple[int, int] = (640, 480), fps: float = 30.0) -> None:
         self._requested_size = (int(size[0]), int(size[1]))
-        self._fps = float(fps)
-        self._size = self._requested_size
+        super().__init__(fps, self._requested_size)
         self._camera = None
         self._index = 0
         self.name = "picamera2"
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self._size
 
     def open(self) -> None:
         try:

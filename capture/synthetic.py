@@ -740,8 +740,7 @@ class DemoSource(Source):
         self._labels = tuple(int(v) for v in (labels or range(NUM_CLASSES)))
         if not self._labels or any(not 0 <= v < NUM_CLASSES for v in self._labels):
             raise CameraError(f"demo labels must be class ids 0..{NUM_CLASSES - 1}, got {labels}")
-        self._size = (width, height)
-        self._fps = float(fps)
+        super().__init__(fps, (width, height))
         self._n = int(heads)
         self._seed = int(seed)
         self._realtime = bool(realtime)
@@ -752,14 +751,6 @@ class DemoSource(Source):
         self._background: np.ndarray | None = None
         self._noise: tuple[np.ndarray, np.ndarray] | None = None
         self._over_gain = 1.7
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self._size
 
     def condition_at(self, index: int) -> str:
         """The lighting condition of frame `index`."""
