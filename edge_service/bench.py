@@ -73,7 +73,8 @@ def log(msg: str) -> None:
 # --- helpers -------------------------------------------------------------------
 
 
-def _median_s(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
+def median_seconds(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
+    """Median wall time of `repeats` calls of `fn`, after `warmup` untimed calls."""
     for _ in range(warmup):
         fn()
     times = []
@@ -198,8 +199,8 @@ def bench_classify(model_dir: Path, frames: list[Any], quick: bool, tmp: Path) -
         for threads in sorted({1, service_threads}):
             clf = Classifier(bundle, num_threads=threads)
             # Alternating batch sizes would reallocate every call: one size per run.
-            single = _median_s(lambda c=clf: c.classify(crops[:1]), repeats)
-            batch = _median_s(lambda c=clf: c.classify(crops), repeats)
+            single = median_seconds(lambda c=clf: c.classify(crops[:1]), repeats)
+            batch = median_seconds(lambda c=clf: c.classify(crops), repeats)
             label = f"{name}, {threads} thread{'s' if threads > 1 else ''}"
             rows.append({"method": label, "threads": threads, "crops_per_call": 1,
                          "per_crop_ms": single * 1e3})
@@ -233,8 +234,9 @@ def bench_classify(model_dir: Path, frames: list[Any], quick: bool, tmp: Path) -
     return {"rows": rows, "repeats": repeats, "service_threads": service_threads,
             "note": keras_note,
             "method": f"median of {repeats} calls after 3 warm-up calls (Keras: "
-                      f"{10 if quick else 30}); LiteRT with 1 interpreter thread and with the "
-                      f"service's default of {service_threads}; the 5 crops of one demo frame"}
+                      f"{10 if quick else 30} calls after 1); LiteRT with 1 interpreter thread "
+                      f"and with the service's default of {service_threads}; the 5 crops of one "
+                      "demo frame"}
 
 
 def _has_tensorflow() -> bool:

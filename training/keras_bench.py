@@ -9,21 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-
-def _median_call_s(fn: Any, repeats: int) -> float:
-    fn()  # warm-up (graph tracing, allocation)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+from edge_service.bench import median_seconds
 
 
 def load_keras_model(model_dir: Path) -> Any:
@@ -40,8 +31,8 @@ def predict_times(model: Any, crops: np.ndarray, repeats: int) -> dict[str, floa
     x = crops.astype(np.float32)[..., None]
     one = x[:1]
     return {
-        "single_s": _median_call_s(lambda: model.predict(one, verbose=0), repeats),
-        "batch_s": _median_call_s(lambda: model.predict(x, verbose=0), repeats),
+        "single_s": median_seconds(lambda: model.predict(one, verbose=0), repeats, warmup=1),
+        "batch_s": median_seconds(lambda: model.predict(x, verbose=0), repeats, warmup=1),
     }
 
 
