@@ -73,6 +73,7 @@ def test_every_part_measured(quick_run: tuple[dict, Path, str]) -> None:
 
     f = results["footprint"]
     assert _positive(f["rss_mb"]) and _positive(f["first_prediction_s"])
+    assert _positive(f["rss_video_source_mb"])
     assert _positive(results["training"]["wall_s"])
 
 
