@@ -21,7 +21,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -131,25 +130,15 @@ def bundle_meta(tflite_path: Path, name: str, quantize: str, metrics: dict[str, 
 
 def measure_latency(classifier: Any, crops: np.ndarray, batch: int = 16, repeats: int = 50):
     """Median wall time of classify() for a batch and for a single crop."""
+    from edge_service.bench import median_seconds
+
     batch = max(1, min(batch, len(crops)))
     many, one = crops[:batch], crops[:1]
-    for _ in range(5):
-        classifier.classify(many)
-    times_many = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        classifier.classify(many)
-        times_many.append(time.perf_counter() - t0)
-    for _ in range(5):
-        classifier.classify(one)
-    times_one = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        classifier.classify(one)
-        times_one.append(time.perf_counter() - t0)
+    many_s = median_seconds(lambda: classifier.classify(many), repeats, warmup=5)
+    one_s = median_seconds(lambda: classifier.classify(one), repeats, warmup=5)
     return {
-        "per_crop_ms": round(float(np.median(times_many)) * 1000 / batch, 4),
-        "single_ms": round(float(np.median(times_one)) * 1000, 4),
+        "per_crop_ms": round(many_s * 1000 / batch, 4),
+        "single_ms": round(one_s * 1000, 4),
         "batch": batch,
         "repeats": repeats,
         "threads": 2,
