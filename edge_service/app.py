@@ -231,9 +231,8 @@ def create_app(
                 result = pipeline.wait_for_result(previous, timeout=1.0)
                 if result is not None:
                     previous = result.seq
-                    payload = json.dumps(_result_json(result), separators=(",", ":"))
                     guard.busy(key, closer, peer)
-                    yield f"id: {result.seq}\ndata: {payload}\n\n".encode()
+                    yield result.sse_event
                     guard.done(key)
                 now = time.monotonic()
                 if result is None or now - last_status > 2.0:
@@ -248,18 +247,13 @@ def create_app(
             log.debug("event client %s %s", peer, "closed" if finished else "dropped")
 
     # --- JSON API ---------------------------------------------------------------------
-    def _result_json(result: Any) -> dict[str, Any]:
-        data = result.to_json()
-        data["fps"] = round(metrics.fps(), 2)
-        return data
-
     @app.get("/api/predictions")
     def predictions() -> Response:
         result = pipeline.latest()
         if result is None:
             return _error(503, "no_frame_yet", "no frame has been processed yet; try again",
                           extra=pipeline.status_json())
-        return jsonify(_result_json(result))
+        return Response(result.json_text, mimetype="application/json")
 
     @app.post("/api/classify")
     def classify() -> Response:

@@ -26,6 +26,8 @@ timeout, so `stop()` returns promptly.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import logging
 import threading
 import time
@@ -126,6 +128,16 @@ class Result:
             "fps": round(self.fps, 2),
             "camera": self.camera.to_json(),
         }
+
+    @functools.cached_property
+    def json_text(self) -> str:
+        """`to_json()` serialized once, shared by every event viewer and API call."""
+        return json.dumps(self.to_json(), separators=(",", ":"))
+
+    @functools.cached_property
+    def sse_event(self) -> bytes:
+        """The Server-Sent Event every /api/events viewer sends for this result."""
+        return f"id: {self.seq}\ndata: {self.json_text}\n\n".encode()
 
 
 @dataclass(frozen=True)
