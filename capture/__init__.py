@@ -1,3 +1,2 @@
-"""Camera sources, the synthetic renderer, head finding, the one preprocessing
-function, and the dataset format. Everything else in screwcam builds on this
-package, and nothing here imports TensorFlow."""
+"""The capture jobs: `screwcam record` (training videos), `slice` (videos -> dataset)
+and `synth` (a rendered dataset). They build on the shared core in `screwcam`."""

@@ -25,9 +25,9 @@ from typing import TextIO
 
 import cv2
 
-from .classes import CLASSES, ENGLISH, label_id
-from .errors import CameraError
-from .sources import Source, SourceEnded, default_source_spec, open_source
+from screwcam.classes import CLASSES, ENGLISH, label_id
+from screwcam.errors import CameraError
+from screwcam.sources import Source, SourceEnded, default_source_spec, open_source
 
 FOURCC = "mp4v"
 SUFFIX = ".mp4"

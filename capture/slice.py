@@ -1,7 +1,7 @@
 """`screwcam slice`: recorded videos -> a 28x28 dataset (written by DatasetWriter).
 
-For every Nth frame the main head is found (capture.heads.find_main_head) and cut out
-with the one preprocessing (capture.preprocess.preprocess). Frames without a head and
+For every Nth frame the main head is found (screwcam.heads.find_main_head) and cut out
+with the one preprocessing (screwcam.preprocess.preprocess). Frames without a head and
 frames whose 28x28 input barely differs from the last kept one of the same video are
 skipped. The label comes from the video's JSON sidecar (written by `screwcam record`),
 else from the name of the folder the video sits in.
@@ -27,12 +27,12 @@ from typing import TextIO
 
 import numpy as np
 
-from .classes import CLASSES, NUM_CLASSES, display_name, label_id
-from .dataset import DatasetWriter, folder_label
-from .errors import CameraError, DatasetError
-from .heads import Box, find_main_head
-from .preprocess import preprocess
-from .sources import SourceEnded, VideoFileSource
+from screwcam.classes import CLASSES, NUM_CLASSES, display_name, label_id
+from screwcam.dataset import DatasetWriter, folder_label
+from screwcam.errors import CameraError, DatasetError
+from screwcam.heads import Box, find_main_head
+from screwcam.preprocess import preprocess
+from screwcam.sources import SourceEnded, VideoFileSource
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg"})
 DEFAULT_EVERY = 3

@@ -1,2 +1,2 @@
-"""The device side: the live service, the LiteRT classifier, and the `screwcam`
-command line. Nothing in this package imports TensorFlow."""
+"""The live service: the frame pipeline (camera thread, analyzer, render thread), the
+web app and `screwcam serve`. Nothing in this package imports TensorFlow."""

@@ -20,11 +20,13 @@ from typing import Any
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from capture.classes import CLASSES, ENGLISH
+from screwcam.classes import CLASSES, ENGLISH
 
+from .analyzer import Analyzer
 from .config import Config
 from .draw import color_hex
-from .pipeline import MJPEG_BOUNDARY, Analyzer, Pipeline
+from .pipeline import Pipeline
+from .results import MJPEG_BOUNDARY
 from .upload import UploadError, decode_upload
 
 log = logging.getLogger(__name__)
@@ -119,7 +121,7 @@ def create_app(
     stream_period = 1.0 / config.stream.max_fps if config.stream.max_fps > 0 else 0.0
     stop = pipeline.stop_event
     metrics = pipeline.metrics
-    guard = StallGuard(stop, config.stream.stall_timeout_s, metrics.client_stalled)
+    guard = StallGuard(stop, config.stream.viewer_timeout_s, metrics.client_stalled)
     stream_ids = itertools.count(1)
 
     # --- access token -----------------------------------------------------------

@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from capture.errors import ConfigError
+from screwcam.bundle import DEFAULT_BUNDLE, resolve_bundle_path
+from screwcam.errors import ConfigError
 
-#: The repository / package root: `models/default` and other relative model
 #: paths are looked up here, so the service works from any working directory.
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = "models/default"
+DEFAULT_MODEL = DEFAULT_BUNDLE
 #: systemd's LoadCredential= puts the token here ($CREDENTIALS_DIRECTORY/<name>).
 CREDENTIAL_NAME = "screwcam-token"
 
@@ -60,7 +59,7 @@ class CameraConfig:
     stale_after_s: float = _field(
         5.0, "/healthz reports 503 when no frame was processed for this long", lo=0.5, hi=3600.0
     )
-    stall_timeout_s: float = _field(
+    hung_read_s: float = _field(
         30.0,
         "the systemd watchdog is no longer fed when a camera read has hung this long, "
         "so systemd restarts the service",
@@ -73,8 +72,8 @@ class ModelConfig:
     path: str = _field(
         DEFAULT_MODEL,
         "model bundle folder (model.tflite + labels.txt + meta.json); relative paths are "
-        "looked up next to the config file, then in the working directory, then in the "
-        "screwcam installation",
+        "looked up next to the config file, then in the working directory; "
+        "models/default is the bundle shipped with screwcam",
     )
     num_threads: int = _field(2, "CPU threads for the LiteRT interpreter", lo=1, hi=16)
     confidence_threshold: float = _field(
@@ -121,7 +120,7 @@ class StreamConfig:
         15.0, "most frames per second sent to one viewer (0 = as fast as processed)",
         lo=0.0, hi=120.0,
     )
-    stall_timeout_s: float = _field(
+    viewer_timeout_s: float = _field(
         10.0,
         "a viewer that accepts no data for this long is disconnected, which frees the "
         "server thread its stream holds",
@@ -174,22 +173,11 @@ SECTIONS: dict[str, type] = {
 
 
 def resolve_model_path(path: str, config_file: str | None = None) -> Path:
-    """An absolute path as it is; a relative one next to the config file, in the
-    working directory, or in the screwcam installation — the first that exists
-    (the installation's path when none does, so the error names it)."""
-    p = Path(path).expanduser()
-    if p.is_absolute():
-        return p
-    bases = []
-    if config_file:
-        bases.append(Path(config_file).resolve().parent)
-    if path != DEFAULT_MODEL:
-        bases.append(Path.cwd())
-    bases.append(PACKAGE_ROOT)
-    for base in bases:
-        if (base / p).exists():
-            return base / p
-    return PACKAGE_ROOT / p
+    """An absolute path as it is; a relative one next to the config file or in the
+    working directory if it exists there, else a bundle shipped with screwcam
+    (`models/default`); as typed when none exists, so the error names it."""
+    base = Path(config_file).resolve().parent if config_file else None
+    return resolve_bundle_path(path, base)
 
 
 def _where(origin: str | None) -> str:

@@ -26,7 +26,7 @@ def color_hex(label: str) -> str:
 
 
 class HeadLike(Protocol):
-    box: Any  # capture.heads.Box or (x, y, w, h)
+    box: Any  # screwcam.heads.Box or (x, y, w, h)
     label: str
     label_en: str
     confidence: float

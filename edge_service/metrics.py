@@ -11,7 +11,7 @@ import time
 from bisect import bisect_left
 from collections import deque
 
-from capture.classes import CLASSES
+from screwcam.classes import CLASSES
 
 #: upper bounds (seconds) of the latency histograms
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -191,7 +191,7 @@ class Metrics:
                 "# TYPE screwcam_clients_dropped_total counter",
                 f"screwcam_clients_dropped_total {self.clients_dropped}",
                 "# HELP screwcam_clients_stalled_total Viewers disconnected because they "
-                "stopped reading (stream stall_timeout_s).",
+                "stopped reading (stream viewer_timeout_s).",
                 "# TYPE screwcam_clients_stalled_total counter",
                 f"screwcam_clients_stalled_total {self.clients_stalled}",
                 "# HELP screwcam_heads_in_view Heads per class in the latest frame.",

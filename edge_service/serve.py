@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from capture.errors import ScrewcamError
+from screwcam.errors import ScrewcamError
 
 from .config import Config, format_config, load_config, with_overrides
 
@@ -61,8 +61,9 @@ def build_config(args: argparse.Namespace) -> Config:
 
 
 def resolve_source_spec(spec: str) -> str:
+    """"auto" -> the camera that is there (checked once, at start)."""
     if spec.strip() == "auto":
-        from capture.sources import default_source_spec
+        from screwcam.sources import default_source_spec
 
         return default_source_spec()
     return spec.strip()
@@ -71,29 +72,23 @@ def resolve_source_spec(spec: str) -> str:
 def source_factory(spec: str, config: Config) -> Callable[[], Any]:
     """A function making a fresh (unopened) source each time the camera is (re)opened;
     cameras get the configured size and rate."""
-    from capture import sources
+    from screwcam.sources import open_source
 
     size = (config.camera.width, config.camera.height)
-    fps = config.camera.fps
-    if spec == "picamera2":
-        return lambda: sources.Picamera2Source(size=size, fps=fps)
-    if spec.isdigit():
-        return lambda: sources.DeviceSource(int(spec), size=size, fps=fps)
-    return lambda: sources.open_source(spec)
+    return lambda: open_source(spec, size=size, fps=config.camera.fps)
 
 
 def _load_model(config: Config) -> tuple[Any, Any, Any, dict[str, Any]]:
     """(bundle, pipeline classifier, upload classifier, model info)."""
-    from .classifier import Classifier, load_bundle
+    from screwcam.classifier import Classifier, load_bundle
 
     bundle = load_bundle(config.model_path())
     threads = config.model.num_threads
-    meta = getattr(bundle, "meta", {}) or {}
     info = {
-        "name": str(meta.get("name") or Path(bundle.path).name),
+        "name": bundle.meta.name or Path(bundle.path).name,
         "path": str(bundle.path),
-        "created": str(meta.get("created", "")),
-        "quantization": str(meta.get("quantization", "")),
+        "created": bundle.meta.created,
+        "quantization": bundle.meta.quantization,
     }
     return bundle, Classifier(bundle, num_threads=threads), Classifier(bundle, num_threads=1), info
 
@@ -120,9 +115,10 @@ class Service:
     def __init__(self, config: Config) -> None:
         from waitress import create_server
 
+        from .analyzer import Analyzer
         from .app import create_app
         from .metrics import Metrics
-        from .pipeline import Analyzer, Pipeline
+        from .pipeline import Pipeline
         from .systemd_notify import Notifier, watchdog_interval_s
 
         self.config = config
@@ -141,7 +137,7 @@ class Service:
             jpeg_quality=config.stream.jpeg_quality,
             backoff_min_s=config.camera.reconnect_min_s,
             backoff_max_s=config.camera.reconnect_max_s,
-            stall_timeout_s=config.camera.stall_timeout_s,
+            hung_read_s=config.camera.hung_read_s,
             stale_after_s=config.camera.stale_after_s,
             # at least twice per WatchdogSec, and at least once a second
             watchdog_every_s=min(1.0, watchdog_interval_s() or 1.0),

@@ -5,7 +5,7 @@
 Adds model.tflite, labels.txt and meta.json to the folder (and updates
 metrics.json and MODEL_CARD.md). int8 is full-integer quantization calibrated on
 a few hundred training images. Before anything is written, the TFLite model is
-run through `edge_service.classifier.Classifier` - the code the device runs - on
+run through `screwcam.classifier.Classifier` - the code the device runs - on
 the test split and compared with the Keras model; below --min-agreement top-1
 agreement the export fails and leaves no bundle behind.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as _dt
 import io
 import json
 import os
@@ -26,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from capture.classes import CLASSES
-from capture.errors import ModelError, ScrewcamError
-from capture.preprocess import INPUT_SIZE, PREPROCESS_VERSION
+from screwcam.classes import CLASSES
+from screwcam.errors import ModelError, ScrewcamError
+from screwcam.preprocess import INPUT_SIZE, PREPROCESS_VERSION
 
 BUNDLE_FILES = ("model.tflite", "labels.txt", "meta.json")
 CALIBRATION_SAMPLES = 400
@@ -87,50 +86,37 @@ def convert(model: Any, quantize: str, calib: np.ndarray) -> bytes:
         ) from exc
 
 
-def _tensor_meta(det: dict[str, Any]) -> dict[str, Any]:
-    scale, zero = det["quantization"]
-    out = {
-        "shape": [-1] + [int(v) for v in det["shape"][1:]],
-        "dtype": np.dtype(det["dtype"]).name,
-    }
-    if out["dtype"] != "float32":
-        out["scale"] = float(scale)
-        out["zero_point"] = int(zero)
-    return out
-
-
-def bundle_meta(tflite_path: Path, name: str, quantize: str, metrics: dict[str, Any]) -> dict:
-    from edge_service.classifier import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, make_interpreter
+def bundle_meta(tflite_path: Path, name: str, quantize: str, metrics: dict[str, Any]):
+    """The BundleMeta of a freshly converted model (tensors read from the file itself)."""
+    from screwcam.bundle import BundleMeta, TensorSpec
+    from screwcam.classifier import make_interpreter
 
     interp = make_interpreter(tflite_path, num_threads=1)
-    return {
-        "format": BUNDLE_FORMAT,
-        "format_version": BUNDLE_FORMAT_VERSION,
-        "name": name,
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "classes": list(CLASSES),
-        "preprocess_version": PREPROCESS_VERSION,
-        "quantization": quantize,
-        "input": _tensor_meta(interp.get_input_details()[0]),
-        "output": _tensor_meta(interp.get_output_details()[0]),
-        "size_bytes": tflite_path.stat().st_size,
-        "training": {
+    return BundleMeta(
+        name=name,
+        classes=tuple(CLASSES),
+        input=TensorSpec.from_details(interp.get_input_details()[0]),
+        output=TensorSpec.from_details(interp.get_output_details()[0]),
+        quantization=quantize,
+        preprocess_version=PREPROCESS_VERSION,
+        size_bytes=tflite_path.stat().st_size,
+        training={
             "preset": metrics.get("preset"),
             "parameters": metrics.get("parameters"),
             "seed": metrics.get("seed"),
             "epochs": metrics.get("epochs"),
             "data": metrics.get("data"),
         },
-        "metrics": {
+        metrics={
             "keras_test_accuracy": metrics.get("test", {}).get("accuracy"),
             "keras_test_n": metrics.get("test", {}).get("n"),
         },
-    }
+    )
 
 
 def measure_latency(classifier: Any, crops: np.ndarray, batch: int = 16, repeats: int = 50):
     """Median wall time of classify() for a batch and for a single crop."""
-    from edge_service.bench import median_seconds
+    from screwcam.timing import median_seconds
 
     batch = max(1, min(batch, len(crops)))
     many, one = crops[:batch], crops[:1]
@@ -183,7 +169,7 @@ def export(
             "retrain it with `screwcam train`"
         )
     if train_test is None:
-        from capture.dataset import load_dataset
+        from screwcam.dataset import load_dataset
 
         source = data or Path(metrics.get("data", {}).get("source", ""))
         if not str(source) or not Path(source).exists():
@@ -200,9 +186,10 @@ def export(
         raise ScrewcamError("the dataset has no test images for the parity check")
 
     import keras
+    import screwcam.training.models  # noqa: F401  (registers custom layers)
 
-    import training.models  # noqa: F401  (registers custom layers)
-    from edge_service.classifier import Classifier, load_bundle
+    from screwcam.bundle import write_bundle
+    from screwcam.classifier import Classifier, load_bundle
 
     log(f"loading {keras_path}")
     model = keras.models.load_model(keras_path)
@@ -216,9 +203,8 @@ def export(
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=model_dir))
     try:
         (tmp / "model.tflite").write_bytes(tflite_bytes)
-        (tmp / "labels.txt").write_text("\n".join(CLASSES) + "\n", "utf-8")
         meta = bundle_meta(tmp / "model.tflite", model_dir.name, quantize, metrics)
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", "utf-8")
+        write_bundle(tmp, meta, {"model.tflite": tflite_bytes}, force=True)
 
         bundle = load_bundle(tmp)
         classifier = Classifier(bundle, num_threads=2)
@@ -249,25 +235,30 @@ def export(
                 "retrain (more data / epochs) and export again"
             )
         latency = measure_latency(classifier, x_test)
-        meta["parity"] = parity
-        meta["latency"] = latency
-        meta["metrics"]["tflite_test_accuracy"] = parity["tflite_accuracy"]
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", "utf-8")
-        load_bundle(tmp)  # the final files must still validate
+        meta = meta.replace(
+            metrics={**meta.metrics, "tflite_test_accuracy": parity["tflite_accuracy"]},
+            extra={**meta.extra, "parity": parity, "latency": latency},
+        )
+        meta_json = meta.to_json()
 
-        from training.model_card import model_card
+        from screwcam.training.model_card import model_card
 
-        metrics["export"] = {k: meta[k] for k in ("quantization", "size_bytes", "parity",
-                                                  "latency")}
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", "utf-8")
-        (tmp / "MODEL_CARD.md").write_text(model_card(model_dir.name, metrics, meta), "utf-8")
-        # meta.json last: a bundle is only complete once its meta.json is in place.
-        (model_dir / "meta.json").unlink(missing_ok=True)
-        for name in ("model.tflite", "labels.txt", "metrics.json", "MODEL_CARD.md",
-                     "meta.json"):
-            os.replace(tmp / name, model_dir / name)
+        metrics["export"] = {k: meta_json[k] for k in ("quantization", "size_bytes", "parity",
+                                                       "latency")}
+        write_bundle(
+            model_dir,
+            meta,
+            {
+                "model.tflite": tflite_bytes,
+                "metrics.json": json.dumps(metrics, indent=2) + "\n",
+                "MODEL_CARD.md": model_card(model_dir.name, metrics, meta_json),
+            },
+            force=True,
+        )
+        load_bundle(model_dir)  # the final files must still validate
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    meta = meta_json
     size = meta["size_bytes"]
     log(
         f"latency: {latency['per_crop_ms']:.3f} ms per crop (median of {latency['repeats']} "

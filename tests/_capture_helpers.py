@@ -1,5 +1,5 @@
 """Shared helpers for the capture tests: real video files written with OpenCV from
-the demo camera (capture.synthetic.DemoSource) and single-head renders."""
+the demo camera (screwcam.render.DemoSource) and single-head renders."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from capture.classes import CLASSES
-from capture.heads import Box
-from capture.synthetic import DemoSource, render_sample
+from screwcam.classes import CLASSES
+from screwcam.heads import Box
+from screwcam.render import DemoSource, render_sample
 
 SIZE = (320, 240)
 

@@ -35,7 +35,7 @@ def free_port() -> int:
 
 def write_demo_video(path: Path, frames: int = 30, fps: float = 30.0, seed: int = 0) -> Path:
     """A real mp4 written with OpenCV from the demo source."""
-    from capture.synthetic import DemoSource
+    from screwcam.render import DemoSource
 
     with DemoSource(realtime=False, seed=seed) as source:
         first = source.read()
@@ -51,7 +51,7 @@ def write_demo_video(path: Path, frames: int = 30, fps: float = 30.0, seed: int 
 
 def demo_jpeg(seed: int = 3, index: int = 0) -> tuple[bytes, Any]:
     """A rendered demo frame as JPEG bytes, and the frame (with .truth)."""
-    from capture.synthetic import DemoSource
+    from screwcam.render import DemoSource
 
     with DemoSource(realtime=False, seed=seed) as source:
         frame = source.read()
@@ -63,18 +63,18 @@ def demo_jpeg(seed: int = 3, index: int = 0) -> tuple[bytes, Any]:
 
 
 class Server:
-    """`python -m edge_service.cli serve ...` on 127.0.0.1:<free port>."""
+    """`python -m screwcam.cli serve ...` on 127.0.0.1:<free port>."""
 
     def __init__(self, *args: str, model: Path | None = None, env: dict[str, str] | None = None,
                  cwd: Path = ROOT) -> None:
         self.port = free_port()
         self.args = [
-            PYTHON, "-m", "edge_service.cli", "serve",
+            PYTHON, "-m", "screwcam.cli", "serve",
             "--host", "127.0.0.1", "--port", str(self.port),
             *(["--model", str(model or model_dir())] if "--model" not in args else []),
             *args,
         ]
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None

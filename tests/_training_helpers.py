@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from capture.preprocess import to_model_input
+from screwcam.preprocess import to_model_input
 
 
 def _star(cx, cy, r_out, r_in, points, rot):

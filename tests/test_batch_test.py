@@ -14,11 +14,11 @@ import cv2
 import numpy as np
 import pytest
 
-from capture.classes import CLASSES
-from capture.dataset import load_samples
-from capture.preprocess import preprocess
-from edge_service.classifier import Classifier
-from edge_service.cli import main
+from screwcam.classes import CLASSES
+from screwcam.classifier import Classifier
+from screwcam.cli import main
+from screwcam.dataset import load_samples
+from screwcam.preprocess import preprocess
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "models" / "default"
@@ -36,7 +36,7 @@ def known_set(tmp_path_factory) -> Path:
       even/philips/   2 images the model calls torx      -> 2 wrong (philips -> torx)
       dim/sechskant/  2 images the model calls hex head  -> 2 right
     """
-    from capture.synthetic import render_sample
+    from screwcam.render import render_sample
 
     base = tmp_path_factory.mktemp("known")
     pool = base / "pool" / "torx"  # folder name = a class; the real class is irrelevant here
@@ -118,14 +118,14 @@ def test_mismatched_bundle_refused(known_set: Path, tmp_path: Path, capsys):
 def test_runs_without_tensorflow(known_set: Path, tmp_path: Path):
     code = f"""
 import sys
-from edge_service.cli import main
+from screwcam.cli import main
 rc = main(["batch-test", "--model", {str(DEFAULT)!r}, {str(known_set)!r},
            "--json", {str(tmp_path / 'x.json')!r}])
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))
 print("HEAVY", heavy)
 sys.exit(rc if not heavy else 3)
 """
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ)
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr

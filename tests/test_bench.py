@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from screwcam.bench.bench import README_END, README_START, update_readme
 
-from capture.errors import ScrewcamError
-from edge_service.bench import README_END, README_START, update_readme
+from screwcam.errors import ScrewcamError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -25,7 +25,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str
     readme = tmp / "README.md"
     readme.write_text(f"# x\n\nbefore\n\n{README_START}\nold table\n{README_END}\n\nafter\n")
     out = subprocess.run(
-        [sys.executable, "-m", "edge_service.cli", "bench", "--quick",
+        [sys.executable, "-m", "screwcam.cli", "bench", "--quick",
          "--json", str(tmp / "bench.json"), "--markdown", str(tmp / "bench.md"),
          "--update-readme", str(readme)],
         cwd=REPO, capture_output=True, text=True, timeout=300,

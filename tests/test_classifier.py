@@ -10,16 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from capture.classes import CLASSES, NUM_CLASSES
-from capture.errors import ModelError
-from capture.preprocess import PREPROCESS_VERSION, preprocess
-from edge_service.classifier import Classifier, load_bundle
+from screwcam.classes import CLASSES, NUM_CLASSES
+from screwcam.classifier import Classifier, load_bundle
+from screwcam.errors import ModelError
+from screwcam.preprocess import PREPROCESS_VERSION, preprocess
 
 DEFAULT = Path(__file__).resolve().parents[1] / "models" / "default"
 
 
 def rendered(n_per_class: int, seed: int, condition: str = "even"):
-    from capture.synthetic import render_sample
+    from screwcam.render import render_sample
 
     rng = np.random.default_rng(seed)
     xs, ys = [], []
@@ -47,8 +47,8 @@ def bundle_copy(tmp_path: Path) -> Path:
 
 def test_default_bundle_loads_and_is_small():
     bundle = load_bundle(DEFAULT)
-    assert bundle.labels == list(CLASSES)
-    assert bundle.meta["preprocess_version"] == PREPROCESS_VERSION
+    assert bundle.labels == tuple(CLASSES)
+    assert bundle.meta.preprocess_version == PREPROCESS_VERSION
     assert bundle.tflite_path.stat().st_size <= 200 * 1024
 
 
@@ -103,7 +103,7 @@ def _edit_meta(path: Path, **changes) -> None:
 
 
 def test_copy_of_bundle_loads(bundle_copy: Path):
-    assert load_bundle(bundle_copy).labels == list(CLASSES)
+    assert load_bundle(bundle_copy).labels == tuple(CLASSES)
 
 
 def test_wrong_labels_refused(bundle_copy: Path):

@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 from _capture_helpers import demo_frames
 
-from capture.classes import CLASSES, NUM_CLASSES
-from capture.dataset import (
+from screwcam.classes import CLASSES, NUM_CLASSES
+from screwcam.dataset import (
     MANIFEST_COLUMNS,
     DatasetWriter,
     load_dataset,
     load_samples,
 )
-from capture.errors import DatasetError
-from capture.heads import find_main_head
-from capture.preprocess import preprocess, to_model_input
-from capture.synthetic import render_sample
+from screwcam.errors import DatasetError
+from screwcam.heads import find_main_head
+from screwcam.preprocess import preprocess, to_model_input
+from screwcam.render import render_sample
 
 
 def _inputs(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from _training_helpers import write_thesis_npy
 
-from capture.classes import CLASSES
-from capture.errors import ModelError
-from capture.preprocess import PREPROCESS_VERSION
-from edge_service.classifier import Classifier, load_bundle
-from edge_service.cli import main
+from screwcam.classes import CLASSES
+from screwcam.classifier import Classifier, load_bundle
+from screwcam.cli import main
+from screwcam.errors import ModelError
+from screwcam.preprocess import PREPROCESS_VERSION
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ def test_int8_export_passes_parity(trained: Path, easy: Path, tmp_path: Path, ca
     shutil.copytree(trained, model_dir)
     assert main(["export", str(model_dir), "--min-agreement", "0.99"]) == 0
     bundle = load_bundle(model_dir)
-    meta = bundle.meta
+    meta = bundle.meta.to_json()
     assert meta["quantization"] == "int8"
     assert meta["input"]["dtype"] == "int8" and meta["output"]["dtype"] == "int8"
     assert meta["classes"] == list(CLASSES)
@@ -61,15 +61,14 @@ def test_int8_export_passes_parity(trained: Path, easy: Path, tmp_path: Path, ca
     # a second export refuses to replace the bundle without --force
     assert main(["export", str(model_dir)]) == 2
     assert main(["export", str(model_dir), "--force", "--quantize", "float16"]) == 0
-    assert load_bundle(model_dir).meta["input"]["dtype"] == "float32"
+    assert load_bundle(model_dir).meta.input.dtype == "float32"
 
 
 def test_parity_failure_leaves_no_bundle(easy: Path, tmp_path: Path):
     """Logits scaled so small that every int8 softmax output is the same value:
     Keras still ranks the classes, the int8 model cannot -> the gate must fail."""
     import keras
-
-    from export.export import export
+    from screwcam.export.export import export
 
     model_dir = tmp_path / "flat"
     model_dir.mkdir()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from capture.classes import NUM_CLASSES
-from capture.heads import Box, find_heads, find_main_head
-from capture.synthetic import (
+from screwcam.classes import NUM_CLASSES
+from screwcam.heads import Box, find_heads, find_main_head
+from screwcam.render import (
     BACKGROUNDS,
     CONDITIONS,
     DEMO_CONDITIONS,

@@ -1,5 +1,5 @@
 """`screwcam record`: real videos from the demo camera, in-process and as a real
-`python -m edge_service.cli record` subprocess that is stopped with SIGTERM or killed."""
+`python -m screwcam.cli record` subprocess that is stopped with SIGTERM or killed."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import screwcam.capture.record as record_module
 from _capture_helpers import write_demo_video
+from screwcam.capture.record import part_name, record, reserve_name
 
-import capture.record as record_module
-from capture.errors import CameraError
-from capture.record import part_name, record, reserve_name
-from capture.sources import Frame, Source, VideoFileSource
-from capture.synthetic import DemoSource
-from edge_service.cli import main as cli_main
+from screwcam.cli import main as cli_main
+from screwcam.errors import CameraError
+from screwcam.render import DemoSource
+from screwcam.sources import Frame, Source, VideoFileSource
 
 REPO = Path(__file__).resolve().parents[1]
 TORX = 4
@@ -155,7 +155,7 @@ def test_unknown_label_lists_the_valid_ones(tmp_path, capsys):
 def _start_recorder(out: Path, *extra: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
     return subprocess.Popen(
-        [sys.executable, "-m", "edge_service.cli", "record", "--label", "philips",
+        [sys.executable, "-m", "screwcam.cli", "record", "--label", "philips",
          "--source", "demo", "--out", str(out), *extra],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -207,9 +207,9 @@ def test_demo_recording_is_a_training_video_of_its_label(tmp_path):
     """`record --label torx --source demo` must show one Torx head, as a real
     training video does; sliced, every crop is a Torx to the bundled model (the
     five-head demo scene would slice into crops of whichever head is largest)."""
-    from capture.dataset import load_dataset
-    from capture.heads import find_heads
-    from edge_service.classifier import Classifier
+    from screwcam.classifier import Classifier
+    from screwcam.dataset import load_dataset
+    from screwcam.heads import find_heads
 
     rec, ds = tmp_path / "rec", tmp_path / "ds"
     assert cli_main(["record", "--label", "torx", "--source", "demo", "--seconds", "1",

@@ -28,7 +28,7 @@ from _service_helpers import (
     write_demo_video,
 )
 
-from capture.heads import Box
+from screwcam.heads import Box
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
     # Big frames, sent as fast as processed: a viewer that does not read fills every
     # buffer between it and the server within a few seconds.
     config = folder / "config.toml"
-    config.write_text("[stream]\njpeg_quality = 95\nmax_fps = 0\nstall_timeout_s = 4\n")
+    config.write_text("[stream]\njpeg_quality = 95\nmax_fps = 0\nviewer_timeout_s = 4\n")
     server = Server("--config", str(config), "--source", "demo")
     server.start(folder / "serve.log")
     yield server
@@ -160,7 +160,7 @@ def test_twenty_clients_and_a_stalled_one(demo: Server) -> None:
         time.sleep(0.5)
         seq2 = demo.get_json("/api/predictions")[1]["seq"]
         assert seq2 > seq1
-        # After stall_timeout_s (4 s) without taking data, the stalled viewer is cut off.
+        # After viewer_timeout_s (4 s) without taking data, the stalled viewer is cut off.
         assert wait_until(lambda: _metric(demo, "screwcam_clients_stalled_total") >= 1, 15)
         stalled.settimeout(10)
         received = 0
@@ -381,9 +381,9 @@ def test_check_config_prints_the_effective_config(tmp_path: Path) -> None:
 
     config = tmp_path / "config.toml"
     config.write_text('[camera]\nsource = "demo"\n[stream]\nmax_fps = 5\n')
-    cmd = [PYTHON, "-m", "edge_service.cli", "serve", "--config", str(config),
+    cmd = [PYTHON, "-m", "screwcam.cli", "serve", "--config", str(config),
            "--model", str(model_dir()), "--port", "9999", "--check-config"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = dict(os.environ)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert 'source = "demo"' in proc.stdout and "max_fps = 5.0" in proc.stdout

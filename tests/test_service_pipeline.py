@@ -10,14 +10,15 @@ from collections import Counter
 import numpy as np
 import pytest
 from _service_helpers import decode_jpeg, model_dir
+from screwcam.edge_service.analyzer import Analyzer
+from screwcam.edge_service.metrics import Metrics
+from screwcam.edge_service.pipeline import Pipeline
 
-from capture.classes import CLASSES
-from capture.errors import CameraError
-from capture.sources import Frame, Source
-from capture.synthetic import DemoSource
-from edge_service.classifier import Classifier, load_bundle
-from edge_service.metrics import Metrics
-from edge_service.pipeline import Analyzer, Pipeline
+from screwcam.classes import CLASSES
+from screwcam.classifier import Classifier, load_bundle
+from screwcam.errors import CameraError
+from screwcam.render import DemoSource
+from screwcam.sources import Frame, Source
 
 # Share of the demo's heads the model must name correctly through the whole live
 # path (find_heads box -> preprocess -> model), over every lighting condition.
@@ -97,8 +98,8 @@ def test_live_heads_match_the_demo_ground_truth(classifier: Classifier) -> None:
     confusion: Counter[tuple[str, str]] = Counter()
     per_condition: dict[str, list[int]] = {}
     for result in results:
-        truth = truths[result.frame]
-        counts = per_condition.setdefault(demo.condition_at(result.frame), [0, 0])
+        truth = truths[result.frame_index]
+        counts = per_condition.setdefault(demo.condition_at(result.frame_index), [0, 0])
         assert (result.height, result.width) == (480, 640)
         predicted += len(result.heads)
         for t in truth:
@@ -240,7 +241,7 @@ class _NotifyListener:
 
 
 def test_watchdog_stops_when_processing_or_camera_hangs(classifier: Classifier, tmp_path) -> None:
-    from edge_service.systemd_notify import Notifier
+    from screwcam.edge_service.systemd_notify import Notifier
 
     listener = _NotifyListener(str(tmp_path / "notify.sock"))
     release = threading.Event()
@@ -262,7 +263,7 @@ def test_watchdog_stops_when_processing_or_camera_hangs(classifier: Classifier, 
         lambda: HangingSource(opens, {"unplugged": False}),
         Analyzer(classifier, 0.5, find=find),
         notifier=Notifier(listener.path),
-        stall_timeout_s=0.6,
+        hung_read_s=0.6,
         watchdog_every_s=0.1,
     )
     try:

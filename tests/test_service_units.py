@@ -12,10 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from capture.errors import ConfigError
-from edge_service.config import (
-    PACKAGE_ROOT,
+from screwcam.edge_service.config import (
     Config,
     config_from_dict,
     format_config,
@@ -23,11 +20,14 @@ from edge_service.config import (
     resolve_model_path,
     with_overrides,
 )
-from edge_service.metrics import Metrics
-from edge_service.systemd_notify import Notifier, watchdog_interval_s
-from edge_service.upload import UploadError, decode_upload, image_header
+from screwcam.edge_service.metrics import Metrics
+from screwcam.edge_service.systemd_notify import Notifier, watchdog_interval_s
+from screwcam.edge_service.upload import UploadError, decode_upload, image_header
 
-EXAMPLE = PACKAGE_ROOT / "systemd" / "config.example.toml"
+from screwcam.bundle import shipped_bundle
+from screwcam.errors import ConfigError
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "systemd" / "config.example.toml"
 
 # --- config ---------------------------------------------------------------------------------
 
@@ -107,9 +107,9 @@ def test_token_from_file_and_systemd_credential(tmp_path: Path, monkeypatch) -> 
 
 def test_model_path_resolves_from_anywhere(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert resolve_model_path("models/default") == PACKAGE_ROOT / "models" / "default"
+    assert resolve_model_path("models/default") == shipped_bundle("default")
     (tmp_path / "mine").mkdir()
-    assert resolve_model_path("mine") == tmp_path / "mine"
+    assert resolve_model_path("mine") == Path("mine")  # relative: reported as typed
     cfg_dir = tmp_path / "etc"
     (cfg_dir / "model").mkdir(parents=True)
     assert resolve_model_path("model", str(cfg_dir / "config.toml")) == cfg_dir / "model"

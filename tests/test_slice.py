@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _capture_helpers import SIZE, write_demo_video, write_sidecar, write_video
+from screwcam.capture.slice import slice_frame, slice_recordings
 
-from capture.classes import CLASSES
-from capture.dataset import load_dataset
-from capture.errors import DatasetError
-from capture.slice import slice_frame, slice_recordings
-from capture.sources import VideoFileSource
-from edge_service.cli import main as cli_main
+from screwcam.classes import CLASSES
+from screwcam.cli import main as cli_main
+from screwcam.dataset import load_dataset
+from screwcam.errors import DatasetError
+from screwcam.sources import VideoFileSource
 
 PHILIPS, TORX, SECHSKANT = 1, 4, 3
 

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from _capture_helpers import write_demo_video
 
-from capture.errors import CameraError
-from capture.sources import (
+from screwcam.errors import CameraError
+from screwcam.render import DemoSource
+from screwcam.sources import (
     DeviceSource,
     Picamera2Source,
     SourceEnded,
@@ -26,7 +27,6 @@ from capture.sources import (
     default_source_spec,
     open_source,
 )
-from capture.synthetic import DemoSource
 
 
 @pytest.fixture(scope="module")

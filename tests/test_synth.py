@@ -8,12 +8,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from screwcam.capture.synth_dataset import condition_of, is_test
 
-from capture.classes import CLASSES, NUM_CLASSES
-from capture.dataset import load_dataset, load_samples
-from capture.synth import condition_of, is_test
-from capture.synthetic import CONDITIONS
-from edge_service.cli import main
+from screwcam.classes import CLASSES, NUM_CLASSES
+from screwcam.cli import main
+from screwcam.dataset import load_dataset, load_samples
+from screwcam.render import CONDITIONS
 
 PER_CLASS = 12  # two samples of every condition per class: one train, one test
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from capture.classes import NUM_CLASSES
-from capture.errors import CameraError
-from capture.synthetic import CONDITIONS, DEMO_CONDITIONS, DemoSource, render_sample
+from screwcam.classes import NUM_CLASSES
+from screwcam.errors import CameraError
+from screwcam.render import CONDITIONS, DEMO_CONDITIONS, DemoSource, render_sample
 
 
 @pytest.fixture(scope="module")

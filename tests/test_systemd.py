@@ -82,7 +82,7 @@ libc = ctypes.CDLL(None, use_errno=True)
 if libc.prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
     sys.exit(77)
 sys.argv = ["screwcam"] + sys.argv[1:]
-runpy.run_module("edge_service.cli", run_name="__main__")
+runpy.run_module("screwcam.cli", run_name="__main__")
 """
 
 
@@ -90,7 +90,7 @@ def test_service_runs_without_writable_executable_memory(tmp_path: Path) -> None
     """MemoryDenyWriteExecute=yes must not break LiteRT/XNNPACK, NumPy or OpenCV:
     run the real service under the kernel's equivalent (Linux >= 6.3)."""
     server = Server("--source", "demo")
-    server.args[1:3] = ["-c", MDWE_RUNNER]  # instead of "-m edge_service.cli"
+    server.args[1:3] = ["-c", MDWE_RUNNER]  # instead of "-m screwcam.cli"
     try:
         server.start(tmp_path / "serve.log")
     except AssertionError:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from _training_helpers import write_thesis_npy
 
-from capture.classes import CLASSES
-from edge_service.cli import main
+from screwcam.classes import CLASSES
+from screwcam.cli import main
 
 FILES = ("model.keras", "metrics.json", "training_curves.png", "confusion_matrix.png",
          "MODEL_CARD.md")
@@ -26,8 +26,7 @@ def tiny(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("preset", ["logreg", "mlp", "onevsall", "cnn1", "edge"])
 def test_preset_trains_and_writes_files(preset: str, tiny: Path, tmp_path: Path):
     import keras
-
-    import training.models  # noqa: F401  (custom layer registration)
+    import screwcam.training.models  # noqa: F401  (custom layer registration)
 
     out = tmp_path / preset
     assert main(["train", "--data", str(tiny), "--preset", preset, "--epochs", "1",
@@ -96,8 +95,7 @@ def test_force_replaces_existing(tiny: Path, tmp_path: Path):
 def test_augmenter_is_seeded_and_keeps_range():
     import tensorflow as tf
     from _training_helpers import make_set
-
-    from training.augment import STRONG, Augmenter
+    from screwcam.training.augment import STRONG, Augmenter
 
     x, y = make_set(4, seed=2)
     batch = tf.constant(x.astype(np.float32)[..., None])

@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SCREWCAM=${SCREWCAM:-.venv/bin/screwcam}
-[ -x "$SCREWCAM" ] || SCREWCAM=".venv/bin/python -m edge_service.cli"
+[ -x "$SCREWCAM" ] || SCREWCAM=".venv/bin/python -m screwcam.cli"
 WORK=${WORK:-build/default-model}
 SEED_TRAIN=${SEED_TRAIN:-1}   # seed A: training data
 SEED_TEST=${SEED_TEST:-2}     # seed B: held-out test data

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from capture.classes import CLASSES, ENGLISH
+from screwcam.classes import CLASSES, ENGLISH
 
 
 def model_card(name: str, metrics: dict[str, Any], bundle: dict[str, Any] | None = None) -> str:
@@ -16,7 +16,7 @@ def model_card(name: str, metrics: dict[str, Any], bundle: dict[str, Any] | None
         f"- Preset: `{metrics['preset']}` ({metrics['description']}), "
         f"{metrics['parameters']:,} parameters.",
         "- Input: one 28x28 gray crop of a screw head, uint8 0..255, made by "
-        f"`capture.preprocess` (preprocessing version {metrics['preprocess_version']}); "
+        f"`screwcam.preprocess` (preprocessing version {metrics['preprocess_version']}); "
         "Rescaling(1/255) is the model's first layer.",
         "- Output: probabilities of the 5 drive types, in this order: "
         + ", ".join(f"{i} {c} ({ENGLISH[c]})" for i, c in enumerate(CLASSES)) + ".",
@@ -71,7 +71,7 @@ def model_card(name: str, metrics: dict[str, Any], bundle: dict[str, Any] | None
         "## Limits",
         "",
         "- Only knows the 5 drive types; anything else is forced into one of them.",
-        "- Expects one head per crop, roughly centred, as `capture.heads` finds them.",
+        "- Expects one head per crop, roughly centred, as `screwcam.heads` finds them.",
         "- Numbers above are on the data named there; measure on your own camera's images "
         "with `screwcam batch-test` before trusting it.",
         "",

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
-from capture.classes import NUM_CLASSES
-from capture.preprocess import INPUT_SIZE
+from screwcam.classes import NUM_CLASSES
+from screwcam.preprocess import INPUT_SIZE
 
 INPUT_SHAPE = (INPUT_SIZE, INPUT_SIZE, 1)
 

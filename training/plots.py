@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from capture.classes import CLASSES, ENGLISH
+from screwcam.classes import CLASSES, ENGLISH
 
 
 def _plt():

@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from capture.classes import CLASSES, ENGLISH, NUM_CLASSES
+from screwcam.classes import CLASSES, ENGLISH, NUM_CLASSES
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from capture.classes import CLASSES, ENGLISH, NUM_CLASSES
-from capture.errors import DatasetError, ScrewcamError
-from capture.preprocess import PREPROCESS_VERSION
+from screwcam.classes import CLASSES, ENGLISH, NUM_CLASSES
+from screwcam.errors import DatasetError, ScrewcamError
+from screwcam.preprocess import PREPROCESS_VERSION
 
 PRESET_NAMES = ("logreg", "mlp", "onevsall", "cnn1", "edge")
 VAL_FRACTION = 0.1
@@ -119,9 +119,8 @@ def train(
     Returns (keras model to save, metrics dict). Evaluates on test_set."""
     import keras
     import tensorflow as tf
-
-    from training import augment, models
-    from training.report import evaluate
+    from screwcam.training import augment, models
+    from screwcam.training.report import evaluate
 
     p = models.PRESETS[preset]
     epochs = int(epochs or p.epochs)
@@ -269,8 +268,8 @@ def train(
 
 def write_model_dir(model: Any, metrics: dict[str, Any], out: Path, force: bool) -> Path:
     """Write everything into a temp folder beside `out`, then rename it into place."""
-    from training import plots
-    from training.model_card import model_card
+    from screwcam.training import plots
+    from screwcam.training.model_card import model_card
 
     check_out_dir(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -293,7 +292,7 @@ def write_model_dir(model: Any, metrics: dict[str, Any], out: Path, force: bool)
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from capture.dataset import load_dataset
+    from screwcam.dataset import load_dataset
 
     check_out_dir(args.out, args.force)  # fail before the slow part
     train_set, test_set = load_dataset(args.data)

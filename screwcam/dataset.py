@@ -10,7 +10,7 @@ A dataset folder written by `DatasetWriter` (by `screwcam slice` and `screwcam s
 
 `load_samples` reads that, the thesis's own .npy pairs, and plain folder trees of
 photos of any size (class = the folder an image sits in). Every sample goes through
-capture.preprocess, so training, batch testing and the live service see identical
+screwcam.preprocess, so training, batch testing and the live service see identical
 inputs.
 """
 

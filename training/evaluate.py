@@ -2,7 +2,7 @@
 
     screwcam batch-test [--model models/default] DATA... [--json out.json] [--report out.html]
 
-Runs on LiteRT through `edge_service.classifier.Classifier`, exactly like the
+Runs on LiteRT through `screwcam.classifier.Classifier`, exactly like the
 device, so it needs no TensorFlow (and must never import it). Prints overall
 accuracy, per-class precision/recall, per-condition accuracy and the confusion
 matrix; --json writes the numbers, --report one self-contained HTML page with
@@ -21,17 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from capture.errors import DatasetError, ScrewcamError
+from screwcam.bundle import DEFAULT_BUNDLE, resolve_bundle_path
+from screwcam.errors import DatasetError, ScrewcamError
 
-DEFAULT_MODEL = Path("models/default")
 CHUNK = 256
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", nargs="+", type=Path,
                         help="image folders (class = folder name) or thesis X*.npy files/folders")
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL,
-                        help=f"model bundle folder (default: {DEFAULT_MODEL})")
+    parser.add_argument("--model", default=DEFAULT_BUNDLE,
+                        help=f"model bundle folder (default: {DEFAULT_BUNDLE}, shipped with screwcam)")
     parser.add_argument("--json", type=Path, default=None, help="write the results as JSON")
     parser.add_argument("--report", type=Path, default=None,
                         help="write a self-contained HTML report with every mistake")
@@ -62,7 +62,7 @@ def _write_text(path: Path, text: str, force: bool) -> None:
 
 def classify_all(classifier: Any, x: np.ndarray, show_progress: bool = True) -> np.ndarray:
     """(N, 5) probabilities, CHUNK crops per interpreter call, with progress on stderr."""
-    out = np.zeros((len(x), classifier.bundle.meta["output"]["shape"][1]), np.float32)
+    out = np.zeros((len(x), len(classifier.labels)), np.float32)
     tty = sys.stderr.isatty()
     for start in range(0, len(x), CHUNK):
         out[start : start + CHUNK] = classifier.classify(x[start : start + CHUNK])
@@ -76,9 +76,10 @@ def batch_test(
     model: Path, data: list[Path], threads: int = 2, show_progress: bool = True
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(results dict as written by --json, list of mistakes with their images)."""
-    from capture.dataset import load_samples
-    from edge_service.classifier import Classifier, load_bundle
-    from training.report import evaluate
+    from screwcam.training.report import evaluate
+
+    from screwcam.classifier import Classifier, load_bundle
+    from screwcam.dataset import load_samples
 
     bundle = load_bundle(model)
     classifier = Classifier(bundle, num_threads=threads)
@@ -97,7 +98,7 @@ def batch_test(
     conf = probs[np.arange(len(pred)), pred]
     result = evaluate(samples.y, pred, samples.conditions)
     result["model"] = str(bundle.path)
-    result["model_name"] = bundle.meta.get("name", "")
+    result["model_name"] = bundle.meta.name
     result["data"] = [str(p) for p in data]
     result["no_head"] = int(getattr(samples, "no_head", 0))
     wrong = np.flatnonzero(pred != samples.y)
@@ -117,12 +118,12 @@ def batch_test(
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.report import format_text, html_report
+    from screwcam.training.report import format_text, html_report
 
     for path in (args.json, args.report):
         if path is not None and path.exists() and not args.force:
             raise ScrewcamError(f"{path} exists; choose another name or pass --force")
-    result, mistakes = batch_test(args.model, args.data, threads=args.threads)
+    result, mistakes = batch_test(resolve_bundle_path(args.model), args.data, threads=args.threads)
     print(format_text(result, f"model {result['model']} on {', '.join(result['data'])}"))
     if result["no_head"]:
         print(f"({result['no_head']} images had no head found and were used whole)")

@@ -1,13 +1,13 @@
 """`screwcam synth`: render a synthetic dataset of screw heads.
 
-Every sample is one head drawn by `capture.synthetic.render_sample`, found again
+Every sample is one head drawn by `screwcam.render.render_sample`, found again
 by the same head finder the live service uses (`find_main_head`), and turned
-into the model's 28x28 input by the one `capture.preprocess.preprocess`. So a
+into the model's 28x28 input by the one `screwcam.preprocess.preprocess`. So a
 model trained on it sees crops made exactly like the live ones. If the finder
 misses a head, the renderer's own box is used and the miss is counted.
 
 Two layouts:
-- default: the dataset format of `capture.dataset.DatasetWriter` (train/ and test/
+- default: the dataset format of `screwcam.dataset.DatasetWriter` (train/ and test/
   PNG trees, X_/y_ .npy arrays, manifest.csv with each sample's condition);
 - `--by-condition`: an image-folder tree DIR/<condition>/<class>/<n>.png, for
   batch-testing a model per lighting condition.
@@ -31,11 +31,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .classes import CLASSES, NUM_CLASSES
-from .errors import DatasetError
-from .heads import find_main_head
-from .preprocess import preprocess
-from .synthetic import CONDITIONS, render_sample
+from screwcam.classes import CLASSES, NUM_CLASSES
+from screwcam.errors import DatasetError
+from screwcam.heads import find_main_head
+from screwcam.preprocess import preprocess
+from screwcam.render import CONDITIONS, render_sample
 
 RENDER_SIZE = 112
 _CHUNK = 64  # samples per task handed to a worker process
@@ -234,7 +234,7 @@ def write_dataset(
     progress: _Progress,
 ) -> tuple[int, dict[str, list[int]]]:
     """Write the train/test dataset; returns (finder misses, counts per split)."""
-    from .dataset import DatasetWriter  # the writer checks and replaces the folder
+    from screwcam.dataset import DatasetWriter  # the writer checks and replaces the folder
 
     missed = 0
     with DatasetWriter(out, force=force) as writer:

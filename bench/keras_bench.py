@@ -1,8 +1,8 @@
 """The TensorFlow half of `screwcam bench`: the thesis's way of classifying
 (`model.predict` per crop) and a float32 TFLite twin of the bundled model.
 
-Kept out of edge_service/ because the service must never import TensorFlow;
-`edge_service.bench` calls these only when TensorFlow is installed.
+Kept apart from the rest of the benchmark because the service must never import TensorFlow;
+`screwcam.bench.bench` calls these only when TensorFlow is installed.
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from edge_service.bench import median_seconds
+from screwcam.timing import median_seconds
 
 
 def load_keras_model(model_dir: Path) -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-
-    import training.models  # noqa: F401  (registers the custom layers)
+    import screwcam.training.models  # noqa: F401  (registers the custom layers)
 
     return keras.models.load_model(Path(model_dir) / "model.keras")
 
@@ -39,16 +38,16 @@ def predict_times(model: Any, crops: np.ndarray, repeats: int) -> dict[str, floa
 def float32_bundle(model: Any, model_dir: Path, out_dir: Path) -> Path:
     """Write a float32 (unquantized) bundle of the same Keras model into `out_dir`,
     with the export command's own converter and metadata, and return its path."""
-    from capture.classes import CLASSES
-    from export.export import bundle_meta, convert
+    from screwcam.export.export import bundle_meta, convert
+
+    from screwcam.bundle import write_bundle
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "model.tflite").write_bytes(convert(model, "none", np.zeros((0, 28, 28), np.uint8)))
-    (out_dir / "labels.txt").write_text("\n".join(CLASSES) + "\n", "utf-8")
+    tflite = convert(model, "none", np.zeros((0, 28, 28), np.uint8))
+    (out_dir / "model.tflite").write_bytes(tflite)
     metrics = json.loads((Path(model_dir) / "metrics.json").read_text("utf-8"))
     meta = bundle_meta(out_dir / "model.tflite", Path(model_dir).name, "none", metrics)
-    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", "utf-8")
-    return out_dir
+    return write_bundle(out_dir, meta, {"model.tflite": tflite}, force=True)
 
 
 def tensorflow_rss_mb() -> float:
@@ -63,5 +62,5 @@ def tensorflow_rss_mb() -> float:
     return float("nan")
 
 
-if __name__ == "__main__":  # used by the bench: python -m training.keras_bench rss
+if __name__ == "__main__":  # used by the bench: python -m screwcam.bench.keras_bench rss
     print(json.dumps({"rss_mb": tensorflow_rss_mb()}))

@@ -14,18 +14,18 @@ import importlib
 import logging
 import sys
 
-from capture.errors import ScrewcamError
+from screwcam.errors import ScrewcamError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "record": ("capture.record", "record a training video of one screw type"),
-    "slice": ("capture.slice", "turn recorded videos into a 28x28 dataset"),
-    "synth": ("capture.synth", "render a synthetic dataset of screw heads"),
-    "train": ("training.train", "train a model (needs the [train] extra)"),
-    "export": ("export.export", "export a trained model to the device bundle"),
-    "batch-test": ("training.batch_test", "test a model bundle on folders of images"),
-    "serve": ("edge_service.serve", "run the live web service"),
-    "bench": ("edge_service.bench", "measure speed, latency and footprint"),
+    "record": ("screwcam.capture.record", "record a training video of one screw type"),
+    "slice": ("screwcam.capture.slice", "turn recorded videos into a 28x28 dataset"),
+    "synth": ("screwcam.capture.synth_dataset", "render a synthetic dataset of screw heads"),
+    "train": ("screwcam.training.train", "train a model (needs the [train] extra)"),
+    "export": ("screwcam.export.export", "export a trained model to the device bundle"),
+    "batch-test": ("screwcam.training.evaluate", "test a model bundle on folders of images"),
+    "serve": ("screwcam.edge_service.serve", "run the live web service"),
+    "bench": ("screwcam.bench.bench", "measure speed, latency and footprint"),
 }
 
 

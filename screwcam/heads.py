@@ -9,45 +9,16 @@ How: on a copy scaled to at most 320 px, edges are found as brightness *ratios*
 and shadowed parts count alike while soft shadow edges and surface texture stay
 below the threshold. Closed, compact outlines become heads; an outline broken on
 its shadow side is completed from its arcs (their enclosing circle). Tuned and
-tested against the ground truth of `capture.synthetic.DemoSource`.
+tested against the ground truth of `screwcam.render.DemoSource`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
+from .frames import Box
 from .preprocess import to_gray
-
-
-@dataclass(frozen=True, slots=True)
-class Box:
-    """An axis-aligned box in source-frame pixels."""
-
-    x: int
-    y: int
-    w: int
-    h: int
-
-    def as_list(self) -> list[int]:
-        return [self.x, self.y, self.w, self.h]
-
-    @property
-    def center(self) -> tuple[float, float]:
-        return self.x + self.w / 2.0, self.y + self.h / 2.0
-
-    def iou(self, other: Box) -> float:
-        ix = max(0, min(self.x + self.w, other.x + other.w) - max(self.x, other.x))
-        iy = max(0, min(self.y + self.h, other.y + other.h) - max(self.y, other.y))
-        inter = ix * iy
-        union = self.w * self.h + other.w * other.h - inter
-        return inter / union if union > 0 else 0.0
-
-    def scaled(self, factor: float) -> Box:
-        return Box(*(int(round(v * factor)) for v in (self.x, self.y, self.w, self.h)))
-
 
 _WORK_SIDE = 320  # detection runs on a frame scaled so its longer side is at most this
 _LOG_OFFSET = 24.0  # keeps the log of dark, noisy pixels from exploding

@@ -17,11 +17,9 @@ Contract every source keeps:
 
 from __future__ import annotations
 
-import abc
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,64 +27,7 @@ import cv2
 import numpy as np
 
 from .errors import CameraError
-from .heads import Box
-
-
-@dataclass(frozen=True, slots=True)
-class Truth:
-    """Ground truth for one head (only synthetic sources know it)."""
-
-    label: int
-    box: Box
-
-
-@dataclass(slots=True)
-class Frame:
-    image: np.ndarray  # BGR uint8, (H, W, 3)
-    index: int  # index in the source (restarts when a file loops)
-    time: float  # time.time() when captured
-    truth: list[Truth] | None = field(default=None)
-
-
-class Source(abc.ABC):
-    """One camera-like source of frames."""
-
-    #: short human-readable description, e.g. "demo", "file:clip.mp4", "device 0"
-    name: str = "source"
-
-    def __init__(self, fps: float, size: tuple[int, int] = (0, 0)) -> None:
-        self._fps = float(fps)
-        self._size = (int(size[0]), int(size[1]))
-
-    @property
-    def fps(self) -> float:
-        """Nominal frames per second."""
-        return self._fps
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(width, height) of the frames; valid after open()."""
-        return self._size
-
-    @abc.abstractmethod
-    def open(self) -> None:
-        """Start delivering frames; raise CameraError if that is impossible."""
-
-    @abc.abstractmethod
-    def read(self) -> Frame:
-        """The next frame; raise CameraError if the source stopped delivering."""
-
-    @abc.abstractmethod
-    def close(self) -> None:
-        """Release the device or file. Safe to call twice."""
-
-    def __enter__(self) -> Source:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
+from .frames import Frame, Source
 
 # --------------------------------------------------------------------------------------
 # Concrete sources
@@ -404,25 +345,36 @@ class Picamera2Source(Source):
 
 
 def open_source(
-    spec: str, *, loop: bool = True, realtime: bool = True, label: int | None = None
+    spec: str,
+    *,
+    loop: bool = True,
+    realtime: bool = True,
+    label: int | None = None,
+    size: tuple[int, int] | None = None,
+    fps: float | None = None,
 ) -> Source:
-    """The source a `--source` text names (not yet opened):
-    "demo", "picamera2", a device index ("0"), an rtsp:// / http(s):// URL, or a video
-    file path. `loop` and `realtime` apply to files (and `realtime` to the demo).
-    `label` (recording a training video) makes the demo show one head of that drive
-    type, as a real training video does, with a fresh scene each time."""
+    """The source a `--source` text names (not yet opened) — the one parser of that text:
+    "auto" (`default_source_spec()`), "demo", "picamera2", a device index ("0"), an
+    rtsp:// / http(s):// URL, or a video file path. `size` and `fps` are what a camera
+    is asked for (the Pi camera and USB devices; files and streams keep their own).
+    `loop` and `realtime` apply to files (and `realtime` to the demo). `label`
+    (recording a training video) makes the demo show one head of that drive type, as
+    a real training video does, with a fresh scene each time."""
     text = str(spec).strip()
+    if text == "auto":
+        text = default_source_spec()
+    camera = {k: v for k, v in (("size", size), ("fps", fps)) if v is not None}
     if text == "demo":
-        from .synthetic import DemoSource  # the renderer; imported only when asked for
+        from .render import DemoSource  # the renderer; imported only when asked for
 
         if label is None:
             return DemoSource(realtime=realtime)
         return DemoSource(realtime=realtime, heads=1, labels=[label],
                           seed=time.time_ns() % (2**31))
     if text == "picamera2":
-        return Picamera2Source()
+        return Picamera2Source(**camera)
     if text.isdigit():
-        return DeviceSource(int(text))
+        return DeviceSource(int(text), **camera)
     if text.lower().startswith(("rtsp://", "rtsps://", "http://", "https://")):
         return StreamSource(text)
     path = Path(text).expanduser()

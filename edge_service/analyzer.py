@@ -1,0 +1,87 @@
+"""One frame's analysis: find the heads, cut them with the one preprocessing, classify
+all crops in one call, and apply the confidence threshold."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from screwcam.classes import ENGLISH
+from screwcam.frames import Box
+from screwcam.heads import find_heads
+from screwcam.preprocess import preprocess_many, to_gray
+
+from .results import UNKNOWN, Head
+
+
+class ClassifierLike(Protocol):
+    def classify(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+class Analyzer:
+    """find_heads -> preprocess_many -> one classifier call -> threshold.
+
+    A LiteRT interpreter is not thread-safe: every call holds this analyzer's
+    lock. The pipeline and the upload endpoint use separate analyzers (separate
+    interpreters), so an upload never makes the pipeline wait.
+    """
+
+    def __init__(
+        self,
+        classifier: ClassifierLike,
+        confidence_threshold: float,
+        labels: Sequence[str] | None = None,
+        find: Callable[[np.ndarray], list[Box]] = find_heads,
+    ) -> None:
+        self.classifier = classifier
+        self.threshold = float(confidence_threshold)
+        bundle = getattr(classifier, "bundle", None)
+        self.labels = tuple(labels or getattr(bundle, "labels", None) or ())
+        if not self.labels:
+            raise ValueError("the classifier's bundle names no labels; pass labels=")
+        self.find = find
+        self._lock = threading.Lock()
+
+    def analyze(
+        self, image: np.ndarray, stages: dict[str, float] | None = None
+    ) -> tuple[list[Head], float]:
+        """Heads in a BGR (or gray) image, and the seconds the classifier took.
+        If `stages` is given, the seconds of each step are stored in it."""
+        t0 = time.perf_counter()
+        gray = to_gray(image)  # once per frame: both the finder and the crops use it
+        t1 = time.perf_counter()
+        boxes = self.find(gray)
+        t2 = time.perf_counter()
+        batch = preprocess_many(gray, [b.as_list() for b in boxes]) if boxes else None
+        t3 = time.perf_counter()
+        inference_s = 0.0
+        if batch is not None:
+            with self._lock:
+                t_call = time.perf_counter()
+                probs = np.asarray(self.classifier.classify(batch))
+                inference_s = time.perf_counter() - t_call
+        if stages is not None:
+            stages.update(gray=t1 - t0, find_heads=t2 - t1, crop=t3 - t2, classify=inference_s)
+        if batch is None:
+            return [], 0.0
+        if probs.shape != (len(boxes), len(self.labels)):
+            raise RuntimeError(
+                f"classifier returned shape {probs.shape} for {len(boxes)} crops and "
+                f"{len(self.labels)} labels"
+            )
+        heads = []
+        for box, row in zip(boxes, probs, strict=True):
+            best = int(np.argmax(row))
+            conf = float(row[best])
+            name = self.labels[best]
+            if conf >= self.threshold:
+                heads.append(Head(box, name, ENGLISH.get(name, name), conf, name))
+            else:
+                heads.append(Head(box, UNKNOWN, UNKNOWN, conf, name))
+        return heads, inference_s
+
+

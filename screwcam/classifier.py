@@ -1,0 +1,194 @@
+"""The on-device classifier: a validated model bundle run on LiteRT.
+
+`load_bundle` reads a bundle (`screwcam.bundle.read_bundle`: the files and their
+agreement with this screwcam) and checks it against the interpreter's own tensors;
+any mismatch is a ModelError that says what differs and what to do.
+
+`Classifier` builds the interpreter once and classifies a whole batch of crops
+(N, 28, 28) uint8 in one `invoke()`. Input quantization and output dequantization
+use the tensors' own scale and zero point, so callers always hand in the crops
+made by `screwcam.preprocess` and always get probabilities back.
+
+This module never imports TensorFlow: it runs on `ai_edge_litert` (LiteRT) and
+falls back to `tflite_runtime`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .bundle import REEXPORT, Bundle, BundleMeta, read_bundle
+from .errors import ModelError
+from .preprocess import INPUT_SIZE
+
+_REEXPORT = REEXPORT
+
+
+def _interpreter_class() -> Any:
+    """LiteRT's Interpreter, or tflite-runtime's as a fallback."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError as exc:
+            raise ModelError(
+                "no TFLite interpreter installed; install LiteRT with "
+                "`pip install ai-edge-litert` (or tflite-runtime)"
+            ) from exc
+    return Interpreter
+
+
+def make_interpreter(model_path: Path, num_threads: int = 2) -> Any:
+    """A LiteRT interpreter for `model_path`, tensors not yet allocated."""
+    interpreter_cls = _interpreter_class()
+    try:
+        return interpreter_cls(model_path=str(model_path), num_threads=num_threads)
+    except (ValueError, RuntimeError) as exc:
+        raise ModelError(
+            f"{model_path} is not a valid TFLite model ({exc}); {_REEXPORT}"
+        ) from exc
+
+
+def _check_interpreter(interpreter: Any, meta: BundleMeta, where: Path) -> None:
+    """The .tflite file's real tensors must be what meta.json says."""
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ModelError(
+            f"{where}: model has {len(inputs)} inputs and {len(outputs)} outputs, "
+            f"screwcam needs exactly one of each; {_REEXPORT}"
+        )
+    for key, det in (("input", inputs[0]), ("output", outputs[0])):
+        want = meta.input if key == "input" else meta.output
+        dtype = np.dtype(det["dtype"]).name
+        shape = [int(v) for v in det["shape"]]
+        if dtype != want.dtype:
+            raise ModelError(
+                f"{where}: meta.json says {key} dtype {want.dtype}, model.tflite has "
+                f"{dtype}; the files come from different exports, {_REEXPORT}"
+            )
+        if shape[1:] != list(want.shape[1:]):
+            raise ModelError(
+                f"{where}: meta.json says {key} shape {list(want.shape)}, model.tflite has "
+                f"{shape}; the files come from different exports, {_REEXPORT}"
+            )
+        scale, zero = det["quantization"]
+        if want.dtype != "float32":
+            want_scale = -1.0 if want.scale is None else want.scale
+            want_zero = 10**9 if want.zero_point is None else want.zero_point
+            if not math.isclose(float(scale), want_scale, rel_tol=1e-6) or int(zero) != want_zero:
+                raise ModelError(
+                    f"{where}: meta.json {key} quantization (scale {want.scale}, "
+                    f"zero point {want.zero_point}) differs from model.tflite's "
+                    f"({scale}, {zero}); {_REEXPORT}"
+                )
+
+
+def load_bundle(path: str | Path, num_threads: int = 1) -> Bundle:
+    """Read and validate the bundle in folder `path` (or the folder of `path` if it
+    names the model.tflite), including the interpreter's tensors. Raises ModelError
+    naming what is wrong."""
+    bundle = read_bundle(path)
+    interpreter = make_interpreter(bundle.tflite_path, num_threads=num_threads)
+    _check_interpreter(interpreter, bundle.meta, bundle.path)
+    return bundle
+
+
+class Classifier:
+    """Classifies batches of 28x28 uint8 crops with one interpreter, built once.
+
+    `classify(crops)` takes (N, 28, 28) uint8 (from `screwcam.preprocess`) and returns
+    (N, 5) float32 class probabilities in CLASSES order, with one `invoke()`.
+    Not thread-safe: use one Classifier per thread.
+    """
+
+    def __init__(self, bundle_or_path: Bundle | str | Path, num_threads: int = 2) -> None:
+        bundle = (
+            bundle_or_path
+            if isinstance(bundle_or_path, Bundle)
+            else load_bundle(bundle_or_path, num_threads=1)
+        )
+        self.bundle = bundle
+        self._interpreter = make_interpreter(bundle.tflite_path, num_threads=num_threads)
+        _check_interpreter(self._interpreter, bundle.meta, bundle.path)
+        inp = self._interpreter.get_input_details()[0]
+        out = self._interpreter.get_output_details()[0]
+        self._in_index = int(inp["index"])
+        self._out_index = int(out["index"])
+        self._in_dtype = np.dtype(inp["dtype"])
+        self._out_dtype = np.dtype(out["dtype"])
+        self._in_rank = len(inp["shape"])
+        in_scale, in_zero = inp["quantization"]
+        out_scale, out_zero = out["quantization"]
+        self._in_scale, self._in_zero = float(in_scale), int(in_zero)
+        self._out_scale, self._out_zero = float(out_scale), int(out_zero)
+        # uint8 crops feed an int8 tensor of scale 1 / zero point -128 by flipping the
+        # top bit (x - 128 without arithmetic); a uint8 tensor of scale 1 / zero 0 as is.
+        self._in_mode = self._input_mode()
+        self._batch = int(inp["shape"][0])
+        self._interpreter.allocate_tensors()
+
+    def _input_mode(self) -> str:
+        if self._in_dtype == np.float32:
+            return "float"
+        exact = math.isclose(self._in_scale, 1.0, rel_tol=1e-6)
+        if self._in_dtype == np.int8 and exact and self._in_zero == -128:
+            return "flip"
+        if self._in_dtype == np.uint8 and exact and self._in_zero == 0:
+            return "same"
+        return "quantize"
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.bundle.labels
+
+    def _to_input(self, crops: np.ndarray) -> np.ndarray:
+        mode = self._in_mode
+        if mode == "same":
+            return crops
+        if mode == "flip":
+            return (crops ^ np.uint8(0x80)).view(np.int8)
+        if mode == "float":
+            return crops.astype(np.float32)
+        info = np.iinfo(self._in_dtype)
+        q = np.rint(crops.astype(np.float32) / self._in_scale) + self._in_zero
+        return np.clip(q, info.min, info.max).astype(self._in_dtype)
+
+    def classify(self, crops: np.ndarray) -> np.ndarray:
+        """(N, 28, 28) uint8 crops -> (N, 5) float32 probabilities, one invoke()."""
+        if crops.ndim == 2:
+            crops = crops[None]
+        if crops.ndim == 4 and crops.shape[-1] == 1:
+            crops = crops[..., 0]
+        if crops.ndim != 3 or crops.shape[1:] != (INPUT_SIZE, INPUT_SIZE):
+            raise ValueError(f"expected (N, {INPUT_SIZE}, {INPUT_SIZE}) crops, got {crops.shape}")
+        if crops.dtype != np.uint8:
+            raise ValueError(f"expected uint8 crops from screwcam.preprocess, got {crops.dtype}")
+        n = crops.shape[0]
+        if n == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        interp = self._interpreter
+        if n != self._batch:
+            shape = [n, INPUT_SIZE, INPUT_SIZE] + ([1] if self._in_rank == 4 else [])
+            interp.resize_tensor_input(self._in_index, shape)
+            interp.allocate_tensors()
+            self._batch = n
+        x = np.ascontiguousarray(self._to_input(crops))
+        if self._in_rank == 4:
+            x = x.reshape(n, INPUT_SIZE, INPUT_SIZE, 1)
+        interp.set_tensor(self._in_index, x)
+        interp.invoke()
+        raw = interp.get_tensor(self._out_index)
+        if self._out_dtype == np.float32:
+            return raw.astype(np.float32, copy=False)
+        return (raw.astype(np.float32) - self._out_zero) * self._out_scale
+
+    def predict(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(labels (N,) int64, confidences (N,) float32) for the crops."""
+        probs = self.classify(crops)
+        top = probs.argmax(axis=1)
+        return top.astype(np.int64), probs[np.arange(len(top)), top]

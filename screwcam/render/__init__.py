@@ -1,0 +1,24 @@
+"""The synthetic renderer: the stand-in for a camera and for a real dataset.
+
+- `drawing`: one screw head as a sprite (height map, albedo, masks) from signed-distance shapes.
+- `scene`: lighting, surfaces, compositing; `render_sample` (one head, for datasets) and
+  `render_empty` (a surface without heads).
+- `demo`: `DemoSource`, the fake camera with ground truth.
+- `evaluate`: the classical head finder measured against the demo's ground truth.
+"""
+
+from .demo import DemoSource
+from .drawing import FINISHES, HeadSpec, random_spec
+from .scene import BACKGROUNDS, CONDITIONS, DEMO_CONDITIONS, render_empty, render_sample
+
+__all__ = [
+    "BACKGROUNDS",
+    "CONDITIONS",
+    "DEMO_CONDITIONS",
+    "FINISHES",
+    "DemoSource",
+    "HeadSpec",
+    "random_spec",
+    "render_empty",
+    "render_sample",
+]

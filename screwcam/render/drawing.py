@@ -1,0 +1,232 @@
+"""Drawing one screw head: a sprite (height map, albedo, masks) built from signed-distance
+shapes, top view, vectorised NumPy/OpenCV only. Lighting and compositing live in
+`scene`; the demo camera in `demo`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..classes import CLASSES, NUM_CLASSES
+
+FINISHES: tuple[str, ...] = ("zinc", "dull", "worn", "black")
+
+INNENSECHSKANT, PHILIPS, POZIDRIV, SECHSKANT, TORX = range(NUM_CLASSES)
+TAU = 2.0 * math.pi
+
+# finish -> (albedo, specular strength, specular power, BGR tint)
+FINISH_LOOK = {
+    "zinc": (0.70, 0.55, 24.0, (1.04, 1.0, 0.95)),
+    "dull": (0.50, 0.18, 8.0, (1.0, 1.0, 1.0)),
+    "worn": (0.56, 0.30, 12.0, (0.97, 1.0, 1.03)),
+    "black": (0.13, 0.35, 18.0, (1.0, 1.0, 1.0)),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Head geometry
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HeadSpec:
+    """Everything that fixes how one head looks (sizes are fractions of its radius)."""
+
+    label: int
+    shape: str  # "dome", "pan", "cap" (round heads) or "hex"
+    washer: float  # washer / flange ring outer radius relative to the head, 0 = none
+    recess: float  # recess size (fraction of the head radius)
+    depth: float  # recess depth (fraction of the head radius)
+    finish: str
+    variant: float  # drive-specific shape parameter in 0..1
+
+    @property
+    def name(self) -> str:
+        return CLASSES[self.label]
+
+
+def random_spec(rng: np.random.Generator, label: int, finish: str | None = None) -> HeadSpec:
+    """A random but plausible head of the given drive type."""
+    if not 0 <= label < NUM_CLASSES:
+        raise ValueError(f"label must be 0..{NUM_CLASSES - 1}, got {label}")
+    if label == SECHSKANT:
+        shape = "hex"
+        washer = float(rng.uniform(1.12, 1.28)) if rng.random() < 0.45 else 0.0
+        recess = 0.0
+    else:
+        shapes = ("cap", "dome", "pan") if label == INNENSECHSKANT else ("pan", "dome", "cap")
+        shape = shapes[int(rng.choice(3, p=(0.5, 0.3, 0.2)))]
+        washer = float(rng.uniform(1.1, 1.22)) if rng.random() < 0.2 else 0.0
+        recess = {
+            INNENSECHSKANT: rng.uniform(0.42, 0.58),
+            PHILIPS: rng.uniform(0.55, 0.72),
+            POZIDRIV: rng.uniform(0.55, 0.70),
+            TORX: rng.uniform(0.48, 0.62),
+        }[label]
+    if finish is None:
+        finish = FINISHES[int(rng.choice(4, p=(0.38, 0.27, 0.2, 0.15)))]
+    return HeadSpec(
+        label=label,
+        shape=shape,
+        washer=washer,
+        recess=float(recess),
+        depth=float(rng.uniform(0.35, 0.7)),
+        finish=finish,
+        variant=float(rng.random()),
+    )
+
+
+def _aa(sdf: np.ndarray, soft: float = 0.7) -> np.ndarray:
+    """Anti-aliased inside mask (1 inside, 0 outside) from a signed distance in pixels."""
+    return np.clip(0.5 - sdf / (2.0 * soft), 0.0, 1.0)
+
+
+def _hex_sdf(x: np.ndarray, y: np.ndarray, inradius: float, rot: float) -> np.ndarray:
+    d = None
+    for k in range(3):
+        a = rot + k * math.pi / 3.0
+        p = np.abs(x * math.cos(a) + y * math.sin(a))
+        d = p if d is None else np.maximum(d, p)
+    return d - inradius
+
+
+def _recess_sdf(spec: HeadSpec, x, y, r, theta, rad: float) -> tuple[np.ndarray, np.ndarray]:
+    """(signed distance of the recess outline in px, depth profile 0..1) for a drive."""
+    size = spec.recess * rad
+    v = spec.variant
+    if spec.label == INNENSECHSKANT:
+        inr = size * math.cos(math.pi / 6.0)
+        sdf = _hex_sdf(x, y, inr, 0.0)
+        # flat-walled socket with the drill cone at its bottom
+        prof = 0.75 + 0.25 * np.clip(1.0 - r / (0.75 * inr), 0.0, 1.0)
+        return sdf, prof
+    if spec.label == TORX:
+        lobe = 0.26 + 0.08 * v  # lobe depth as a fraction of the outer radius
+        c = np.cos(6.0 * theta)
+        shaped = np.sign(c) * np.abs(c) ** 0.6
+        rt = size * (1.0 - lobe * 0.5 * (1.0 - shaped))
+        sdf = (r - rt) * 0.85
+        prof = 0.8 + 0.2 * np.clip(1.0 - r / (0.45 * size), 0.0, 1.0)
+        return sdf, prof
+    ax, ay = np.abs(x), np.abs(y)
+    if spec.label == PHILIPS:
+        w0, w1 = size * (0.30 + 0.05 * v), size * (0.09 + 0.04 * v)  # V-shaped arms
+
+        def arm(u, w):
+            half = w0 + (w1 - w0) * np.clip(u / size, 0.0, 1.0)
+            return np.maximum(w - half, u - size)
+
+        sdf = np.minimum(arm(ax, ay), arm(ay, ax))
+        sdf = np.minimum(sdf, r - size * (0.34 + 0.05 * v))  # rounded centre
+        prof = np.clip(1.05 - r / size, 0.08, 1.0)  # conical: deepest in the centre
+        return sdf, prof
+    # pozidriv: parallel arms, square-ish centre with small ears on the diagonals
+    hw = size * (0.13 + 0.03 * v)  # parallel arms
+    sdf = np.minimum(np.maximum(ay - hw, ax - size), np.maximum(ax - hw, ay - size))
+    sdf = np.minimum(sdf, (ax + ay) / math.sqrt(2.0) - size * (0.38 + 0.05 * v))  # square centre
+    prof = np.clip(1.1 - r / size, 0.15, 1.0) * 0.9
+    return sdf, prof
+
+
+def draw_sprite(
+    spec: HeadSpec, radius: float, rng: np.random.Generator
+) -> tuple[np.ndarray, float]:
+    """Draw a head (outer radius `radius` px, incl. any washer ring), unrotated.
+
+    Returns (sprite float32 (S, S, 4): height px, albedo 0..1, alpha 0..1, recess 0..1;
+    top height in px, used for the length of its drop shadow)."""
+    half = int(math.ceil(radius * 1.12)) + 3  # room for the contact shadow
+    side = 2 * half + 1
+    coords = np.arange(side, dtype=np.float32) - half
+    x, y = np.meshgrid(coords, coords)
+    r = np.sqrt(x * x + y * y)
+    theta = np.arctan2(y, x)
+    outer = radius
+    head = radius / spec.washer if spec.washer else radius  # radius of the head proper
+    top = head * (0.22 if spec.shape != "cap" else 0.3)
+    rn = r / head
+
+    if spec.shape == "hex":
+        circum = head
+        inr = circum * math.cos(math.pi / 6.0)
+        body_sdf = _hex_sdf(x, y, inr, 0.0)
+        body = _aa(body_sdf)
+        # flat top, chamfered corners: the chamfer circle touches the flats
+        cham = np.clip((r - 0.93 * inr) / (circum - 0.93 * inr), 0.0, 1.0)
+        height = top * (1.0 - 0.55 * cham)
+    else:
+        body_sdf = r - head
+        body = _aa(body_sdf)
+        if spec.shape == "dome":
+            height = top * np.sqrt(np.clip(1.0 - rn * rn, 0.0, 1.0)) * 1.1
+        elif spec.shape == "pan":
+            height = top * np.sqrt(np.clip(1.0 - rn**4, 0.0, 1.0))
+        else:  # cap: flat top, rounded edge
+            edge = np.clip((rn - 0.8) / 0.2, 0.0, 1.0)
+            height = top * (1.0 - 0.6 * edge * edge)
+    # a small rounded bevel along the outline: rims catch less sky light
+    bevel = np.clip(-body_sdf / (0.07 * head + 1.0), 0.0, 1.0)
+    height = height * np.sqrt(bevel)
+    alpha = body
+    if spec.washer:
+        ring = _aa(r - outer)
+        alpha = np.maximum(alpha, ring)
+        ring_bevel = np.clip((outer - r) / (0.05 * head + 1.0), 0.0, 1.0)
+        height = np.maximum(height, 0.12 * top * np.sqrt(ring_bevel))
+
+    albedo0 = FINISH_LOOK[spec.finish][0]
+    albedo = np.full_like(r, albedo0)
+    # surface grain: fine noise, and scratches on worn heads
+    grain = cv2.resize(
+        rng.normal(0.0, 1.0, (side // 3 + 2, side // 3 + 2)).astype(np.float32),
+        (side, side),
+        interpolation=cv2.INTER_LINEAR,
+    )
+    albedo += 0.03 * grain
+    if spec.finish == "worn":
+        scratch = np.zeros((side, side), np.float32)
+        for _ in range(int(rng.integers(6, 16))):
+            p0 = rng.uniform(0, side, 2)
+            ang = rng.uniform(0, TAU)
+            ln = rng.uniform(0.2, 0.8) * side
+            p1 = p0 + ln * np.array([math.cos(ang), math.sin(ang)])
+            cv2.line(
+                scratch,
+                tuple(int(v) for v in p0),
+                tuple(int(v) for v in p1),
+                float(rng.uniform(0.3, 1.0)),
+                1,
+                cv2.LINE_AA,
+            )
+        albedo += 0.18 * scratch * (1.0 if rng.random() < 0.5 else -1.0)
+    recess = np.zeros_like(r)
+    if spec.label != SECHSKANT:
+        sdf, prof = _recess_sdf(spec, x, y, r, theta, head)
+        inside = _aa(sdf)
+        wall = np.clip(-sdf / max(1.0, 0.05 * head), 0.0, 1.0)  # walls slope over a few px
+        depth = spec.depth * head * prof * wall
+        height = height - depth
+        recess = inside
+        dark = 0.55 + 0.35 * np.clip(spec.depth * prof, 0.0, 1.0)
+        albedo = albedo * (1.0 - dark * inside)
+        if spec.label == POZIDRIV:  # the four engraved ticks between the arms
+            rot45 = (x + y) / math.sqrt(2.0), (x - y) / math.sqrt(2.0)
+            a0, a1 = spec.recess * head * 0.95, spec.recess * head * 0.95 + head * 0.2
+            tw = max(0.7, 0.03 * head)
+            ticks = None
+            for u, w in ((rot45[0], rot45[1]), (rot45[1], rot45[0])):
+                au = np.abs(u)
+                t = np.maximum(np.abs(w) - tw, np.maximum(a0 - au, au - a1))
+                ticks = t if ticks is None else np.minimum(ticks, t)
+            tick = _aa(ticks, 0.6) * body
+            height = height - 0.04 * head * tick
+            albedo = albedo * (1.0 - 0.45 * tick)
+            recess = np.maximum(recess, tick)
+    albedo = np.clip(albedo, 0.02, 1.0)
+    sprite = cv2.merge([height, albedo, alpha, recess]).astype(np.float32)
+    return sprite, float(top)
+
+
