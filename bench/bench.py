@@ -52,18 +52,30 @@ HEADS = 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true",
-                        help="fewer repetitions and shorter windows (under a minute; CI smoke)")
-    parser.add_argument("--model", default=DEFAULT_BUNDLE,
-                        help="model bundle folder (default: models/default)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer repetitions and shorter windows (under a minute; CI smoke)",
+    )
+    parser.add_argument(
+        "--model", default=DEFAULT_BUNDLE, help="model bundle folder (default: models/default)"
+    )
     parser.add_argument("--json", type=Path, metavar="OUT", help="write all results as JSON")
-    parser.add_argument("--markdown", type=Path, metavar="OUT",
-                        help="write the results as a markdown table")
-    parser.add_argument("--update-readme", type=Path, metavar="README",
-                        help="replace the benchmark block of this README with the new table")
-    parser.add_argument("--train", action="store_true",
-                        help="part 6: actually run the default training recipe and time it "
-                        "(minutes); otherwise the time recorded when models/default was trained")
+    parser.add_argument(
+        "--markdown", type=Path, metavar="OUT", help="write the results as a markdown table"
+    )
+    parser.add_argument(
+        "--update-readme",
+        type=Path,
+        metavar="README",
+        help="replace the benchmark block of this README with the new table",
+    )
+    parser.add_argument(
+        "--train",
+        action="store_true",
+        help="part 6: actually run the default training recipe and time it "
+        "(minutes); otherwise the time recorded when models/default was trained",
+    )
 
 
 def log(msg: str) -> None:
@@ -189,10 +201,22 @@ def bench_classify(model_dir: Path, frames: list[Any], quick: bool, tmp: Path) -
             single = median_seconds(lambda c=clf: c.classify(crops[:1]), repeats)
             batch = median_seconds(lambda c=clf: c.classify(crops), repeats)
             label = f"{name}, {threads} thread{'s' if threads > 1 else ''}"
-            rows.append({"method": label, "threads": threads, "crops_per_call": 1,
-                         "per_crop_ms": single * 1e3})
-            rows.append({"method": label, "threads": threads, "crops_per_call": len(crops),
-                         "per_crop_ms": batch / len(crops) * 1e3})
+            rows.append(
+                {
+                    "method": label,
+                    "threads": threads,
+                    "crops_per_call": 1,
+                    "per_crop_ms": single * 1e3,
+                }
+            )
+            rows.append(
+                {
+                    "method": label,
+                    "threads": threads,
+                    "crops_per_call": len(crops),
+                    "per_crop_ms": batch / len(crops) * 1e3,
+                }
+            )
 
     keras_note = ""
     try:
@@ -203,27 +227,42 @@ def bench_classify(model_dir: Path, frames: list[Any], quick: bool, tmp: Path) -
         log("  Keras model.predict (the thesis's way) ...")
         model = keras_bench.load_keras_model(model_dir)
         t = keras_bench.predict_times(model, crops, repeats=10 if quick else 30)
-        rows.append({"method": "Keras model.predict", "crops_per_call": 1,
-                     "per_crop_ms": t["single_s"] * 1e3})
-        rows.append({"method": "Keras model.predict", "crops_per_call": len(crops),
-                     "per_crop_ms": t["batch_s"] / len(crops) * 1e3})
+        rows.append(
+            {
+                "method": "Keras model.predict",
+                "crops_per_call": 1,
+                "per_crop_ms": t["single_s"] * 1e3,
+            }
+        )
+        rows.append(
+            {
+                "method": "Keras model.predict",
+                "crops_per_call": len(crops),
+                "per_crop_ms": t["batch_s"] / len(crops) * 1e3,
+            }
+        )
         log("  LiteRT float32 ...")
         lite_rows("LiteRT float32", keras_bench.float32_bundle(model, model_dir, tmp / "f32"))
     else:
         keras_note = "TensorFlow or model.keras not available: Keras and float32 rows skipped"
     log("  LiteRT int8 ...")
     lite_rows("LiteRT int8 (bundle)", model_dir)
-    base = {r["crops_per_call"]: r["per_crop_ms"] for r in rows
-            if r["method"] == "Keras model.predict"}
+    base = {
+        r["crops_per_call"]: r["per_crop_ms"] for r in rows if r["method"] == "Keras model.predict"
+    }
     for r in rows:
         ref = base.get(1)
         r["speedup_vs_predict"] = (ref / r["per_crop_ms"]) if ref else None
-    return {"rows": rows, "repeats": repeats, "service_threads": service_threads,
-            "note": keras_note,
-            "method": f"median of {repeats} calls after 3 warm-up calls (Keras: "
-                      f"{10 if quick else 30} calls after 1); LiteRT with 1 interpreter thread "
-                      f"and with the service's default of {service_threads}; the 5 crops of one "
-                      "demo frame"}
+    return {
+        "rows": rows,
+        "repeats": repeats,
+        "service_threads": service_threads,
+        "note": keras_note,
+        "method": f"median of {repeats} calls after 3 warm-up calls (Keras: "
+        f"{10 if quick else 30} calls after 1); LiteRT with 1 interpreter thread "
+        f"and with the service's default of {service_threads}; the 5 crops of one "
+        "demo frame",
+    }
 
 
 def _has_tensorflow() -> bool:
@@ -243,10 +282,12 @@ def _make_pipeline(model_dir: Path, source_factory: Callable[[], Any]) -> Any:
     from screwcam.classifier import Classifier
 
     cfg = Config()
-    analyzer = Analyzer(Classifier(model_dir, num_threads=cfg.model.num_threads),
-                        cfg.model.confidence_threshold)
-    return Pipeline(source_factory, analyzer, source_name="bench",
-                    jpeg_quality=cfg.stream.jpeg_quality)
+    analyzer = Analyzer(
+        Classifier(model_dir, num_threads=cfg.model.num_threads), cfg.model.confidence_threshold
+    )
+    return Pipeline(
+        source_factory, analyzer, source_name="bench", jpeg_quality=cfg.stream.jpeg_quality
+    )
 
 
 def bench_pipeline(model_dir: Path, frames: list[Any], quick: bool) -> dict:
@@ -277,8 +318,9 @@ def bench_pipeline(model_dir: Path, frames: list[Any], quick: bool) -> dict:
     analyzer = pipeline.analyzer
     grays = [to_gray(f.image) for f in frames]
     boxes = [find_heads(g) for g in grays]
-    batches = [preprocess_many(g, [b.as_list() for b in bs]) for g, bs in zip(grays, boxes,
-                                                                              strict=True)]
+    batches = [
+        preprocess_many(g, [b.as_list() for b in bs]) for g, bs in zip(grays, boxes, strict=True)
+    ]
     heads = [analyzer.analyze(f.image)[0] for f in frames]
     drawn = [annotate(f.image, h) for f, h in zip(frames, heads, strict=True)]
     quality = pipeline.jpeg_quality
@@ -315,9 +357,9 @@ def bench_pipeline(model_dir: Path, frames: list[Any], quick: bool) -> dict:
         "ratio_to_floor": frame_s * 1e3 / floor_ms,
         "threaded": threaded,
         "method": f"stage times: Pipeline.process (both halves in one thread) on {len(frames)} "
-                  f"decoded 640x480 frames x {passes} passes, median per frame; floor = sum of "
-                  "the medians of each bare operation timed alone over the same frames; "
-                  f"throughput: {threaded['method']}",
+        f"decoded 640x480 frames x {passes} passes, median per frame; floor = sum of "
+        "the medians of each bare operation timed alone over the same frames; "
+        f"throughput: {threaded['method']}",
     }
 
 
@@ -365,8 +407,8 @@ def _threaded_throughput(model_dir: Path, frames: list[Any], seconds: float) -> 
         "analysed_fps": (a1 - a0) / (t1 - t0),
         "rendered_fps": (r1 - r0) / (t1 - t0),
         "method": f"the running pipeline (processing and render threads) fed by a 1000 fps "
-                  f"replay of the same frames for {seconds:.0f} s: frames analysed and frames "
-                  "drawn+encoded per second (from its own counters)",
+        f"replay of the same frames for {seconds:.0f} s: frames analysed and frames "
+        "drawn+encoded per second (from its own counters)",
     }
 
 
@@ -377,8 +419,7 @@ def bench_latency(model_dir: Path, video: Path, quick: bool) -> dict:
     from screwcam.sources import VideoFileSource
 
     seconds = 4.0 if quick else 15.0
-    pipeline = _make_pipeline(model_dir, lambda: VideoFileSource(video, loop=True,
-                                                                 realtime=True))
+    pipeline = _make_pipeline(model_dir, lambda: VideoFileSource(video, loop=True, realtime=True))
     latencies = []
     with pipeline:
         seq = 0
@@ -400,7 +441,7 @@ def bench_latency(model_dir: Path, video: Path, quick: bool) -> dict:
         "dropped": int(dropped),
         "processed": int(processed),
         "method": f"the threaded pipeline on the video paced at 30 fps for {seconds:.0f} s; "
-                  "latency = published - captured (Frame.time) of every result",
+        "latency = published - captured (Frame.time) of every result",
     }
 
 
@@ -475,8 +516,10 @@ def _measure_clients(port: int, path: str, pid: int, clients: int, seconds: floa
 def _serve(args: list[str], port: int) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen(
-        [sys.executable, *args], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -497,11 +540,28 @@ def bench_streaming(model_dir: Path, video: Path, quick: bool, tmp: Path) -> dic
     config = tmp / "bench.toml"
     config.write_text("[stream]\nmax_fps = 0\n", "utf-8")
     servers = {
-        "screwcam": (["-m", "screwcam.cli", "serve", "--config", str(config), "--source",
-                      str(video), "--model", str(model_dir), "--host", "127.0.0.1"],
-                     "/stream.mjpg", "/healthz"),
-        "naive": (["-m", "screwcam.bench.bench", "--naive-server", str(video), str(model_dir)],
-                  "/video_feed", "/"),
+        "screwcam": (
+            [
+                "-m",
+                "screwcam.cli",
+                "serve",
+                "--config",
+                str(config),
+                "--source",
+                str(video),
+                "--model",
+                str(model_dir),
+                "--host",
+                "127.0.0.1",
+            ],
+            "/stream.mjpg",
+            "/healthz",
+        ),
+        "naive": (
+            ["-m", "screwcam.bench.bench", "--naive-server", str(video), str(model_dir)],
+            "/video_feed",
+            "/",
+        ),
     }
     for name, (argv, path, probe) in servers.items():
         port = _free_port()
@@ -512,13 +572,18 @@ def bench_streaming(model_dir: Path, video: Path, quick: bool, tmp: Path) -> dic
         finally:
             _stop(proc)
         one, twenty = runs
-        ratio = (twenty["cpu_ms_per_frame"] / one["cpu_ms_per_frame"]
-                 if one["cpu_ms_per_frame"] and twenty["cpu_ms_per_frame"] else None)
+        ratio = (
+            twenty["cpu_ms_per_frame"] / one["cpu_ms_per_frame"]
+            if one["cpu_ms_per_frame"] and twenty["cpu_ms_per_frame"]
+            else None
+        )
         out[name] = {"one": one, "twenty": twenty, "ratio_20_to_1": ratio}
-    out["method"] = (f"server process CPU (utime+stime from /proc) over {seconds:.0f} s with 1, "
-                     "then 20 MJPEG clients on loopback; per frame = CPU / frames received by "
-                     "the median client, every frame sent (no per-viewer fps cap); source: "
-                     "the 640x480 5-head video at 30 fps")
+    out["method"] = (
+        f"server process CPU (utime+stime from /proc) over {seconds:.0f} s with 1, "
+        "then 20 MJPEG clients on loopback; per frame = CPU / frames received by "
+        "the median client, every frame sent (no per-viewer fps cap); source: "
+        "the 640x480 5-head video at 30 fps"
+    )
     return out
 
 
@@ -563,8 +628,22 @@ def _naive_server(video: str, model_dir: str, port: int) -> None:
 def _serving_rss_mb(model_dir: Path, source: str, seconds: float) -> float:
     """VmRSS of `screwcam serve --source SOURCE` after streaming to one client."""
     port = _free_port()
-    proc = _serve(["-m", "screwcam.cli", "serve", "--source", source, "--model",
-                   str(model_dir), "--host", "127.0.0.1", "--port", str(port)], port)
+    proc = _serve(
+        [
+            "-m",
+            "screwcam.cli",
+            "serve",
+            "--source",
+            source,
+            "--model",
+            str(model_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        port,
+    )
     stop = threading.Event()
     try:
         _wait_http(f"http://127.0.0.1:{port}/healthz", proc, timeout=30)
@@ -580,8 +659,22 @@ def _serving_rss_mb(model_dir: Path, source: str, seconds: float) -> float:
 def bench_footprint(model_dir: Path, quick: bool, video: Path) -> dict:
     port = _free_port()
     t0 = time.monotonic()
-    proc = _serve(["-m", "screwcam.cli", "serve", "--source", "demo", "--model",
-                   str(model_dir), "--host", "127.0.0.1", "--port", str(port)], port)
+    proc = _serve(
+        [
+            "-m",
+            "screwcam.cli",
+            "serve",
+            "--source",
+            "demo",
+            "--model",
+            str(model_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        port,
+    )
     first = None
     try:
         deadline = t0 + 30
@@ -602,8 +695,13 @@ def bench_footprint(model_dir: Path, quick: bool, video: Path) -> dict:
     tf_rss = None
     if _has_tensorflow():
         try:
-            out = subprocess.run([sys.executable, "-m", "screwcam.bench.keras_bench"],
-                                 capture_output=True, text=True, timeout=120, check=True)
+            out = subprocess.run(
+                [sys.executable, "-m", "screwcam.bench.keras_bench"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=True,
+            )
             tf_rss = json.loads(out.stdout.strip().splitlines()[-1])["rss_mb"]
         except (subprocess.SubprocessError, ValueError, KeyError, IndexError):
             tf_rss = None
@@ -614,10 +712,10 @@ def bench_footprint(model_dir: Path, quick: bool, video: Path) -> dict:
         "first_prediction_s": first,
         "python_with_tensorflow_rss_mb": tf_rss,
         "method": "`screwcam serve --source demo` as a subprocess: time from spawn to the first "
-                  "/api/predictions with seq >= 1 (polled every 10 ms); VmRSS after streaming "
-                  "to one client, with the demo source (its renderer caches shading maps) and "
-                  "with the 640x480 video file as a camera-like source; for comparison VmRSS "
-                  "of a bare python after `import tensorflow`",
+        "/api/predictions with seq >= 1 (polled every 10 ms); VmRSS after streaming "
+        "to one client, with the demo source (its renderer caches shading maps) and "
+        "with the 640x480 video file as a camera-like source; for comparison VmRSS "
+        "of a bare python after `import tensorflow`",
     }
 
 
@@ -633,8 +731,11 @@ def bench_training(model_dir: Path, run_recipe: bool) -> dict:
             t0 = time.monotonic()
             subprocess.run(["bash", str(recipe), tmp], check=True)
             wall = time.monotonic() - t0
-        return {"wall_s": wall, "method": "`bash training/make_default_model.sh DIR` end to end "
-                                          "(synth + train + export + batch-test), measured now"}
+        return {
+            "wall_s": wall,
+            "method": "`bash training/make_default_model.sh DIR` end to end "
+            "(synth + train + export + batch-test), measured now",
+        }
     try:
         metrics = json.loads((model_dir / "metrics.json").read_text("utf-8"))
     except (OSError, ValueError):
@@ -644,7 +745,7 @@ def bench_training(model_dir: Path, run_recipe: bool) -> dict:
         "epochs": metrics.get("epochs_run", metrics.get("epochs")),
         "preset": metrics.get("preset"),
         "method": f"`train_seconds` recorded in {model_dir.name}/metrics.json when the bundled "
-                  "model was trained by the recipe (run `screwcam bench --train` to re-measure)",
+        "model was trained by the recipe (run `screwcam bench --train` to re-measure)",
     }
 
 
@@ -666,75 +767,105 @@ def markdown(r: dict[str, Any]) -> str:
     ]
     c = r.get("classify")
     if c:
-        lines += ["**1. Classification per crop** — " + c["method"] + ".", "",
-                  "| method | crops per call | ms per crop | × faster than predict |",
-                  "|---|---:|---:|---:|"]
+        lines += [
+            "**1. Classification per crop** — " + c["method"] + ".",
+            "",
+            "| method | crops per call | ms per crop | × faster than predict |",
+            "|---|---:|---:|---:|",
+        ]
         for row in c["rows"]:
-            lines.append(f"| {row['method']} | {row['crops_per_call']} | "
-                         f"{row['per_crop_ms']:.4f} | {_f(row['speedup_vs_predict'], '{:,.0f}')} |")
+            lines.append(
+                f"| {row['method']} | {row['crops_per_call']} | "
+                f"{row['per_crop_ms']:.4f} | {_f(row['speedup_vs_predict'], '{:,.0f}')} |"
+            )
         if c.get("note"):
             lines.append(f"\n{c['note']}.")
         ratios = [(r["speedup_vs_predict"], r) for r in c["rows"] if r["speedup_vs_predict"]]
         if ratios:
             best, row = max(ratios, key=lambda pair: pair[0])
-            lines.append(f"\nBest: {best:,.0f}× faster than `predict` of one crop "
-                         f"({row['method']}, {row['crops_per_call']} crops per call); "
-                         "goal ≥ 1,000×.\n")
+            lines.append(
+                f"\nBest: {best:,.0f}× faster than `predict` of one crop "
+                f"({row['method']}, {row['crops_per_call']} crops per call); "
+                "goal ≥ 1,000×.\n"
+            )
         else:
             lines.append("\nGoal: ≥ 1,000× faster than `predict`.\n")
     p = r.get("pipeline")
     if p:
         th = p["threaded"]
-        stage_cells = " | ".join(f"{p['stages_ms'].get(k, float('nan')):.3f}"
-                                 for k in p["floor_stages_ms"])
+        stage_cells = " | ".join(
+            f"{p['stages_ms'].get(k, float('nan')):.3f}" for k in p["floor_stages_ms"]
+        )
         floor_cells = " | ".join(f"{v:.3f}" for v in p["floor_stages_ms"].values())
         head = " | ".join(p["floor_stages_ms"])
-        lines += [f"**2. Pipeline throughput** — {p['method']}; "
-                  f"{p['heads_per_frame']:.1f} heads per frame on average.", "",
-                  f"| ms per frame | {head} | total | fps (one thread) |",
-                  "|---|" + "---:|" * (len(p["floor_stages_ms"]) + 2),
-                  f"| pipeline | {stage_cells} | {p['frame_ms']:.3f} | {p['fps']:.0f} |",
-                  f"| floor (bare ops) | {floor_cells} | {p['floor_ms']:.3f} | "
-                  f"{1e3 / p['floor_ms']:.0f} |",
-                  "",
-                  f"One thread: pipeline / floor = {p['ratio_to_floor']:.2f} (goal ≤ 2). "
-                  f"The running pipeline (analysis and drawing+JPEG in two threads): "
-                  f"{th['analysed_fps']:.0f} frames/s analysed, {th['rendered_fps']:.0f} drawn "
-                  f"and encoded = {min(th['analysed_fps'], th['rendered_fps']) / 30:.1f}× "
-                  "the camera's 30 fps (goal ≥ 10×).", ""]
+        lines += [
+            f"**2. Pipeline throughput** — {p['method']}; "
+            f"{p['heads_per_frame']:.1f} heads per frame on average.",
+            "",
+            f"| ms per frame | {head} | total | fps (one thread) |",
+            "|---|" + "---:|" * (len(p["floor_stages_ms"]) + 2),
+            f"| pipeline | {stage_cells} | {p['frame_ms']:.3f} | {p['fps']:.0f} |",
+            f"| floor (bare ops) | {floor_cells} | {p['floor_ms']:.3f} | "
+            f"{1e3 / p['floor_ms']:.0f} |",
+            "",
+            f"One thread: pipeline / floor = {p['ratio_to_floor']:.2f} (goal ≤ 2). "
+            f"The running pipeline (analysis and drawing+JPEG in two threads): "
+            f"{th['analysed_fps']:.0f} frames/s analysed, {th['rendered_fps']:.0f} drawn "
+            f"and encoded = {min(th['analysed_fps'], th['rendered_fps']) / 30:.1f}× "
+            "the camera's 30 fps (goal ≥ 10×).",
+            "",
+        ]
     lat = r.get("latency")
     if lat:
-        lines += [f"**3. Latency**, captured → prediction available: p50 "
-                  f"{_f(lat['p50_ms'])} ms, p95 {_f(lat['p95_ms'])} ms, max {_f(lat['max_ms'])} "
-                  f"ms over {lat['frames']} frames (goal p95 ≤ 10 ms) — {lat['method']}.", ""]
+        lines += [
+            f"**3. Latency**, captured → prediction available: p50 "
+            f"{_f(lat['p50_ms'])} ms, p95 {_f(lat['p95_ms'])} ms, max {_f(lat['max_ms'])} "
+            f"ms over {lat['frames']} frames (goal p95 ≤ 10 ms) — {lat['method']}.",
+            "",
+        ]
     s = r.get("streaming")
     if s:
-        lines += [f"**4. Streaming** — {s['method']}.", "",
-                  "| server | clients | CPU ms per frame | CPU cores | fps per client | "
-                  "clients served |", "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"**4. Streaming** — {s['method']}.",
+            "",
+            "| server | clients | CPU ms per frame | CPU cores | fps per client | clients served |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         for name in ("screwcam", "naive"):
             for key in ("one", "twenty"):
                 x = s[name][key]
-                lines.append(f"| {name} | {x['clients']} | {_f(x['cpu_ms_per_frame'])} | "
-                             f"{x['cpu_cores']:.2f} | {x['frames_per_client_per_s']:.1f} | "
-                             f"{x['clients_served']} |")
-        lines += ["", f"20 clients / 1 client, CPU per frame: screwcam "
-                      f"{_f(s['screwcam']['ratio_20_to_1'])}× (goal ≤ 1.2×), naive "
-                      f"{_f(s['naive']['ratio_20_to_1'])}×.", ""]
+                lines.append(
+                    f"| {name} | {x['clients']} | {_f(x['cpu_ms_per_frame'])} | "
+                    f"{x['cpu_cores']:.2f} | {x['frames_per_client_per_s']:.1f} | "
+                    f"{x['clients_served']} |"
+                )
+        lines += [
+            "",
+            f"20 clients / 1 client, CPU per frame: screwcam "
+            f"{_f(s['screwcam']['ratio_20_to_1'])}× (goal ≤ 1.2×), naive "
+            f"{_f(s['naive']['ratio_20_to_1'])}×.",
+            "",
+        ]
     f = r.get("footprint")
     if f:
         tf = f.get("python_with_tensorflow_rss_mb")
-        lines += [f"**5. Footprint**: RSS while serving {f['rss_mb']:.0f} MB from the demo "
-                  f"source, {f['rss_video_source_mb']:.0f} MB from a video file (goal ≤ 120 MB"
-                  + (f"; a bare Python after `import tensorflow`: {tf:.0f} MB" if tf else "")
-                  + f"); start to first prediction {_f(f['first_prediction_s'])} s (goal ≤ 1 s)"
-                  f" — {f['method']}.", ""]
+        lines += [
+            f"**5. Footprint**: RSS while serving {f['rss_mb']:.0f} MB from the demo "
+            f"source, {f['rss_video_source_mb']:.0f} MB from a video file (goal ≤ 120 MB"
+            + (f"; a bare Python after `import tensorflow`: {tf:.0f} MB" if tf else "")
+            + f"); start to first prediction {_f(f['first_prediction_s'])} s (goal ≤ 1 s)"
+            f" — {f['method']}.",
+            "",
+        ]
     t = r.get("training")
     if t:
         if t.get("wall_s") is not None:
-            lines += [f"**6. Training**: {t['wall_s']:.0f} s wall time"
-                      + (f" ({t['epochs']} epochs, preset {t['preset']})" if t.get("epochs")
-                         else "") + f" — {t['method']}.", ""]
+            lines += [
+                f"**6. Training**: {t['wall_s']:.0f} s wall time"
+                + (f" ({t['epochs']} epochs, preset {t['preset']})" if t.get("epochs") else "")
+                + f" — {t['method']}.",
+                "",
+            ]
         else:
             lines += [f"**6. Training**: {t.get('note', 'n/a')}.", ""]
     return "\n".join(lines).rstrip() + "\n"
@@ -745,8 +876,10 @@ def update_readme(readme: Path, table: str) -> None:
     pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.S)
     block = f"{README_START}\n{table}{README_END}"
     if not pattern.search(text):
-        raise ScrewcamError(f"{readme} has no benchmark block; add the two marker lines "
-                            f"{README_START!r} and {README_END!r} where the table belongs")
+        raise ScrewcamError(
+            f"{readme} has no benchmark block; add the two marker lines "
+            f"{README_START!r} and {README_END!r} where the table belongs"
+        )
     _write_atomic(readme, pattern.sub(lambda _m: block, text))
 
 

@@ -83,5 +83,3 @@ class Analyzer:
             else:
                 heads.append(Head(box, UNKNOWN, UNKNOWN, conf, name))
         return heads, inference_s
-
-

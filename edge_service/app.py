@@ -93,8 +93,9 @@ class StallGuard:
                 for key, _ in stalled:
                     del self._busy[key]
             for _, (since, closer, peer) in stalled:
-                log.warning("viewer %s accepted no data for %.0f s; disconnecting it",
-                            peer, now - since)
+                log.warning(
+                    "viewer %s accepted no data for %.0f s; disconnecting it", peer, now - since
+                )
                 self._on_stalled()
                 try:
                     closer()
@@ -253,8 +254,12 @@ def create_app(
     def predictions() -> Response:
         result = pipeline.latest()
         if result is None:
-            return _error(503, "no_frame_yet", "no frame has been processed yet; try again",
-                          extra=pipeline.status_json())
+            return _error(
+                503,
+                "no_frame_yet",
+                "no frame has been processed yet; try again",
+                extra=pipeline.status_json(),
+            )
         return Response(result.json_text, mimetype="application/json")
 
     @app.post("/api/classify")

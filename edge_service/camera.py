@@ -138,12 +138,8 @@ class CaptureWorker:
         """The newest frame if it is newer than `previous` (a value this method
         returned before, 0 at first); None after `timeout` s or on stop."""
         with self._cond:
-            self._cond.wait_for(
-                lambda: self._frame_seq != previous or self._stop.is_set(), timeout
-            )
+            self._cond.wait_for(lambda: self._frame_seq != previous or self._stop.is_set(), timeout)
             if self._frame_seq == previous or self._frame is None:
                 return None
             self._taken = True
             return self._frame_seq, self._frame
-
-

@@ -31,8 +31,14 @@ DEFAULT_MODEL = DEFAULT_BUNDLE
 CREDENTIAL_NAME = "screwcam-token"
 
 
-def _field(default: Any, description: str, *, lo: float | None = None,
-           hi: float | None = None, choices: tuple[str, ...] | None = None) -> Any:
+def _field(
+    default: Any,
+    description: str,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
     return field(
         default=default,
         metadata={"description": description, "lo": lo, "hi": hi, "choices": choices},
@@ -53,8 +59,10 @@ class CameraConfig:
         0.5, "first wait before reopening a failed camera, in seconds", lo=0.05, hi=60.0
     )
     reconnect_max_s: float = _field(
-        10.0, "longest wait between reopen attempts (the wait doubles up to this)",
-        lo=0.1, hi=600.0,
+        10.0,
+        "longest wait between reopen attempts (the wait doubles up to this)",
+        lo=0.1,
+        hi=600.0,
     )
     stale_after_s: float = _field(
         5.0, "/healthz reports 503 when no frame was processed for this long", lo=0.5, hi=3600.0
@@ -63,7 +71,8 @@ class CameraConfig:
         30.0,
         "the systemd watchdog is no longer fed when a camera read has hung this long, "
         "so systemd restarts the service",
-        lo=1.0, hi=3600.0,
+        lo=1.0,
+        hi=3600.0,
     )
 
 
@@ -77,8 +86,10 @@ class ModelConfig:
     )
     num_threads: int = _field(2, "CPU threads for the LiteRT interpreter", lo=1, hi=16)
     confidence_threshold: float = _field(
-        0.5, 'heads whose best class has a lower probability are shown as "unknown"',
-        lo=0.0, hi=1.0,
+        0.5,
+        'heads whose best class has a lower probability are shown as "unknown"',
+        lo=0.0,
+        hi=1.0,
     )
 
 
@@ -90,7 +101,8 @@ class ServerConfig:
         48,
         "web server threads; every open video stream or event stream holds one, so allow "
         "for the number of viewers plus a few",
-        lo=4, hi=512,
+        lo=4,
+        hi=512,
     )
     access_token: str = _field(
         "", "token required for changing requests (POST /api/classify); empty = none"
@@ -104,12 +116,17 @@ class ServerConfig:
         False, "also require the token for the page, the streams and the read-only API"
     )
     max_upload_bytes: int = _field(
-        8 * 1024 * 1024, "largest accepted upload for /api/classify, in bytes",
-        lo=1024, hi=256 * 1024 * 1024,
+        8 * 1024 * 1024,
+        "largest accepted upload for /api/classify, in bytes",
+        lo=1024,
+        hi=256 * 1024 * 1024,
     )
     max_upload_pixels: int = _field(
-        20_000_000, "largest accepted upload, in pixels (width x height), checked "
-        "from the file header before decoding", lo=64 * 64, hi=200_000_000,
+        20_000_000,
+        "largest accepted upload, in pixels (width x height), checked "
+        "from the file header before decoding",
+        lo=64 * 64,
+        hi=200_000_000,
     )
 
 
@@ -117,14 +134,17 @@ class ServerConfig:
 class StreamConfig:
     jpeg_quality: int = _field(80, "JPEG quality of the annotated video", lo=10, hi=100)
     max_fps: float = _field(
-        15.0, "most frames per second sent to one viewer (0 = as fast as processed)",
-        lo=0.0, hi=120.0,
+        15.0,
+        "most frames per second sent to one viewer (0 = as fast as processed)",
+        lo=0.0,
+        hi=120.0,
     )
     viewer_timeout_s: float = _field(
         10.0,
         "a viewer that accepts no data for this long is disconnected, which frees the "
         "server thread its stream holds",
-        lo=1.0, hi=3600.0,
+        lo=1.0,
+        hi=3600.0,
     )
 
 
@@ -240,7 +260,7 @@ def _check_section(origin: str | None, section: str, obj: Any) -> None:
             f"{_where(origin)}[server] set either access_token or token_file, not both"
         )
     if isinstance(obj, CameraConfig) and not obj.source.strip():
-        raise ConfigError(f"{_where(origin)}[camera] source is empty; use \"auto\" or a source")
+        raise ConfigError(f'{_where(origin)}[camera] source is empty; use "auto" or a source')
 
 
 def config_from_dict(data: dict[str, Any], origin: str | None = None) -> Config:

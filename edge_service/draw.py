@@ -49,8 +49,16 @@ def annotate(image: np.ndarray, heads: Sequence[HeadLike]) -> np.ndarray:
         ty = y - 4 if y - th - base - 4 >= 0 else min(height - 1, y + h + th + 4)
         tx = min(max(0, x), max(0, width - tw - 4))
         cv2.rectangle(out, (tx, ty - th - base), (tx + tw + 4, ty + base // 2), color, -1)
-        cv2.putText(out, text, (tx + 2, ty - base // 2), font, 0.6 * scale, (0, 0, 0),
-                    max(1, thickness - 1), cv2.LINE_AA)
+        cv2.putText(
+            out,
+            text,
+            (tx + 2, ty - base // 2),
+            font,
+            0.6 * scale,
+            (0, 0, 0),
+            max(1, thickness - 1),
+            cv2.LINE_AA,
+        )
     return out
 
 

@@ -178,14 +178,20 @@ class Metrics:
                 "# HELP screwcam_stage_seconds Time per processing step of a frame (gray, "
                 "find_heads, crop, classify, draw, jpeg).",
                 "# TYPE screwcam_stage_seconds summary",
-                *(line for name, (total, n) in self.stage_totals.items() for line in (
-                    f'screwcam_stage_seconds_sum{{stage="{name}"}} {total:.6f}',
-                    f'screwcam_stage_seconds_count{{stage="{name}"}} {n}',
-                )),
+                *(
+                    line
+                    for name, (total, n) in self.stage_totals.items()
+                    for line in (
+                        f'screwcam_stage_seconds_sum{{stage="{name}"}} {total:.6f}',
+                        f'screwcam_stage_seconds_count{{stage="{name}"}} {n}',
+                    )
+                ),
                 "# HELP screwcam_clients_connected Open video and event streams.",
                 "# TYPE screwcam_clients_connected gauge",
-                *(f'screwcam_clients_connected{{kind="{k}"}} {v}'
-                  for k, v in sorted(self.clients.items())),
+                *(
+                    f'screwcam_clients_connected{{kind="{k}"}} {v}'
+                    for k, v in sorted(self.clients.items())
+                ),
                 "# HELP screwcam_clients_dropped_total Streams ended by the viewer going away "
                 "(a failed write or a closed connection).",
                 "# TYPE screwcam_clients_dropped_total counter",
@@ -196,12 +202,17 @@ class Metrics:
                 f"screwcam_clients_stalled_total {self.clients_stalled}",
                 "# HELP screwcam_heads_in_view Heads per class in the latest frame.",
                 "# TYPE screwcam_heads_in_view gauge",
-                *(f'screwcam_heads_in_view{{label="{name}"}} {self.heads_in_view.get(name, 0)}'
-                  for name in (*CLASSES, "unknown")),
+                *(
+                    f'screwcam_heads_in_view{{label="{name}"}} {self.heads_in_view.get(name, 0)}'
+                    for name in (*CLASSES, "unknown")
+                ),
                 "# HELP screwcam_heads_detected_total Heads per class over all frames.",
                 "# TYPE screwcam_heads_detected_total counter",
-                *(f'screwcam_heads_detected_total{{label="{name}"}} '
-                  f"{self.heads_total.get(name, 0)}" for name in (*CLASSES, "unknown")),
+                *(
+                    f'screwcam_heads_detected_total{{label="{name}"}} '
+                    f"{self.heads_total.get(name, 0)}"
+                    for name in (*CLASSES, "unknown")
+                ),
                 "# HELP screwcam_uploads_classified_total Images classified via "
                 "POST /api/classify.",
                 "# TYPE screwcam_uploads_classified_total counter",

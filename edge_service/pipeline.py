@@ -94,9 +94,7 @@ class Pipeline:
         self._video_cond = threading.Condition()
         self._video: VideoFrame | None = None
         self.render_errors = 0
-        self._render_thread = threading.Thread(
-            target=self._render_run, name="render", daemon=True
-        )
+        self._render_thread = threading.Thread(target=self._render_run, name="render", daemon=True)
         self._started = False
 
     # --- lifecycle ------------------------------------------------------------
@@ -151,8 +149,10 @@ class Pipeline:
         result you got (0 at first) and you never get the same result twice."""
         with self._result_cond:
             self._result_cond.wait_for(
-                lambda: (self._result is not None and self._result.seq > previous_seq)
-                or self._stop.is_set(),
+                lambda: (
+                    (self._result is not None and self._result.seq > previous_seq)
+                    or self._stop.is_set()
+                ),
                 timeout,
             )
             result = self._result
@@ -167,8 +167,10 @@ class Pipeline:
         """Like `wait_for_result`, for the annotated JPEG of the latest result."""
         with self._video_cond:
             self._video_cond.wait_for(
-                lambda: (self._video is not None and self._video.seq > previous_seq)
-                or self._stop.is_set(),
+                lambda: (
+                    (self._video is not None and self._video.seq > previous_seq)
+                    or self._stop.is_set()
+                ),
                 timeout,
             )
             video = self._video
@@ -229,7 +231,8 @@ class Pipeline:
                 if self.processing_errors <= 3 or self.processing_errors % 100 == 0:
                     log.exception(
                         "processing frame %d failed (%d failures so far)",
-                        frame.index, self.processing_errors,
+                        frame.index,
+                        self.processing_errors,
                     )
                 continue
             published = self._publish(result)
@@ -252,8 +255,11 @@ class Pipeline:
             except Exception:
                 self.render_errors += 1
                 if self.render_errors <= 3 or self.render_errors % 100 == 0:
-                    log.exception("drawing frame %d failed (%d failures so far)",
-                                  item[0].index, self.render_errors)
+                    log.exception(
+                        "drawing frame %d failed (%d failures so far)",
+                        item[0].index,
+                        self.render_errors,
+                    )
                 continue
             with self._video_cond:
                 self._video = video
@@ -267,7 +273,10 @@ class Pipeline:
         now, mono = time.time(), time.monotonic()
         latency = max(0.0, now - frame.time)
         self.metrics.frame_processed(
-            inference_s=inference_s, latency_s=latency, labels=[h.label for h in heads], now=mono,
+            inference_s=inference_s,
+            latency_s=latency,
+            labels=[h.label for h in heads],
+            now=mono,
             stages=stages,
         )
         height, width = frame.image.shape[:2]
@@ -297,8 +306,12 @@ class Pipeline:
         stages = {"draw": t1 - t0, "jpeg": time.perf_counter() - t1}
         self.metrics.frame_rendered(stages)
         return VideoFrame(
-            seq=result.seq, jpeg=jpeg, mjpeg_part=mjpeg_part(jpeg),
-            width=result.width, height=result.height, stages=stages,
+            seq=result.seq,
+            jpeg=jpeg,
+            mjpeg_part=mjpeg_part(jpeg),
+            width=result.width,
+            height=result.height,
+            stages=stages,
         )
 
     def process(self, frame: Frame) -> tuple[Result, VideoFrame]:

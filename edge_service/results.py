@@ -118,8 +118,9 @@ MJPEG_BOUNDARY = "frame"
 def mjpeg_part(jpeg: bytes) -> bytes:
     """One part of a multipart/x-mixed-replace MJPEG stream."""
     return (
-        f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-        f"Content-Length: {len(jpeg)}\r\n\r\n"
-    ).encode() + jpeg + b"\r\n"
-
-
+        (
+            f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+        ).encode()
+        + jpeg
+        + b"\r\n"
+    )

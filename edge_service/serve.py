@@ -35,17 +35,29 @@ OUTBUF_HIGH_WATERMARK = 1 << 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", help="TOML config file (see "
-                        "systemd/config.example.toml); default: built-in defaults")
-    parser.add_argument("--source", help="demo | picamera2 | device index (0) | video file | "
-                        "rtsp/http URL; default: the Pi camera if present, else the demo")
-    parser.add_argument("--model", metavar="DIR", help="model bundle folder (default: "
-                        "models/default of this installation)")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML config file (see systemd/config.example.toml); default: built-in defaults",
+    )
+    parser.add_argument(
+        "--source",
+        help="demo | picamera2 | device index (0) | video file | "
+        "rtsp/http URL; default: the Pi camera if present, else the demo",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="DIR",
+        help="model bundle folder (default: models/default of this installation)",
+    )
     parser.add_argument("--host", help="address to listen on (default 0.0.0.0)")
     parser.add_argument("--port", type=int, help="TCP port (default 8080)")
     parser.add_argument("--threads", type=int, help="web server threads (default 48)")
-    parser.add_argument("--check-config", action="store_true",
-                        help="validate the config and model, print the effective config, exit")
+    parser.add_argument(
+        "--check-config",
+        action="store_true",
+        help="validate the config and model, print the effective config, exit",
+    )
 
 
 def build_config(args: argparse.Namespace) -> Config:
@@ -61,7 +73,7 @@ def build_config(args: argparse.Namespace) -> Config:
 
 
 def resolve_source_spec(spec: str) -> str:
-    """"auto" -> the camera that is there (checked once, at start)."""
+    """ "auto" -> the camera that is there (checked once, at start)."""
     if spec.strip() == "auto":
         from screwcam.sources import default_source_spec
 
@@ -192,7 +204,10 @@ class Service:
         shown = "localhost" if host in ("0.0.0.0", "::") else host
         log.info(
             "serving %s with model %s on http://%s:%d/%s",
-            self.spec, self.model_info["path"], shown, self.port,
+            self.spec,
+            self.model_info["path"],
+            shown,
+            self.port,
             " (access token required for uploads)" if self.token else "",
         )
 

@@ -35,15 +35,28 @@ CALIBRATION_SAMPLES = 400
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_dir", type=Path, help="folder made by `screwcam train`")
-    parser.add_argument("--quantize", choices=("int8", "float16", "none"), default="int8",
-                        help="int8 (default): full-integer, smallest and fastest on a Pi")
-    parser.add_argument("--min-agreement", type=float, default=0.99,
-                        help="fail if Keras and TFLite agree on fewer test images (default 0.99)")
-    parser.add_argument("--data", type=Path, default=None,
-                        help="dataset for calibration and the parity check "
-                        "(default: the one the model was trained on, from metrics.json)")
-    parser.add_argument("--force", action="store_true",
-                        help="replace a bundle that is already in the folder")
+    parser.add_argument(
+        "--quantize",
+        choices=("int8", "float16", "none"),
+        default="int8",
+        help="int8 (default): full-integer, smallest and fastest on a Pi",
+    )
+    parser.add_argument(
+        "--min-agreement",
+        type=float,
+        default=0.99,
+        help="fail if Keras and TFLite agree on fewer test images (default 0.99)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="dataset for calibration and the parity check "
+        "(default: the one the model was trained on, from metrics.json)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="replace a bundle that is already in the folder"
+    )
 
 
 def log(msg: str) -> None:
@@ -64,6 +77,7 @@ def convert(model: Any, quantize: str, calib: np.ndarray) -> bytes:
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if quantize == "int8":
+
         def representative():
             for crop in calib:
                 yield [crop.astype(np.float32).reshape(1, INPUT_SIZE, INPUT_SIZE, 1)]
@@ -133,9 +147,11 @@ def measure_latency(classifier: Any, crops: np.ndarray, batch: int = 16, repeats
 
 
 def tflite_predict(classifier: Any, x: np.ndarray, chunk: int = 256) -> np.ndarray:
-    return np.concatenate(
-        [classifier.classify(x[i : i + chunk]) for i in range(0, len(x), chunk)]
-    ) if len(x) else np.zeros((0, len(CLASSES)), np.float32)
+    return (
+        np.concatenate([classifier.classify(x[i : i + chunk]) for i in range(0, len(x), chunk)])
+        if len(x)
+        else np.zeros((0, len(CLASSES)), np.float32)
+    )
 
 
 def export(
@@ -196,8 +212,11 @@ def export(
     calib = _calibration(
         np.asarray(train_set.x, np.uint8), np.asarray(train_set.y), CALIBRATION_SAMPLES
     )
-    log(f"converting to TFLite ({quantize}, calibrated on {len(calib)} training crops)"
-        if quantize == "int8" else f"converting to TFLite ({quantize})")
+    log(
+        f"converting to TFLite ({quantize}, calibrated on {len(calib)} training crops)"
+        if quantize == "int8"
+        else f"converting to TFLite ({quantize})"
+    )
     tflite_bytes = convert(model, quantize, calib)
 
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=model_dir))
@@ -209,8 +228,7 @@ def export(
         bundle = load_bundle(tmp)
         classifier = Classifier(bundle, num_threads=2)
         log(f"parity check on {len(y_test)} test images (Keras vs TFLite via the device code)")
-        keras_probs = model.predict(x_test.astype(np.float32)[..., None], batch_size=512,
-                                    verbose=0)
+        keras_probs = model.predict(x_test.astype(np.float32)[..., None], batch_size=512, verbose=0)
         lite_probs = tflite_predict(classifier, x_test)
         k_pred, l_pred = keras_probs.argmax(1), lite_probs.argmax(1)
         agreement = float((k_pred == l_pred).mean())
@@ -243,8 +261,9 @@ def export(
 
         from screwcam.training.model_card import model_card
 
-        metrics["export"] = {k: meta_json[k] for k in ("quantization", "size_bytes", "parity",
-                                                       "latency")}
+        metrics["export"] = {
+            k: meta_json[k] for k in ("quantization", "size_bytes", "parity", "latency")
+        }
         write_bundle(
             model_dir,
             meta,

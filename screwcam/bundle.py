@@ -99,8 +99,19 @@ class TensorSpec:
 
 
 _KNOWN_KEYS = {
-    "format", "format_version", "name", "created", "classes", "preprocess_version",
-    "quantization", "input", "output", "size_bytes", "training", "metrics", "parts",
+    "format",
+    "format_version",
+    "name",
+    "created",
+    "classes",
+    "preprocess_version",
+    "quantization",
+    "input",
+    "output",
+    "size_bytes",
+    "training",
+    "metrics",
+    "parts",
 }
 
 

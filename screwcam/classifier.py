@@ -49,9 +49,7 @@ def make_interpreter(model_path: Path, num_threads: int = 2) -> Any:
     try:
         return interpreter_cls(model_path=str(model_path), num_threads=num_threads)
     except (ValueError, RuntimeError) as exc:
-        raise ModelError(
-            f"{model_path} is not a valid TFLite model ({exc}); {_REEXPORT}"
-        ) from exc
+        raise ModelError(f"{model_path} is not a valid TFLite model ({exc}); {_REEXPORT}") from exc
 
 
 def _check_interpreter(interpreter: Any, meta: BundleMeta, where: Path) -> None:

@@ -60,9 +60,7 @@ def crop_square(gray: np.ndarray, box: BoxLike, margin: float = CROP_MARGIN) -> 
     if cx0 >= cx1 or cy0 >= cy1:
         raise ValueError(f"box {tuple(box)} lies outside the {width}x{height} frame")
     inner = gray[cy0:cy1, cx0:cx1]
-    return cv2.copyMakeBorder(
-        inner, cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1, cv2.BORDER_REPLICATE
-    )
+    return cv2.copyMakeBorder(inner, cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1, cv2.BORDER_REPLICATE)
 
 
 def normalize(small: np.ndarray) -> np.ndarray:

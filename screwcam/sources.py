@@ -369,8 +369,7 @@ def open_source(
 
         if label is None:
             return DemoSource(realtime=realtime)
-        return DemoSource(realtime=realtime, heads=1, labels=[label],
-                          seed=time.time_ns() % (2**31))
+        return DemoSource(realtime=realtime, heads=1, labels=[label], seed=time.time_ns() % (2**31))
     if text == "picamera2":
         return Picamera2Source(**camera)
     if text.isdigit():

@@ -65,12 +65,23 @@ def demo_jpeg(seed: int = 3, index: int = 0) -> tuple[bytes, Any]:
 class Server:
     """`python -m screwcam.cli serve ...` on 127.0.0.1:<free port>."""
 
-    def __init__(self, *args: str, model: Path | None = None, env: dict[str, str] | None = None,
-                 cwd: Path = ROOT) -> None:
+    def __init__(
+        self,
+        *args: str,
+        model: Path | None = None,
+        env: dict[str, str] | None = None,
+        cwd: Path = ROOT,
+    ) -> None:
         self.port = free_port()
         self.args = [
-            PYTHON, "-m", "screwcam.cli", "serve",
-            "--host", "127.0.0.1", "--port", str(self.port),
+            PYTHON,
+            "-m",
+            "screwcam.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
             *(["--model", str(model or model_dir())] if "--model" not in args else []),
             *args,
         ]
@@ -108,8 +119,13 @@ class Server:
     def conn(self, timeout: float = 10.0) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes, dict[str, str]]:
         """(status, body, headers with lower-case names)."""
         conn = self.conn()
         try:
@@ -172,8 +188,9 @@ def mjpeg_frames(resp: http.client.HTTPResponse) -> Iterator[bytes]:
         yield resp.read(int(headers["content-length"]))
 
 
-def open_stream(server: Server, path: str = "/stream.mjpg",
-                timeout: float = 10.0) -> tuple[http.client.HTTPConnection, Any]:
+def open_stream(
+    server: Server, path: str = "/stream.mjpg", timeout: float = 10.0
+) -> tuple[http.client.HTTPConnection, Any]:
     conn = server.conn(timeout)
     conn.request("GET", path)
     resp = conn.getresponse()
@@ -205,13 +222,18 @@ def decode_jpeg(data: bytes) -> np.ndarray:
     return image
 
 
-def multipart(field: str, filename: str, data: bytes,
-              ctype: str = "image/jpeg") -> tuple[bytes, dict[str, str]]:
+def multipart(
+    field: str, filename: str, data: bytes, ctype: str = "image/jpeg"
+) -> tuple[bytes, dict[str, str]]:
     boundary = "screwcamtestboundary"
     body = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; "
-        f"filename=\"{filename}\"\r\nContent-Type: {ctype}\r\n\r\n"
-    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; '
+            f'filename="{filename}"\r\nContent-Type: {ctype}\r\n\r\n'
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 

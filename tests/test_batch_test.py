@@ -49,12 +49,17 @@ def known_set(tmp_path_factory) -> Path:
     samples = load_samples([base / "pool"])
     probs = Classifier(DEFAULT).classify(samples.x)
     pred, conf = probs.argmax(1), probs.max(1)
-    sure = {c: [samples.paths[i] for i in range(len(pred)) if pred[i] == c and conf[i] >= 0.9]
-            for c in (TORX, HEX_HEAD)}
+    sure = {
+        c: [samples.paths[i] for i in range(len(pred)) if pred[i] == c and conf[i] >= 0.9]
+        for c in (TORX, HEX_HEAD)
+    }
     assert len(sure[TORX]) >= 5 and len(sure[HEX_HEAD]) >= 2, "default model too unsure"
     root = base / "set"
-    plan = [("even/torx", sure[TORX][:3]), ("even/philips", sure[TORX][3:5]),
-            ("dim/sechskant", sure[HEX_HEAD][:2])]
+    plan = [
+        ("even/torx", sure[TORX][:3]),
+        ("even/philips", sure[TORX][3:5]),
+        ("dim/sechskant", sure[HEX_HEAD][:2]),
+    ]
     for folder, files in plan:
         (root / folder).mkdir(parents=True)
         for k, f in enumerate(files):
@@ -64,8 +69,18 @@ def known_set(tmp_path_factory) -> Path:
 
 def test_json_matches_hand_checked_numbers(known_set: Path, tmp_path: Path, capsys):
     out, report = tmp_path / "r.json", tmp_path / "r.html"
-    code = main(["batch-test", "--model", str(DEFAULT), str(known_set),
-                 "--json", str(out), "--report", str(report)])
+    code = main(
+        [
+            "batch-test",
+            "--model",
+            str(DEFAULT),
+            str(known_set),
+            "--json",
+            str(out),
+            "--report",
+            str(report),
+        ]
+    )
     assert code == 0
     doc = json.loads(out.read_text())
     expected = np.zeros((5, 5), int)
@@ -81,8 +96,10 @@ def test_json_matches_hand_checked_numbers(known_set: Path, tmp_path: Path, caps
     assert doc["per_class"]["torx"]["f1"] == pytest.approx(0.75, abs=1e-5)
     assert doc["per_class"]["philips"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "n": 2}
     assert doc["per_class"]["sechskant"]["n"] == 2
-    assert doc["per_condition"] == {"dim": {"accuracy": 1.0, "n": 2},
-                                    "even": {"accuracy": 0.6, "n": 5}}
+    assert doc["per_condition"] == {
+        "dim": {"accuracy": 1.0, "n": 2},
+        "even": {"accuracy": 0.6, "n": 5},
+    }
     assert len(doc["mistakes"]) == 2
     assert {m["true"] for m in doc["mistakes"]} == {PHILIPS}
     text = capsys.readouterr().out
@@ -98,8 +115,7 @@ def test_json_matches_hand_checked_numbers(known_set: Path, tmp_path: Path, caps
 def test_refuses_existing_output_without_force(known_set: Path, tmp_path: Path, capsys):
     out = tmp_path / "r.json"
     out.write_text("keep me")
-    assert main(["batch-test", "--model", str(DEFAULT), str(known_set),
-                 "--json", str(out)]) == 2
+    assert main(["batch-test", "--model", str(DEFAULT), str(known_set), "--json", str(out)]) == 2
     assert out.read_text() == "keep me"
     assert "--force" in capsys.readouterr().err
 
@@ -120,13 +136,14 @@ def test_runs_without_tensorflow(known_set: Path, tmp_path: Path):
 import sys
 from screwcam.cli import main
 rc = main(["batch-test", "--model", {str(DEFAULT)!r}, {str(known_set)!r},
-           "--json", {str(tmp_path / 'x.json')!r}])
+           "--json", {str(tmp_path / "x.json")!r}])
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))
 print("HEAVY", heavy)
 sys.exit(rc if not heavy else 3)
 """
     env = dict(os.environ)
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "HEAVY []" in proc.stdout

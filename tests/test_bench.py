@@ -25,10 +25,23 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str
     readme = tmp / "README.md"
     readme.write_text(f"# x\n\nbefore\n\n{README_START}\nold table\n{README_END}\n\nafter\n")
     out = subprocess.run(
-        [sys.executable, "-m", "screwcam.cli", "bench", "--quick",
-         "--json", str(tmp / "bench.json"), "--markdown", str(tmp / "bench.md"),
-         "--update-readme", str(readme)],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "screwcam.cli",
+            "bench",
+            "--quick",
+            "--json",
+            str(tmp / "bench.json"),
+            "--markdown",
+            str(tmp / "bench.md"),
+            "--update-readme",
+            str(readme),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads((tmp / "bench.json").read_text()), readme, out.stdout
@@ -49,11 +62,13 @@ def test_every_part_measured(quick_run: tuple[dict, Path, str]) -> None:
     assert {"LiteRT int8 (bundle), 1 thread", "LiteRT int8 (bundle), 2 threads"} <= methods
     assert {"Keras model.predict", "LiteRT float32, 1 thread"} <= methods  # TF is installed
     assert all(_positive(r["per_crop_ms"]) for r in rows)
-    predict_single = next(r for r in rows
-                          if r["method"] == "Keras model.predict" and r["crops_per_call"] == 1)
+    predict_single = next(
+        r for r in rows if r["method"] == "Keras model.predict" and r["crops_per_call"] == 1
+    )
     for r in rows:  # the ratio column is computed from the same table
         assert r["speedup_vs_predict"] == pytest.approx(
-            predict_single["per_crop_ms"] / r["per_crop_ms"])
+            predict_single["per_crop_ms"] / r["per_crop_ms"]
+        )
 
     p = results["pipeline"]
     assert p["heads_per_frame"] >= 4.5  # the video has 5 heads; the finder sees them
@@ -83,7 +98,7 @@ def test_report_regenerates_the_readme_block(quick_run: tuple[dict, Path, str]) 
     text = readme.read_text()
     assert "old table" not in text
     assert text.startswith("# x\n\nbefore\n") and text.rstrip().endswith("after")
-    block = text[text.index(README_START):text.index(README_END)]
+    block = text[text.index(README_START) : text.index(README_END)]
     # The table in the README is the one printed, and carries the measured numbers.
     assert "1. Classification per crop" in block and "5. Footprint" in block
     assert f"{results['footprint']['rss_mb']:.0f} MB" in block

@@ -29,8 +29,24 @@ def easy(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def trained(easy: Path, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("models") / "edge"
-    assert main(["train", "--data", str(easy), "--preset", "edge", "--epochs", "12",
-                 "--seed", "1", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(easy),
+                "--preset",
+                "edge",
+                "--epochs",
+                "12",
+                "--seed",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -54,8 +70,11 @@ def test_int8_export_passes_parity(trained: Path, easy: Path, tmp_path: Path, ca
     import keras
 
     x = np.load(easy / "X_test.npy")
-    keras_pred = keras.models.load_model(model_dir / "model.keras").predict(
-        x.astype(np.float32)[..., None], verbose=0).argmax(1)
+    keras_pred = (
+        keras.models.load_model(model_dir / "model.keras")
+        .predict(x.astype(np.float32)[..., None], verbose=0)
+        .argmax(1)
+    )
     lite_pred = Classifier(model_dir).classify(x).argmax(1)
     assert (keras_pred == lite_pred).mean() >= 0.99
     # a second export refuses to replace the bundle without --force
@@ -80,8 +99,12 @@ def test_parity_failure_leaves_no_bundle(easy: Path, tmp_path: Path):
     rng = np.random.default_rng(0)
     dense.set_weights([rng.normal(0, 1e-4, w.shape).astype(np.float32), b])
     model.save(model_dir / "model.keras")
-    metrics = {"preset": "test", "preprocess_version": PREPROCESS_VERSION,
-               "data": {"source": str(easy)}, "test": {"accuracy": 0.2, "n": 60}}
+    metrics = {
+        "preset": "test",
+        "preprocess_version": PREPROCESS_VERSION,
+        "data": {"source": str(easy)},
+        "test": {"accuracy": 0.2, "n": 60},
+    }
     (model_dir / "metrics.json").write_text(json.dumps(metrics))
     with pytest.raises(ModelError, match="agrees with the Keras model on only"):
         export(model_dir, "int8", 0.99)

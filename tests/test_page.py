@@ -40,10 +40,18 @@ def server(tmp_path_factory: pytest.TempPathFactory):
 def browser(tmp_path: Path):
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-                f"--user-data-dir={tmp_path / 'profile'}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(20)
@@ -62,12 +70,14 @@ def _load_live(browser, server: Server, width: int, height: int) -> None:
     browser.set_window_size(width, height)
     browser.get(server.url + "/")
     wait = WebDriverWait(browser, 20, poll_frequency=0.2)
-    wait.until(lambda d: d.execute_script(
-        "const i = document.getElementById('stream'); return i.complete && i.naturalWidth > 0;"
-    ))
-    wait.until(lambda d: d.execute_script(
-        "return document.querySelectorAll('#heads li').length > 0;"
-    ))
+    wait.until(
+        lambda d: d.execute_script(
+            "const i = document.getElementById('stream'); return i.complete && i.naturalWidth > 0;"
+        )
+    )
+    wait.until(
+        lambda d: d.execute_script("return document.querySelectorAll('#heads li').length > 0;")
+    )
     wait.until(lambda d: d.find_element("id", "camera").text == "camera: ok")
 
 
@@ -141,9 +151,9 @@ def test_page_classifies_a_chosen_photo(browser, server: Server, tmp_path: Path)
     photo.write_bytes(jpeg)
     _load_live(browser, server, 1280, 1100)
     browser.find_element("id", "photo").send_keys(str(photo))
-    WebDriverWait(browser, 20, poll_frequency=0.2).until(lambda d: d.execute_script(
-        "return !document.getElementById('photo-view').hidden;"
-    ))
+    WebDriverWait(browser, 20, poll_frequency=0.2).until(
+        lambda d: d.execute_script("return !document.getElementById('photo-view').hidden;")
+    )
     names, message, canvas_w = browser.execute_script(
         "return [[...document.querySelectorAll('#photo-heads .name')].map(e => e.textContent),"
         " document.getElementById('photo-message').textContent,"

@@ -212,8 +212,12 @@ def test_demo_recording_is_a_training_video_of_its_label(tmp_path):
     from screwcam.heads import find_heads
 
     rec, ds = tmp_path / "rec", tmp_path / "ds"
-    assert cli_main(["record", "--label", "torx", "--source", "demo", "--seconds", "1",
-                     "--out", str(rec)]) == 0
+    assert (
+        cli_main(
+            ["record", "--label", "torx", "--source", "demo", "--seconds", "1", "--out", str(rec)]
+        )
+        == 0
+    )
     video = next(rec.glob("torx_*.mp4"))
     cap = cv2.VideoCapture(str(video))
     counts = []

@@ -89,7 +89,12 @@ def test_predictions_json(demo: Server) -> None:
         x, y, w, h = head["box"]
         assert 0 <= x < 640 and 0 <= y < 480 and w > 0 and h > 0
         assert head["label"] in (
-            "innensechskant", "philips", "pozidriv", "sechskant", "torx", "unknown"
+            "innensechskant",
+            "philips",
+            "pozidriv",
+            "sechskant",
+            "torx",
+            "unknown",
         )
         assert 0.0 <= head["confidence"] <= 1.0
     assert data["camera"]["state"] == "ok"
@@ -109,12 +114,17 @@ def test_healthz_and_metrics(demo: Server) -> None:
         if line and not line.startswith("#")
     }
     assert values["screwcam_frames_processed_total"] > 0
-    assert values['screwcam_inference_seconds_bucket{le="+Inf"}'] == values[
-        "screwcam_inference_seconds_count"
-    ]
-    for name in ("screwcam_fps", "screwcam_frames_dropped_total",
-                 "screwcam_camera_reconnects_total", 'screwcam_clients_connected{kind="mjpeg"}',
-                 'screwcam_heads_in_view{label="torx"}'):
+    assert (
+        values['screwcam_inference_seconds_bucket{le="+Inf"}']
+        == values["screwcam_inference_seconds_count"]
+    )
+    for name in (
+        "screwcam_fps",
+        "screwcam_frames_dropped_total",
+        "screwcam_camera_reconnects_total",
+        'screwcam_clients_connected{kind="mjpeg"}',
+        'screwcam_heads_in_view{label="torx"}',
+    ):
         assert name in values, name
 
 
@@ -176,8 +186,7 @@ def test_twenty_clients_and_a_stalled_one(demo: Server) -> None:
 
 def _metric(server: Server, name: str) -> float:
     text = server.request("GET", "/metrics")[1].decode()
-    return next(float(line.split()[1]) for line in text.splitlines()
-                if line.startswith(name + " "))
+    return next(float(line.split()[1]) for line in text.splitlines() if line.startswith(name + " "))
 
 
 # --- uploads --------------------------------------------------------------------------------
@@ -205,8 +214,12 @@ def test_upload_is_classified(demo: Server) -> None:
 def _png_header(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     chunk = b"IHDR" + ihdr
-    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
-            + struct.pack(">I", zlib.crc32(chunk)))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(ihdr))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+    )
 
 
 def test_bad_uploads_get_4xx_never_500(demo: Server) -> None:
@@ -381,8 +394,19 @@ def test_check_config_prints_the_effective_config(tmp_path: Path) -> None:
 
     config = tmp_path / "config.toml"
     config.write_text('[camera]\nsource = "demo"\n[stream]\nmax_fps = 5\n')
-    cmd = [PYTHON, "-m", "screwcam.cli", "serve", "--config", str(config),
-           "--model", str(model_dir()), "--port", "9999", "--check-config"]
+    cmd = [
+        PYTHON,
+        "-m",
+        "screwcam.cli",
+        "serve",
+        "--config",
+        str(config),
+        "--model",
+        str(model_dir()),
+        "--port",
+        "9999",
+        "--check-config",
+    ]
     env = dict(os.environ)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -395,7 +419,8 @@ def test_check_config_prints_the_effective_config(tmp_path: Path) -> None:
     # Without --model, the installation's models/default is found from any directory.
     config.write_text("")
     no_model = [a for a in cmd if a not in ("--model", str(model_dir()))]
-    proc = subprocess.run(no_model, capture_output=True, text=True, env=env, cwd=tmp_path,
-                          timeout=60)
+    proc = subprocess.run(
+        no_model, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"model bundle OK: {ROOT / 'models' / 'default'}" in proc.stdout

@@ -116,10 +116,12 @@ def test_live_heads_match_the_demo_ground_truth(classifier: Classifier) -> None:
             counts[0] += right
             counts[1] += 1
             confusion[(CLASSES[t.label], best.label)] += 1
-    print(f"{len(results)} frames, {total} heads, {predicted} boxes: {found} found, "
-          f"{tight} ({tight / total:.1%}) with IoU >= {MIN_IOU} (worst {worst:.3f}); "
-          f"{correct} labelled right ({correct / max(1, found):.1%}); "
-          f"dropped {metrics.frames_dropped} of {metrics.frames_captured} captured")
+    print(
+        f"{len(results)} frames, {total} heads, {predicted} boxes: {found} found, "
+        f"{tight} ({tight / total:.1%}) with IoU >= {MIN_IOU} (worst {worst:.3f}); "
+        f"{correct} labelled right ({correct / max(1, found):.1%}); "
+        f"dropped {metrics.frames_dropped} of {metrics.frames_captured} captured"
+    )
     print("confusions:", {k: v for k, v in confusion.items() if k[0] != k[1]})
     print("right per condition:", {k: f"{r}/{n}" for k, (r, n) in per_condition.items()})
     assert len(per_condition) >= 5, per_condition

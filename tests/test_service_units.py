@@ -35,14 +35,16 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "systemd" / "config.example.toml
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ("[model]\nconfidence_threshold = 1.5\n",
-         "config.toml: [model] confidence_threshold = 1.5 is out of range 0.0..1.0"),
+        (
+            "[model]\nconfidence_threshold = 1.5\n",
+            "config.toml: [model] confidence_threshold = 1.5 is out of range 0.0..1.0",
+        ),
         ("[server]\nport = 0\n", "[server] port = 0 is out of range 1..65535"),
-        ("[server]\nport = \"80\"\n", "[server] port = '80' must be a whole number"),
+        ('[server]\nport = "80"\n', "[server] port = '80' must be a whole number"),
         ("[server]\nprotect_read_only = 1\n", "protect_read_only = 1 must be true or false"),
         ("[stream]\njpeg_quality = 80.5\n", "jpeg_quality = 80.5 must be a whole number"),
         ("[camera]\nfps = nan\n", "[camera] fps = nan must be a finite number"),
-        ("[camera]\nsourse = \"demo\"\n", "[camera] sourse: unknown key"),
+        ('[camera]\nsourse = "demo"\n', "[camera] sourse: unknown key"),
         ("[pipeline]\nx = 1\n", "[pipeline]: unknown section"),
         ("camera = 3\n", "[camera] must be a table"),
         ("[camera]\nreconnect_min_s = 5\nreconnect_max_s = 1\n", "larger than reconnect_max_s"),
@@ -177,8 +179,13 @@ def test_image_header_reads_sizes_without_decoding() -> None:
 
 def test_huge_declared_dimensions_are_refused_before_decoding() -> None:
     ihdr = struct.pack(">IIBBBBB", 200_000, 200_000, 8, 2, 0, 0, 0)
-    data = (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr
-            + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr)))
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", 13)
+        + b"IHDR"
+        + ihdr
+        + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    )
     with pytest.raises(UploadError) as info:
         decode_upload(data, max_pixels=20_000_000)
     assert info.value.status == 413 and "200000x200000" in str(info.value)
@@ -200,9 +207,13 @@ def test_metrics_text_format() -> None:
     metrics = Metrics()
     for i in range(5):
         metrics.frame_captured()
-        metrics.frame_processed(inference_s=0.003 * (i + 1), latency_s=0.02, now=100.0 + i / 10,
-                                labels=["torx", "torx", "unknown"],
-                                stages={"find_heads": 0.002, "classify": 0.003 * (i + 1)})
+        metrics.frame_processed(
+            inference_s=0.003 * (i + 1),
+            latency_s=0.02,
+            now=100.0 + i / 10,
+            labels=["torx", "torx", "unknown"],
+            stages={"find_heads": 0.002, "classify": 0.003 * (i + 1)},
+        )
     metrics.frame_dropped()
     metrics.client_connected("mjpeg")
     text = metrics.render()

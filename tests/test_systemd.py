@@ -43,7 +43,9 @@ def _directives() -> dict[str, list[str]]:
 def test_unit_verifies(tmp_path: Path) -> None:
     proc = subprocess.run(
         ["systemd-analyze", "verify", str(_unit_copy(tmp_path))],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     assert "screwcam.service" not in proc.stderr, proc.stderr  # no warnings about the unit
@@ -52,10 +54,18 @@ def test_unit_verifies(tmp_path: Path) -> None:
 def test_unit_has_the_required_settings() -> None:
     d = _directives()
     expected = {
-        "Type": "notify", "NotifyAccess": "main", "Restart": "on-failure", "User": "screwcam",
-        "SupplementaryGroups": "video", "ProtectSystem": "strict", "ProtectHome": "yes",
-        "PrivateTmp": "yes", "NoNewPrivileges": "yes", "CapabilityBoundingSet": "",
-        "PrivateDevices": "no", "MemoryDenyWriteExecute": "yes",
+        "Type": "notify",
+        "NotifyAccess": "main",
+        "Restart": "on-failure",
+        "User": "screwcam",
+        "SupplementaryGroups": "video",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "NoNewPrivileges": "yes",
+        "CapabilityBoundingSet": "",
+        "PrivateDevices": "no",
+        "MemoryDenyWriteExecute": "yes",
         "SystemCallArchitectures": "native",
     }
     for key, value in expected.items():
@@ -67,7 +77,9 @@ def test_unit_has_the_required_settings() -> None:
 def test_security_exposure_is_low(tmp_path: Path) -> None:
     proc = subprocess.run(
         ["systemd-analyze", "security", "--offline=true", str(_unit_copy(tmp_path))],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     match = re.search(r"Overall exposure level for \S+: ([\d.]+)", proc.stdout)
     assert match, proc.stdout + proc.stderr
@@ -102,8 +114,9 @@ def test_service_runs_without_writable_executable_memory(tmp_path: Path) -> None
         assert next(mjpeg_frames(resp))
         conn.close()
         jpeg, _ = demo_jpeg()
-        status, body, _ = server.request("POST", "/api/classify", jpeg,
-                                         {"Content-Type": "image/jpeg"})
+        status, body, _ = server.request(
+            "POST", "/api/classify", jpeg, {"Content-Type": "image/jpeg"}
+        )
         assert status == 200, body
         code, _ = server.terminate()
         assert code == 0, server.log()

@@ -13,8 +13,13 @@ from _training_helpers import write_thesis_npy
 from screwcam.classes import CLASSES
 from screwcam.cli import main
 
-FILES = ("model.keras", "metrics.json", "training_curves.png", "confusion_matrix.png",
-         "MODEL_CARD.md")
+FILES = (
+    "model.keras",
+    "metrics.json",
+    "training_curves.png",
+    "confusion_matrix.png",
+    "MODEL_CARD.md",
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +34,10 @@ def test_preset_trains_and_writes_files(preset: str, tiny: Path, tmp_path: Path)
     import screwcam.training.models  # noqa: F401  (custom layer registration)
 
     out = tmp_path / preset
-    assert main(["train", "--data", str(tiny), "--preset", preset, "--epochs", "1",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["train", "--data", str(tiny), "--preset", preset, "--epochs", "1", "--out", str(out)])
+        == 0
+    )
     for name in FILES:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temp dir left"
@@ -74,8 +81,24 @@ def test_same_seed_same_model(tiny: Path, tmp_path: Path):
     weights = []
     for run in ("a", "b"):
         out = tmp_path / run
-        assert main(["train", "--data", str(tiny), "--preset", "logreg", "--epochs", "2",
-                     "--seed", "7", "--out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--data",
+                    str(tiny),
+                    "--preset",
+                    "logreg",
+                    "--epochs",
+                    "2",
+                    "--seed",
+                    "7",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         weights.append(keras.models.load_model(out / "model.keras").get_weights())
     for a, b in zip(*weights, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -86,8 +109,23 @@ def test_force_replaces_existing(tiny: Path, tmp_path: Path):
     out = tmp_path / "m"
     out.mkdir()
     (out / "old.txt").write_text("old")
-    assert main(["train", "--data", str(tiny), "--preset", "logreg", "--epochs", "1",
-                 "--force", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tiny),
+                "--preset",
+                "logreg",
+                "--epochs",
+                "1",
+                "--force",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert not (out / "old.txt").exists() and (out / "model.keras").is_file()
 
 

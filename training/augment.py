@@ -41,12 +41,27 @@ STRONG = AugmentConfig()
 # For the small thesis models: the same kinds of change, milder, no polarity inversion
 # (CNN1 has too little capacity to learn both polarities and underfits).
 MEDIUM = AugmentConfig(
-    zoom=(0.85, 1.1), stretch=0.08, translate=0.06, brightness=0.2, contrast=0.3,
-    shadow_p=0.4, invert_p=0.0, noise_std=5.0, restretch_p=0.5,
+    zoom=(0.85, 1.1),
+    stretch=0.08,
+    translate=0.06,
+    brightness=0.2,
+    contrast=0.3,
+    shadow_p=0.4,
+    invert_p=0.0,
+    noise_std=5.0,
+    restretch_p=0.5,
 )
 LIGHT = AugmentConfig(
-    rotation=0.5, zoom=(0.9, 1.1), stretch=0.05, translate=0.05, brightness=0.15, contrast=0.2,
-    shadow_p=0.3, invert_p=0.0, noise_std=3.0, restretch_p=0.3,
+    rotation=0.5,
+    zoom=(0.9, 1.1),
+    stretch=0.05,
+    translate=0.05,
+    brightness=0.15,
+    contrast=0.2,
+    shadow_p=0.3,
+    invert_p=0.0,
+    noise_std=3.0,
+    restretch_p=0.3,
 )
 
 

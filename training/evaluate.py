@@ -28,15 +28,30 @@ CHUNK = 256
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("data", nargs="+", type=Path,
-                        help="image folders (class = folder name) or thesis X*.npy files/folders")
-    parser.add_argument("--model", default=DEFAULT_BUNDLE,
-                        help=f"model bundle folder (default: {DEFAULT_BUNDLE}, shipped with screwcam)")
+    parser.add_argument(
+        "data",
+        nargs="+",
+        type=Path,
+        help="image folders (class = folder name) or thesis X*.npy files/folders",
+    )
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_BUNDLE,
+        help=f"model bundle folder (default: {DEFAULT_BUNDLE}, shipped with screwcam)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the results as JSON")
-    parser.add_argument("--report", type=Path, default=None,
-                        help="write a self-contained HTML report with every mistake")
-    parser.add_argument("--max-mistakes", type=int, default=None,
-                        help="show at most this many mistakes in the report (default: all)")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help="write a self-contained HTML report with every mistake",
+    )
+    parser.add_argument(
+        "--max-mistakes",
+        type=int,
+        default=None,
+        help="show at most this many mistakes in the report (default: all)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="interpreter threads (default 2)")
     parser.add_argument("--force", action="store_true", help="overwrite --json/--report files")
 

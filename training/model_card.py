@@ -19,7 +19,8 @@ def model_card(name: str, metrics: dict[str, Any], bundle: dict[str, Any] | None
         f"`screwcam.preprocess` (preprocessing version {metrics['preprocess_version']}); "
         "Rescaling(1/255) is the model's first layer.",
         "- Output: probabilities of the 5 drive types, in this order: "
-        + ", ".join(f"{i} {c} ({ENGLISH[c]})" for i, c in enumerate(CLASSES)) + ".",
+        + ", ".join(f"{i} {c} ({ENGLISH[c]})" for i, c in enumerate(CLASSES))
+        + ".",
         f"- Trained with `screwcam train --preset {metrics['preset']} --seed {metrics['seed']}` "
         f"on `{data['source']}`: {data['train']['n']} images "
         f"({int(data['validation_fraction'] * 100)}% held out for validation / early stopping), "

@@ -49,15 +49,33 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "logreg": Preset("logreg", "softmax regression on the 784 pixels", 30, 128, 3e-3,
-                     "light", 0.0, 8),
+    "logreg": Preset(
+        "logreg", "softmax regression on the 784 pixels", 30, 128, 3e-3, "light", 0.0, 8
+    ),
     "mlp": Preset("mlp", "thesis NN2: 784-50 sigmoid-5", 40, 128, 3e-3, "light", 0.0, 10),
-    "onevsall": Preset("onevsall", "thesis NN1: five one-vs-all Dense16-Dense1 nets",
-                       40, 128, 3e-3, "light", 0.0, 10),
-    "cnn1": Preset("cnn1", "thesis CNN1: Conv16-Conv32-MaxPool-Dense5", 45, 128, 2e-3,
-                   "medium", 0.05, 10),
-    "edge": Preset("edge", "small conv-BN-ReLU CNN with global average pooling for int8",
-                   30, 128, 3e-3, "strong", 0.05, 10),
+    "onevsall": Preset(
+        "onevsall",
+        "thesis NN1: five one-vs-all Dense16-Dense1 nets",
+        40,
+        128,
+        3e-3,
+        "light",
+        0.0,
+        10,
+    ),
+    "cnn1": Preset(
+        "cnn1", "thesis CNN1: Conv16-Conv32-MaxPool-Dense5", 45, 128, 2e-3, "medium", 0.05, 10
+    ),
+    "edge": Preset(
+        "edge",
+        "small conv-BN-ReLU CNN with global average pooling for int8",
+        30,
+        128,
+        3e-3,
+        "strong",
+        0.05,
+        10,
+    ),
 }
 
 

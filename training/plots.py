@@ -55,8 +55,14 @@ def confusion_matrix(cm: list[list[int]], path: Path, title: str = "") -> None:
     ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
     for i in range(arr.shape[0]):
         for j in range(arr.shape[1]):
-            ax.text(j, i, str(arr[i, j]), ha="center", va="center",
-                    color="white" if frac[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                str(arr[i, j]),
+                ha="center",
+                va="center",
+                color="white" if frac[i, j] > 0.5 else "black",
+            )
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     ax.set_yticks(range(len(names)), names)
     ax.set(xlabel="predicted", ylabel="true", title=title)

@@ -113,9 +113,7 @@ def format_text(result: dict[str, Any], title: str = "") -> str:
 def png_data_uri(image: np.ndarray, scale: int = 1) -> str:
     """A gray/BGR uint8 image as an inline data: URI (PNG)."""
     if scale > 1:
-        image = cv2.resize(
-            image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST
-        )
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
     ok, buf = cv2.imencode(".png", image)
     if not ok:
         raise ValueError("could not encode PNG")
@@ -197,15 +195,15 @@ figure img{{image-rendering:pixelated;display:block}}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>{html.escape(subtitle)}</p>
-<p><b>Overall accuracy: {result['accuracy'] * 100:.2f}%</b> on {result['n']} images,
+<p><b>Overall accuracy: {result["accuracy"] * 100:.2f}%</b> on {result["n"]} images,
 {len(mistakes)} mistakes.</p>
 <h2>Confusion matrix</h2>
-{_confusion_html(result['confusion'])}
+{_confusion_html(result["confusion"])}
 <h2>Per class</h2>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>n</th></tr>{pcs}</table>
 <h2>Per condition</h2>
 <table><tr><th>condition</th><th>accuracy</th><th>n</th></tr>{conds}</table>
 <h2>Mistakes</h2>
-{cards or '<p>None.</p>'}{more}
+{cards or "<p>None.</p>"}{more}
 </body></html>
 """

@@ -35,21 +35,31 @@ VAL_FRACTION = 0.1
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data", required=True, type=Path,
+        "--data",
+        required=True,
+        type=Path,
         help="dataset folder (train/ and test/ trees from slice/synth, or thesis "
         "X_train.npy/y_train.npy/X_test.npy/y_test.npy)",
     )
-    parser.add_argument("--preset", choices=PRESET_NAMES, default="edge",
-                        help="model to train (default: edge)")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="maximum epochs (default: the preset's; early stopping ends sooner)")
+    parser.add_argument(
+        "--preset", choices=PRESET_NAMES, default="edge", help="model to train (default: edge)"
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="maximum epochs (default: the preset's; early stopping ends sooner)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="batch size (default: the preset's)")
-    parser.add_argument("--force", action="store_true",
-                        help="replace an existing non-empty output folder")
-    parser.add_argument("--out", required=True, type=Path,
-                        help="output folder, e.g. models/mymodel")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="batch size (default: the preset's)"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="replace an existing non-empty output folder"
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, help="output folder, e.g. models/mymodel"
+    )
 
 
 def log(msg: str) -> None:
@@ -130,9 +140,7 @@ def train(
     x_all = np.asarray(train_set.x, dtype=np.uint8)
     y_all = np.asarray(train_set.y, dtype=np.int64)
     if len(y_all) < NUM_CLASSES * 2:
-        raise DatasetError(
-            f"training set has only {len(y_all)} images; need at least 2 per class"
-        )
+        raise DatasetError(f"training set has only {len(y_all)} images; need at least 2 per class")
     missing = [ENGLISH[CLASSES[c]] for c in range(NUM_CLASSES) if not (y_all == c).any()]
     if missing:
         raise DatasetError(
@@ -279,7 +287,8 @@ def write_model_dir(model: Any, metrics: dict[str, Any], out: Path, force: bool)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", "utf-8")
         plots.training_curves(metrics["history"], tmp / "training_curves.png", metrics["preset"])
         plots.confusion_matrix(
-            metrics["test"]["confusion"], tmp / "confusion_matrix.png",
+            metrics["test"]["confusion"],
+            tmp / "confusion_matrix.png",
             f"{metrics['preset']}: test accuracy {metrics['test']['accuracy'] * 100:.2f}%",
         )
         (tmp / "MODEL_CARD.md").write_text(model_card(out.name, metrics), "utf-8")

@@ -237,5 +237,3 @@ class DemoSource(Source):
         image, truth = self.render(index)
         self._index += 1
         return Frame(image=image, index=index, time=time.time(), truth=truth)
-
-

@@ -228,5 +228,3 @@ def draw_sprite(
     albedo = np.clip(albedo, 0.02, 1.0)
     sprite = cv2.merge([height, albedo, alpha, recess]).astype(np.float32)
     return sprite, float(top)
-
-

@@ -23,6 +23,7 @@ How a head is drawn (top view, vectorised numpy/OpenCV only):
 The "silhouette" condition instead binarizes head and recess (black on white or
 white on black), like the thesis's images.
 """
+
 from __future__ import annotations
 
 import math
@@ -467,5 +468,3 @@ def render_empty(
 
 def to_u8(image: np.ndarray) -> np.ndarray:
     return np.clip(image * 255.0, 0.0, 255.0).astype(np.uint8)
-
-
