@@ -219,11 +219,9 @@ def bench_classify(model_dir: Path, frames: list[Any], quick: bool, tmp: Path) -
             )
 
     keras_note = ""
-    try:
-        from screwcam.training import keras_bench
-    except ImportError:  # pragma: no cover - only on a device without the train extra
-        keras_bench = None
-    if keras_bench is not None and _has_tensorflow() and (model_dir / "model.keras").exists():
+    from screwcam.bench import keras_bench  # imports TensorFlow only when called
+
+    if _has_tensorflow() and (model_dir / "model.keras").exists():
         log("  Keras model.predict (the thesis's way) ...")
         model = keras_bench.load_keras_model(model_dir)
         t = keras_bench.predict_times(model, crops, repeats=10 if quick else 30)
@@ -275,11 +273,10 @@ def _has_tensorflow() -> bool:
 
 
 def _make_pipeline(model_dir: Path, source_factory: Callable[[], Any]) -> Any:
+    from screwcam.classifier import Classifier
     from screwcam.edge_service.analyzer import Analyzer
     from screwcam.edge_service.config import Config
     from screwcam.edge_service.pipeline import Pipeline
-
-    from screwcam.classifier import Classifier
 
     cfg = Config()
     analyzer = Analyzer(
@@ -292,7 +289,6 @@ def _make_pipeline(model_dir: Path, source_factory: Callable[[], Any]) -> Any:
 
 def bench_pipeline(model_dir: Path, frames: list[Any], quick: bool) -> dict:
     from screwcam.edge_service.draw import annotate, encode_jpeg
-
     from screwcam.heads import find_heads
     from screwcam.preprocess import preprocess_many, to_gray
 
@@ -591,9 +587,9 @@ def _naive_server(video: str, model_dir: str, port: int) -> None:
     """The way the common Flask streaming tutorials do it: every client's generator
     opens the camera itself, and analyses, draws and encodes every frame itself."""
     from flask import Flask, Response
-    from screwcam.edge_service.analyzer import Analyzer
 
     from screwcam.classifier import Classifier
+    from screwcam.edge_service.analyzer import Analyzer
     from screwcam.sources import VideoFileSource
 
     app = Flask("naive")

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,7 +58,7 @@ class Server:
         *args: str,
         model: Path | None = None,
         env: dict[str, str] | None = None,
-        cwd: Path = ROOT,
+        cwd: Path | None = None,
     ) -> None:
         self.port = free_port()
         self.args = [
@@ -73,7 +74,8 @@ class Server:
             *args,
         ]
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.cwd = cwd
+        # not the checkout: a subprocess there would import ./screwcam, not the install
+        self.cwd = cwd or Path(tempfile.gettempdir())
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
 

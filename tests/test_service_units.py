@@ -12,6 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
+from screwcam.bundle import shipped_bundle
 from screwcam.edge_service.config import (
     Config,
     config_from_dict,
@@ -23,8 +25,6 @@ from screwcam.edge_service.config import (
 from screwcam.edge_service.metrics import Metrics
 from screwcam.edge_service.systemd_notify import Notifier, watchdog_interval_s
 from screwcam.edge_service.upload import UploadError, decode_upload, image_header
-
-from screwcam.bundle import shipped_bundle
 from screwcam.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "systemd" / "config.example.toml"
