@@ -115,13 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:  # other libraries' chatter (font caches, absl) only with -v
         for name in ("matplotlib", "absl", "tensorflow", "h5py"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    quiet = (
+    native_stderr = (
         _quiet_native_stderr()
         if args.command in NEEDS_TENSORFLOW and not args.verbose
         else contextlib.nullcontext()
     )
     try:
-        with quiet:
+        with native_stderr:
             return int(module.run(args) or 0)
     except ScrewcamError as exc:
         print(f"screwcam {args.command}: error: {exc}", file=sys.stderr)
