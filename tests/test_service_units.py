@@ -174,7 +174,7 @@ def test_image_header_reads_sizes_without_decoding() -> None:
         assert image_header(data) == (kind, 53, 37)
     progressive = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
     assert image_header(progressive) == ("jpeg", 53, 37)
-    assert decode_upload(_png(53, 37), max_pixels=10_000).shape == (37, 53, 3)
+    assert decode_upload(_png(53, 37), max_pixels=10_000).image.shape == (37, 53, 3)
 
 
 def test_huge_declared_dimensions_are_refused_before_decoding() -> None:
