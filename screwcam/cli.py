@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import logging
 import os
+import signal
 import sys
 from collections.abc import Iterator
 
@@ -115,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:  # other libraries' chatter (font caches, absl) only with -v
         for name in ("matplotlib", "absl", "tensorflow", "h5py"):
             logging.getLogger(name).setLevel(logging.WARNING)
+    # SIGTERM ends a command like Ctrl-C: its cleanup runs (staged files removed,
+    # worker processes stopped). `serve` installs its own handler.
+    signal.signal(signal.SIGTERM, _terminate)
     native_stderr = (
         _quiet_native_stderr()
         if args.command in NEEDS_TENSORFLOW and not args.verbose
@@ -129,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"screwcam {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
