@@ -195,11 +195,13 @@ class Service:
 
         from .analyzer import Analyzer
         from .app import create_app
+        from .memory import Trimmer, limit_arenas
         from .metrics import Metrics
         from .pipeline import Pipeline
         from .streaming import QuietHandover
         from .systemd_notify import Notifier, watchdog_interval_s
 
+        limit_arenas(2)  # before the threads start (see memory.py)
         self.config = config
         self.token = config.token()
         bundle, classifier, upload_classifier, self.model_info = _load_model(config)
@@ -253,6 +255,7 @@ class Service:
             target=self._run_server, name="waitress", daemon=True
         )
         self._server_failed = False
+        self._trimmer = Trimmer(self.pipeline.stop_event)
 
     @property
     def port(self) -> int:
@@ -269,6 +272,7 @@ class Service:
 
     def start(self) -> None:
         self.pipeline.start()
+        self._trimmer.start()
         self._server_thread.start()
         host = self.config.server.host
         shown = "localhost" if host in ("0.0.0.0", "::") else host
