@@ -71,6 +71,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="replace the benchmark block of this README with the new table",
     )
     parser.add_argument(
+        "--load",
+        action="store_true",
+        help="instead: the service under load and hostile input (viewers 1/20/200, a 20 s "
+        "load, a bad-input corpus; see bench/load.py)",
+    )
+    parser.add_argument(
         "--train",
         action="store_true",
         help="part 6: actually run the default training recipe and time it "
@@ -913,6 +919,17 @@ def bench(model_dir: Path, quick: bool, run_training: bool = False) -> dict[str,
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.load:
+        from .load import markdown_load, run_load
+
+        results = run_load(resolve_bundle_path(args.model), args.quick)
+        table = markdown_load(results)
+        print(table)
+        if args.json:
+            _write_atomic(args.json, json.dumps(results, indent=2, default=str) + "\n")
+        if args.markdown:
+            _write_atomic(args.markdown, table)
+        return 0
     results = bench(resolve_bundle_path(args.model), args.quick, args.train)
     table = markdown(results)
     print(table)
