@@ -443,3 +443,44 @@ def test_check_config_checks_the_source(tmp_path: Path) -> None:
     assert "garbage.mp4" in done.stderr
     done = _serve_cli("--source", "demo", "--check-config")
     assert done.returncode == 0, done.stderr
+
+
+# --- 4. memory is given back after a load ----------------------------------------------------
+
+
+def test_memory_goes_back_near_idle_after_a_load(tmp_path: Path) -> None:
+    _, frame = demo_jpeg(seed=9)
+    big = cv2.resize(frame.image, (1600, 1200))
+    upload = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+    with Server("--source", "demo") as server:
+        server.start(tmp_path / "log.txt")
+        pid = server.proc.pid  # type: ignore[union-attr]
+        for _ in range(3):  # every path once: "idle" is the warm service
+            assert server.request("POST", "/api/classify", upload, {})[0] == 200
+        streams = [_raw_get(server.port, "/stream.mjpg") for _ in range(2)]
+        time.sleep(2.0)
+        for s in streams:
+            s.close()
+        time.sleep(6.0)
+        idle_kb = _proc_kb(pid, "VmRSS")
+        end = time.monotonic() + 10.0
+
+        def hammer(k: int) -> int:
+            n = 0
+            while time.monotonic() < end and n < 400:
+                path = "/api/classify" if k % 2 else "/api/predictions"
+                body = upload if k % 2 else None
+                server.request("POST" if body else "GET", path, body, {})
+                n += 1
+            return n
+
+        streams = [_raw_get(server.port, "/stream.mjpg") for _ in range(20)]
+        drain = _Drain(streams)
+        with ThreadPoolExecutor(24) as pool:
+            sum(pool.map(hammer, range(24)))
+        drain.close()
+        for s in streams:
+            s.close()
+        time.sleep(6.0)  # the service trims its heap every 5 s
+        after_kb = _proc_kb(pid, "VmRSS")
+        assert after_kb <= 1.25 * idle_kb, f"RSS {idle_kb >> 10} MB idle, {after_kb >> 10} MB after"
