@@ -1,9 +1,11 @@
 """The web app: page, MJPEG stream, event stream, JSON API, health and metrics.
 
 `create_app(config, pipeline)` builds a Flask app around a running (or not yet
-started) `Pipeline`; nothing starts at import time. Streams read the pipeline's
-latest result with a timeout, so they skip frames when a client is slow and end
-promptly when the pipeline stops. Every error, 4xx or 5xx, is JSON.
+started) `Pipeline`; nothing starts at import time. A stream request is checked
+here (token, viewer capacity: 503 beyond) and then handed to the `StreamHub`
+(streaming.py), whose one sender thread writes every viewer, so streams never
+hold a server thread. Uploads are decoded within the device's memory and at most
+`max_concurrent_uploads` at once (upload.py). Every error, 4xx or 5xx, is JSON.
 """
 
 from __future__ import annotations
