@@ -484,3 +484,16 @@ def test_memory_goes_back_near_idle_after_a_load(tmp_path: Path) -> None:
         time.sleep(6.0)  # the service trims its heap every 5 s
         after_kb = _proc_kb(pid, "VmRSS")
         assert after_kb <= 1.25 * idle_kb, f"RSS {idle_kb >> 10} MB idle, {after_kb >> 10} MB after"
+
+
+def test_the_bad_input_corpus_gets_no_5xx_and_bounded_memory() -> None:
+    """The corpus of `screwcam bench --load` (random bytes, truncations, bombs, every
+    image format OpenCV writes, odd requests), one request at a time."""
+    from _service_helpers import model_dir
+    from screwcam.bench.load import bench_bad_input
+
+    result = bench_bad_input(model_dir())
+    assert not result["5xx"], result["answers"]
+    assert not result["no_answer"], result["answers"]
+    assert result["healthy_after"]
+    assert result["peak_mb_above_idle"] <= 150, result["peak_mb_above_idle"]
