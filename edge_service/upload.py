@@ -254,13 +254,14 @@ def decode_upload(
                 status=413,
             )
     else:
-        scale = reduction_for(width, height, budget)
-        if scale is None:
+        reduced = reduction_for(width, height, budget)
+        if reduced is None:
             raise UploadError(
                 f"JPEG image is {width}x{height}; even at 1/8 size it exceeds the "
                 f"{budget} pixels this device decodes ([server] max_decode_pixels)",
                 status=413,
             )
+        scale = reduced
         coef_limit = _COEF_BYTES_PER_BUDGET_PIXEL * budget
         if header.coef_bytes > coef_limit:
             raise UploadError(

@@ -490,6 +490,7 @@ def test_the_bad_input_corpus_gets_no_5xx_and_bounded_memory() -> None:
     """The corpus of `screwcam bench --load` (random bytes, truncations, bombs, every
     image format OpenCV writes, odd requests), one request at a time."""
     from _service_helpers import model_dir
+
     from screwcam.bench.load import bench_bad_input
 
     result = bench_bad_input(model_dir())

@@ -8,6 +8,7 @@ import socket
 import time
 
 from conftest import make_app
+
 from screwcam.edge_service.streaming import StreamHub
 
 

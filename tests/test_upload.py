@@ -9,6 +9,7 @@ import struct
 import cv2
 import numpy as np
 import pytest
+
 from screwcam.edge_service.upload import (
     UploadError,
     UploadGate,
