@@ -249,7 +249,7 @@ class Service:
             raise listen_error(host, port, exc) from exc
         except ValueError as exc:  # waitress: "Invalid host/port specified."
             raise ConfigError(f"cannot listen on {host}:{port}: {exc}") from exc
-        use_json_errors(self.server)
+        use_json_errors(self.server, config.server.max_upload_bytes)
         logging.getLogger("waitress").addFilter(QuietHandover())
         self._server_thread = threading.Thread(
             target=self._run_server, name="waitress", daemon=True
@@ -318,16 +318,22 @@ class Service:
         log.info("stopped in %.2f s", time.monotonic() - t0)
 
 
-def use_json_errors(server: Any) -> None:
+def use_json_errors(server: Any, max_upload_bytes: int) -> None:
     """Make waitress's own error answers (400 bad request, 413 body too large,
     431 headers too large, ...) JSON like every other error of the service."""
+    specific = {
+        413: f"upload too large: at most {max_upload_bytes} bytes are accepted "
+        "([server] max_upload_bytes)",
+        431: "the request's headers are too large (a cookie or header gone wild?)",
+    }
     from waitress.channel import HTTPChannel
     from waitress.task import ErrorTask
 
     class JsonErrorTask(ErrorTask):
         def execute(self) -> None:
             error = self.request.error
-            message = " ".join(str(error.body).split()) or error.reason
+            detail = " ".join(str(error.body).split())
+            message = specific.get(error.code) or detail or error.reason
             body = json.dumps(
                 {"error": error.reason.lower().replace(" ", "_"), "message": message}
             ).encode()
