@@ -194,7 +194,8 @@ class StreamHub:
                 self._video = item
             else:
                 self._result = item
-            self._wake()
+            if self._viewers or self._incoming:  # nobody watching: let the sender sleep
+                self._wake()
         self._wake()
 
     def _wake(self) -> None:

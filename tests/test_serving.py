@@ -128,12 +128,14 @@ def test_sixty_streams_do_not_starve_healthz_api_and_uploads(tmp_path: Path) -> 
             statuses = [h[0] for h in heads]
             assert statuses.count(200) == 63, f"streams not served: {statuses}"
             drain = _Drain(streams + events)
+            # Not a speed test (that is `screwcam bench --load`): a starved request is
+            # never answered; 5 s leaves room for a busy machine.
             try:
                 jpeg, _ = demo_jpeg()
                 for _ in range(5):
                     for path in ("/healthz", "/api/predictions", "/"):
                         status, seconds = _timed(server, "GET", path)
-                        assert status == 200 and seconds < 1.0, (path, status, seconds)
+                        assert status == 200 and seconds < 5.0, (path, status, seconds)
                     status, seconds = _timed(
                         server,
                         "POST",
@@ -141,7 +143,7 @@ def test_sixty_streams_do_not_starve_healthz_api_and_uploads(tmp_path: Path) -> 
                         body=jpeg,
                         headers={"Content-Type": "image/jpeg"},
                     )
-                    assert status == 200 and seconds < 2.0, ("upload", status, seconds)
+                    assert status == 200 and seconds < 5.0, ("upload", status, seconds)
                 time.sleep(1.0)
                 assert all(n > 0 for n in drain.received.values()), "a viewer got no data"
             finally:
@@ -162,7 +164,7 @@ def test_viewers_beyond_capacity_get_a_prompt_503(tmp_path: Path) -> None:
             for path in ("/stream.mjpg", "/api/events"):
                 t0 = time.monotonic()
                 status, body, headers = server.request("GET", path)
-                assert status == 503 and time.monotonic() - t0 < 2.0, (path, status)
+                assert status == 503 and time.monotonic() - t0 < 5.0, (path, status)
                 assert int(headers["retry-after"]) > 0
                 assert json.loads(body)["error"] == "too_many_viewers"
             assert server.get_json("/healthz")[0] == 200
