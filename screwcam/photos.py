@@ -23,6 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import DatasetError
+
 # Real photographs (not drawings, charts or synthetic test patterns) in skimage/data.
 PHOTOS: tuple[str, ...] = (
     "astronaut.png",
@@ -45,15 +47,8 @@ PHOTOS: tuple[str, ...] = (
 SURFACES: tuple[str, ...] = ("brick.png", "grass.png", "gravel.png", "page.png", "text.png")
 
 
-def _missing(what: str) -> Exception:
-    """The project's DatasetError if it can be imported, else a plain RuntimeError."""
-    for module in ("screwcam.errors", "capture.errors"):
-        try:
-            errors = importlib.import_module(module)
-        except ImportError:
-            continue
-        return errors.DatasetError(what)
-    return RuntimeError(what)
+def _missing(what: str) -> DatasetError:
+    return DatasetError(what)
 
 
 @functools.lru_cache(maxsize=1)

@@ -6,14 +6,27 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from . import camera, geometry, materials, shading
-from .geometry import DISTRACTORS, LABEL_STYLES, PART_HEAD, PART_MARK, PART_RECESS, RECESS_OF_LABEL
-from .materials import BACKGROUNDS, FINISHES
-from .shading import LIGHTS
+from .camera import effects, fill_holes, project
+from .geometry import (
+    DISTRACTORS,
+    LABEL_STYLES,
+    PART_HEAD,
+    PART_MARK,
+    PART_RECESS,
+    RECESS_OF_LABEL,
+    build_distractor,
+    build_head,
+    marks_field,
+    recess_params,
+    style_params,
+)
+from .geometry import STYLES as STYLES
+from .materials import BACKGROUNDS, FINISHES, apply_finish, fbm, finish_params, srgb_to_linear
+from .materials import background as surface_material
+from .shading import LIGHTS, environment, light_rig, shade
 
 # Thesis class ids (screwcam.classes order), hard-coded so this package stands alone.
 CLASS_NAMES: tuple[str, ...] = ("innensechskant", "philips", "pozidriv", "sechskant", "torx")
-STYLES = geometry.STYLES
 VIEWS: tuple[str, ...] = ("top", "oblique")  # tilt < 10° / 10-30°
 MAX_TILT = 30.0
 GENERATOR = "render3d"
@@ -49,7 +62,7 @@ class _Stage:
 
     def __init__(self, rng, shape, background: str):
         self.shape = shape
-        base, metal, rough, bump = materials.background(rng, background, shape)
+        base, metal, rough, bump = surface_material(rng, background, shape)
         self.base, self.metal, self.rough = base, metal, rough
         self.z = bump.copy()
         self.part = np.zeros(shape, np.uint8)
@@ -88,13 +101,13 @@ class _Stage:
         cam = None
         if kind is None:
             recess = RECESS_OF_LABEL[label]
-            sp = geometry.style_params(rng, style, recess)
-            rp = geometry.recess_params(rng, recess) if recess else {}
+            sp = style_params(rng, style, recess)
+            rp = recess_params(rng, recess) if recess else {}
             marks = None
             if recess is None and rng.random() < 0.6:
-                marks = geometry.marks_field(rng)
+                marks = marks_field(rng)
                 sp["marks_raised"] = bool(rng.random() < 0.7)
-            h, part, mask = geometry.build_head(X, Y, style, sp, recess, rp, marks)
+            h, part, mask = build_head(X, Y, style, sp, recess, rp, marks)
         else:
             p = {
                 "hole": rng.uniform(0.3, 0.6),
@@ -103,16 +116,16 @@ class _Stage:
                 "depth": rng.uniform(0.5, 2.0),
             }
             geo_kind = "coin" if kind == "photo_coin" else kind
-            h, part, mask = geometry.build_distractor(X, Y, geo_kind, p)
+            h, part, mask = build_distractor(X, Y, geo_kind, p)
         h = h * np.float32(radius)
-        fp = materials.finish_params(rng, finish or "zinc")
+        fp = finish_params(rng, finish or "zinc")
         if kind is None and finish == "worn" and RECESS_OF_LABEL[label] is not None:
             # cammed-out recess: the mouth of the recess worn into an irregular bevel
             rec = (part == PART_RECESS).astype(np.uint8)
             if rec.any():
                 dt = cv2.distanceTransform(1 - rec, cv2.DIST_L2, 3)
                 amount = fp["cam"] * radius
-                wobble = materials.fbm(rng, rec.shape, 5.0)
+                wobble = fbm(rng, rec.shape, 5.0)
                 cam = np.clip(amount * (0.3 + wobble) - dt * 0.8, 0.0, None) * (part == PART_HEAD)
                 h = h - cam
                 cam = cam / max(amount, 1e-3)
@@ -127,7 +140,7 @@ class _Stage:
             # a drilled hole: same material as the surface, darker inside
             self.base[win][mask] *= 0.5
             return oid
-        base, metal, rough, bump = materials.apply_finish(rng, fp, part, r, cam)
+        base, metal, rough, bump = apply_finish(rng, fp, part, r, cam)
         if kind == "photo_coin" and coin is not None:
             patch, cmask = coin
             size = (mask.shape[1], mask.shape[0])
@@ -139,7 +152,7 @@ class _Stage:
             oy = int(round((0 - ys[0]) * radius - radius))
             M[0, 2], M[1, 2] = ox, oy
             canvas = cv2.warpAffine(full, M, size, dst=canvas, borderMode=cv2.BORDER_CONSTANT)
-            lum = materials.srgb_to_linear(canvas)[..., None]
+            lum = srgb_to_linear(canvas)[..., None]
             tint = np.array(
                 rng.choice([[0.75, 0.75, 0.75], [0.35, 0.55, 0.8], [0.3, 0.45, 0.75]]), np.float32
             )
@@ -242,9 +255,9 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
         color = _silhouette(stage.part, stage.obj, [oid], polarity)[..., None].repeat(3, axis=2)
         rig = {"name": "silhouette"}
     else:
-        rig = shading.light_rig(rng, light, view, scale_px=radius)
-        env = shading.environment(rng)
-        color = shading.shade(
+        rig = light_rig(rng, light, view, scale_px=radius)
+        env = environment(rng)
+        color = shade(
             z,
             stage.base,
             stage.metal,
@@ -257,7 +270,7 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
         )
     if tilt > 0.5:
         focal = float(rng.uniform(6.0, 20.0)) * radius
-        (color, obj, part), covered = camera.project(
+        (color, obj, part), covered = project(
             [color, stage.obj, stage.part],
             z,
             tilt,
@@ -267,8 +280,8 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
             focal,
             z0=zmax / 2,
         )
-        color = camera.fill_holes(color, covered)
-        obj = camera.fill_holes(obj, covered, nearest=True)
+        color = fill_holes(color, covered)
+        obj = fill_holes(obj, covered, nearest=True)
     else:
         obj = stage.obj
     head = (obj == oid).astype(np.float32)
@@ -285,7 +298,7 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
     if silhouette:
         image = np.where(color > 0.5, 255, 0).astype(np.uint8)
     elif overrides.get("effects", True):
-        image, applied = camera.effects(rng, color, rig, size / 96.0, overrides)
+        image, applied = effects(rng, color, rig, size / 96.0, overrides)
     else:
         image = (np.clip(color * rig["exposure"], 0, 1) ** (1 / 2.2) * 255 + 0.5).astype(np.uint8)
     info = {
@@ -454,10 +467,10 @@ def render_scene(
         distractors.append((oid, kind))
     view = np.array([0.0, -np.sin(np.radians(tilt)), np.cos(np.radians(tilt))], np.float32)
     typical = float(np.median([p[2] for p in placed])) if placed else short / 10
-    rig = shading.light_rig(rng, light, view, scale_px=max(typical, short / 8))
-    env = shading.environment(rng)
+    rig = light_rig(rng, light, view, scale_px=max(typical, short / 8))
+    env = environment(rng)
     zmax = float(stage.z.max())
-    color = shading.shade(
+    color = shade(
         stage.z,
         stage.base,
         stage.metal,
@@ -468,13 +481,13 @@ def render_scene(
         ao_scales=(1.5, 5.0),
         shadow_len=max(4.0, zmax * 4.0),
     )
-    (color, obj), covered = camera.project(
+    (color, obj), covered = project(
         [color, stage.obj], stage.z, tilt, st_c, (ho, wo), out_c, focal
     )
-    color = camera.fill_holes(color, covered)
-    obj = camera.fill_holes(obj, covered, nearest=True)
+    color = fill_holes(color, covered)
+    obj = fill_holes(obj, covered, nearest=True)
     image, applied = (
-        camera.effects(rng, color, rig, 1.0, overrides)
+        effects(rng, color, rig, 1.0, overrides)
         if overrides.get("effects", True)
         else (
             (np.clip(color * rig["exposure"], 0, 1) ** (1 / 2.2) * 255 + 0.5).astype(np.uint8),
