@@ -391,6 +391,13 @@ def render_scene(
     ws = int(np.ceil(wo * 1.25))
     hs = int(np.ceil(ho / cos_t * 1.25))
     stage = _Stage(rng, (hs, ws), bg)
+    # The camera sits on the stage's -y side; the frame is flipped upside down at the
+    # end so that the near side of the table is at the bottom, as in a photo. Flip the
+    # surface now so that photos come out upright.
+    stage.base = np.ascontiguousarray(stage.base[::-1])
+    stage.z = np.ascontiguousarray(stage.z[::-1])
+    stage.metal = np.ascontiguousarray(stage.metal[::-1])
+    stage.rough = np.ascontiguousarray(stage.rough[::-1])
     out_c, st_c = (wo / 2.0, ho / 2.0), (ws / 2.0, hs / 2.0)
     placed: list = []  # (sx, sy, radius_stage)
 
@@ -466,8 +473,8 @@ def render_scene(
         )
         distractors.append((oid, kind))
     view = np.array([0.0, -np.sin(np.radians(tilt)), np.cos(np.radians(tilt))], np.float32)
-    typical = float(np.median([p[2] for p in placed])) if placed else short / 10
-    rig = light_rig(rng, light, view, scale_px=max(typical, short / 8))
+    # scale_px sets a point light 0.75-2.5 frame widths above the table
+    rig = light_rig(rng, light, view, scale_px=max(wo, ho) / 4.0)
     env = environment(rng)
     zmax = float(stage.z.max())
     color = shade(
@@ -484,8 +491,8 @@ def render_scene(
     (color, obj), covered = project(
         [color, stage.obj], stage.z, tilt, st_c, (ho, wo), out_c, focal
     )
-    color = fill_holes(color, covered)
-    obj = fill_holes(obj, covered, nearest=True)
+    color = fill_holes(color, covered)[::-1]
+    obj = fill_holes(obj, covered, nearest=True)[::-1]
     image, applied = (
         effects(rng, color, rig, 1.0, overrides)
         if overrides.get("effects", True)
