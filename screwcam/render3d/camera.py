@@ -88,11 +88,25 @@ def _motion_kernel(length: int, angle: float) -> np.ndarray:
     return k / k.sum()
 
 
+def expose(linear: np.ndarray, rig: dict) -> np.ndarray:
+    """Auto exposure, as a camera does it: scale so the log-average luminance lands on
+    the rig's key (a mid grey, 0.1-0.3 linear), times the rig's relative exposure
+    (under 1 for dim, over 1 for overexposed)."""
+    small = cv2.resize(linear, (16, 16), interpolation=cv2.INTER_AREA)
+    lum = small[..., 0] * 0.11 + small[..., 1] * 0.59 + small[..., 2] * 0.3
+    log_avg = float(np.exp(np.mean(np.log(np.maximum(lum, 0.0) + 1e-4))))
+    return linear * np.float32(rig.get("key", 0.18) / max(log_avg, 1e-4) * rig["exposure"])
+
+
+def to_uint8(linear: np.ndarray) -> np.ndarray:
+    return (np.clip(linear, 0.0, 1.0) ** (1 / 2.2) * 255 + 0.5).astype(np.uint8)
+
+
 def effects(rng: np.random.Generator, linear: np.ndarray, rig: dict, scale: float, ov: dict):
     """Lens and sensor: linear radiance -> BGR uint8. scale: output pixels per 96 px of a
     head crop (effect sizes grow with it). Returns image and a dict of what was applied."""
     applied: dict = {}
-    img = linear * np.float32(rig["exposure"])
+    img = expose(linear, rig)
     wb = rng.uniform(0.85, 1.15, 3).astype(np.float32)
     img = img * wb
     if ov.get("defocus", rng.random() < 0.3):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .camera import effects, fill_holes, project
+from .camera import effects, expose, fill_holes, project, to_uint8
 from .geometry import (
     DISTRACTORS,
     LABEL_STYLES,
@@ -266,7 +266,8 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
             env,
             view,
             ao_scales=(max(1.0, radius * 0.05), max(2.0, radius * 0.2)),
-            shadow_len=max(4.0, zmax * 4.0),
+            shadow_len=max(4.0, zmax * 8.0),
+            hull_size=radius * 1.3,
         )
     if tilt > 0.5:
         focal = float(rng.uniform(6.0, 20.0)) * radius
@@ -300,7 +301,7 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
     elif overrides.get("effects", True):
         image, applied = effects(rng, color, rig, size / 96.0, overrides)
     else:
-        image = (np.clip(color * rig["exposure"], 0, 1) ** (1 / 2.2) * 255 + 0.5).astype(np.uint8)
+        image = to_uint8(expose(color, rig))
     info = {
         "generator": GENERATOR,
         "label": int(label),
@@ -486,7 +487,8 @@ def render_scene(
         env,
         view,
         ao_scales=(1.5, 5.0),
-        shadow_len=max(4.0, zmax * 4.0),
+        shadow_len=max(4.0, zmax * 8.0),
+        hull_size=1.3 * max((p[2] for p in placed), default=10.0),
     )
     (color, obj), covered = project(
         [color, stage.obj], stage.z, tilt, st_c, (ho, wo), out_c, focal
@@ -497,7 +499,7 @@ def render_scene(
         effects(rng, color, rig, 1.0, overrides)
         if overrides.get("effects", True)
         else (
-            (np.clip(color * rig["exposure"], 0, 1) ** (1 / 2.2) * 255 + 0.5).astype(np.uint8),
+            to_uint8(expose(color, rig)),
             {},
         )
     )
