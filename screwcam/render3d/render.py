@@ -141,6 +141,15 @@ class _Stage:
             self.base[win][mask] *= 0.5
             return oid
         base, metal, rough, bump = apply_finish(rng, fp, part, r, cam)
+        if rng.random() < 0.4:
+            # grime and texture from a real photograph, faint
+            from ..photos import random_crop
+
+            hw = (mask.shape[1], mask.shape[0])
+            grime = random_crop(rng, hw, gray=True, fast=True).astype(np.float32) / 255.0
+            amount = np.float32(rng.uniform(0.15, 0.6))
+            base *= (1.0 + amount * (grime - grime.mean()))[..., None]
+            rough = np.clip(rough + 0.3 * amount * (grime.mean() - grime), 0.05, 1.0)
         if kind == "photo_coin" and coin is not None:
             patch, cmask = coin
             size = (mask.shape[1], mask.shape[0])
