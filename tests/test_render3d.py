@@ -220,3 +220,56 @@ def test_photos_load_offline():
         assert 0.4 < (mask > 0).mean() < 0.95  # a round coin fills a good part of its box
     with pytest.raises(Exception, match="unknown sample photo"):
         photos.load_photo("nope.png")
+
+
+def test_pools_hold_families_out():
+    rng = np.random.default_rng(9)
+    seen = {"finish": set(), "light": set(), "style": set(), "background": set()}
+    for i in range(40):
+        _, _, info = render3d.render_head(
+            rng,
+            i % 5,
+            size=32,
+            finishes=set(render3d.FINISHES) - {"rusty"},
+            lights=("side", "dim"),
+            styles=("pan", "cap", "hex"),
+            backgrounds=("plain_dark", "photo"),
+        )
+        for key in seen:
+            seen[key].add(info[key])
+    assert "rusty" not in seen["finish"] and len(seen["finish"]) >= 4
+    assert seen["light"] == {"side", "dim"}
+    assert seen["style"] <= {"pan", "cap", "hex"}
+    assert seen["background"] <= {"plain_dark", "photo"}
+    with pytest.raises(ValueError, match="no style"):
+        render3d.render_head(rng, 3, styles=("pan",))  # hex heads have no pan style
+    with pytest.raises(ValueError, match="unknown finish"):
+        render3d.render_head(rng, 1, finishes=("chrome",))
+
+
+def test_info_names_known_families():
+    rng = np.random.default_rng(10)
+    for i in range(25):
+        _, _, info = render3d.render_head(rng, i % 5, size=32)
+        assert info["style"] in render3d.LABEL_STYLES[i % 5]
+        assert info["finish"] in render3d.FINISHES
+        assert info["light"] in render3d.LIGHTS
+        assert info["background"] in render3d.BACKGROUNDS
+        assert info["view_family"] == render3d.view_family(info["view"])
+        assert 0 <= info["view"] <= render3d.MAX_TILT
+
+
+def test_empty_scene_has_no_heads_but_may_have_distractors():
+    rng = np.random.default_rng(12)
+    img, heads, distractors = render3d.render_scene(
+        rng, size=(320, 240), n_heads=0, n_distractors=3, return_distractors=True
+    )
+    assert heads == [] and img.shape == (240, 320, 3)
+    assert 1 <= len(distractors) <= 3
+
+
+def test_tiny_heads_upsampled():
+    img, box, info = render3d.render_head(np.random.default_rng(13), 4, size=96, lowres=16)
+    assert img.shape == (96, 96, 3) and info["lowres"] == 16
+    x, y, w, h = box
+    assert 0.3 * 96 <= max(w, h) <= 0.9 * 96

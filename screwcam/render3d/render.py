@@ -32,6 +32,8 @@ MAX_TILT = 30.0
 GENERATOR = "render3d"
 
 _SCENE_DISTRACTORS = DISTRACTORS + ("photo_coin",)
+# a style pool may hold styles that a given class never has (e.g. 'pan' for hex heads)
+_ALL_FAMILY_VALUES = set(STYLES)
 
 
 def view_family(tilt: float) -> str:
@@ -39,8 +41,17 @@ def view_family(tilt: float) -> str:
     return "top" if tilt < 10.0 else "oblique"
 
 
-def _pick(rng, options, value, what):
+def _pick(rng, options, value, what, pool=None):
+    """`value` if given (checked against options), else a random one of options, or of
+    the options that are also in `pool` (a caller's subset, e.g. to hold a family out)."""
     if value is None:
+        if pool is not None:
+            unknown = sorted(set(pool) - set(options) - _ALL_FAMILY_VALUES)
+            if unknown:
+                raise ValueError(f"unknown {what}: {', '.join(map(str, unknown))}")
+            options = tuple(o for o in options if o in pool)
+            if not options:
+                raise ValueError(f"no {what} left in {sorted(pool)}")
         return str(options[int(rng.integers(len(options)))])
     if value not in options:
         raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(options)}")
@@ -200,7 +211,9 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
     degrees), view_family, background, recess, silhouette, effects.
 
     Overrides (each optional; unknown names raise): style, finish, light, background
-    (from STYLES / FINISHES / LIGHTS / BACKGROUNDS), tilt (degrees, 0-45), fill (head
+    (from STYLES / FINISHES / LIGHTS / BACKGROUNDS), or pools to draw them from: styles,
+    finishes, lights, backgrounds (e.g. finishes=set(FINISHES) - {"rusty"} holds rust
+    out), tilt (degrees, 0-45; view families: tilt in (0, 10) or (10, 30)), fill (head
     diameter / image side, default 0.4-0.85), angle (in-plane rotation, radians),
     silhouette (bool) with polarity ('dark_on_light' | 'light_on_dark'), lowres (render
     at this many pixels and upscale, e.g. 16 for tiny heads), effects (False: no
@@ -213,6 +226,10 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
         "finish",
         "light",
         "background",
+        "styles",
+        "finishes",
+        "lights",
+        "backgrounds",
         "tilt",
         "fill",
         "angle",
@@ -233,10 +250,15 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
     if label not in LABEL_STYLES:
         raise ValueError(f"label must be 0-4 ({', '.join(CLASS_NAMES)}), got {label!r}")
     size = int(size)
-    style = _pick(rng, LABEL_STYLES[label], overrides.get("style"), f"style for label {label}")
-    finish = _pick(rng, FINISHES, overrides.get("finish"), "finish")
-    light = _pick(rng, LIGHTS, overrides.get("light"), "light")
-    bg = _pick(rng, BACKGROUNDS, overrides.get("background"), "background")
+    style = _pick(
+        rng, LABEL_STYLES[label], overrides.get("style"), f"style for label {label}",
+        overrides.get("styles"),
+    )
+    finish = _pick(rng, FINISHES, overrides.get("finish"), "finish", overrides.get("finishes"))
+    light = _pick(rng, LIGHTS, overrides.get("light"), "light", overrides.get("lights"))
+    bg = _pick(
+        rng, BACKGROUNDS, overrides.get("background"), "background", overrides.get("backgrounds")
+    )
     tilt = _tilt(rng, overrides.get("tilt"))
     fill = float(overrides.get("fill") or rng.uniform(0.4, 0.85))
     angle = (
@@ -355,13 +377,16 @@ def render_scene(
 
     Heads are non-overlapping (they may touch) and from ~16 px across up to filling
     the frame (one big head in ~15 % of scenes). Overrides: labels (list of label ids,
-    one per head), light, background, tilt, styles/finishes (pools to draw from),
+    one per head), light, background, tilt, styles / finishes / lights / backgrounds
+    (pools to draw from, as in render_head),
     min_size / max_size (head diameter in pixels), effects (bool), jpeg, noise, ...,
     return_distractors (also return [(box, kind)] of the distractors)."""
     known = {
         "labels",
         "light",
         "background",
+        "lights",
+        "backgrounds",
         "tilt",
         "styles",
         "finishes",
@@ -378,8 +403,10 @@ def render_scene(
     if unknown:
         raise TypeError(f"render_scene got unknown overrides: {', '.join(sorted(unknown))}")
     wo, ho = int(size[0]), int(size[1])
-    light = _pick(rng, LIGHTS, overrides.get("light"), "light")
-    bg = _pick(rng, BACKGROUNDS, overrides.get("background"), "background")
+    light = _pick(rng, LIGHTS, overrides.get("light"), "light", overrides.get("lights"))
+    bg = _pick(
+        rng, BACKGROUNDS, overrides.get("background"), "background", overrides.get("backgrounds")
+    )
     tilt = _tilt(rng, overrides.get("tilt"))
     labels = overrides.get("labels")
     if labels is not None:
@@ -429,7 +456,7 @@ def render_scene(
         return None
 
     styles_pool = overrides.get("styles")
-    finishes_pool = overrides.get("finishes") or FINISHES
+    finishes_pool = overrides.get("finishes")
     diams = sorted(
         (
             float(np.exp(rng.uniform(np.log(min_size), np.log(max(min_size, max_size)))))
@@ -441,11 +468,8 @@ def render_scene(
     heads = []
     for k, diam in zip(order, diams, strict=True):
         label = int(labels[k])
-        pool = LABEL_STYLES[label]
-        if styles_pool:
-            pool = tuple(s for s in pool if s in styles_pool) or pool
-        style = _pick(rng, pool, None, "style")
-        finish = _pick(rng, tuple(finishes_pool), None, "finish")
+        style = _pick(rng, LABEL_STYLES[label], None, f"style for label {label}", styles_pool)
+        finish = _pick(rng, FINISHES, None, "finish", finishes_pool)
         spot = place(diam)
         if spot is None:
             continue
