@@ -273,3 +273,14 @@ def test_tiny_heads_upsampled():
     assert img.shape == (96, 96, 3) and info["lowres"] == 16
     x, y, w, h = box
     assert 0.3 * 96 <= max(w, h) <= 0.9 * 96
+
+
+def test_heads_feed_the_one_preprocessing_function():
+    """What training will do: the box goes through screwcam.preprocess to 28x28."""
+    from screwcam.preprocess import INPUT_SIZE, preprocess
+
+    rng = np.random.default_rng(14)
+    for label in range(5):
+        img, box, _ = render3d.render_head(rng, label, size=96)
+        x = preprocess(img, box)
+        assert x.shape[:2] == (INPUT_SIZE, INPUT_SIZE) and x.std() > 0
