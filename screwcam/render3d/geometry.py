@@ -220,6 +220,8 @@ def style_params(rng: np.random.Generator, style: str, recess: "str | None") -> 
         )
     elif style == "cap":
         p.update(height=rng.uniform(0.8, 1.2), chamfer=rng.uniform(0.8, 0.9), recess=(0.45, 0.58))
+        # DIN 912 heads are often knurled: straight ridges, seen on the side when tilted
+        p.update(knurl=int(rng.integers(40, 90)) if rng.random() < 0.5 else 0)
     elif style == "hex":
         p.update(height=rng.uniform(0.5, 0.8), chamfer=rng.uniform(0.86, 0.95))
     elif style == "washer_hex":
@@ -271,7 +273,10 @@ def _profile(style: str, X, Y, r, p):
     elif style == "cap":
         c = p["chamfer"]
         h = np.minimum(p["height"], p["height"] - (r - c) * 1.4)
-        h = np.minimum(h, (1.0 - r) * _WALL)
+        rr = r
+        if p.get("knurl"):
+            rr = r * (1.0 + 0.015 * np.sin(np.arctan2(Y, X) * p["knurl"]))
+        h = np.minimum(h, (1.0 - rr) * _WALL)
     elif style == "hex":
         sdf = hex_sdf(X, Y, 1.0)
         c = p["chamfer"] * _COS30
