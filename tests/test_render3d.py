@@ -199,9 +199,10 @@ def test_scene_heads_do_not_overlap_and_span_sizes():
         for i, (x, y, w, h) in enumerate(boxes):
             sizes.append(max(w, h))
             for x2, y2, w2, h2 in boxes[i + 1 :]:
-                ix = min(x + w, x2 + w2) - max(x, x2)
-                iy = min(y + h, y2 + h2) - max(y, y2)
-                assert min(ix, iy) <= max(3, 0.2 * min(w, h, w2, h2))
+                # heads are round-ish: touching is fine, overlapping is not (a tall head
+                # seen obliquely may lean over its neighbour a little)
+                gap = np.hypot(x + w / 2 - x2 - w2 / 2, y + h / 2 - y2 - h2 / 2)
+                assert gap >= 0.8 * (max(w, h) + max(w2, h2)) / 2, (boxes, i)
     assert min(sizes) < 40 and max(sizes) > 40
 
 
