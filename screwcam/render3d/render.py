@@ -302,8 +302,8 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
         )
     if tilt > 0.5:
         focal = float(rng.uniform(6.0, 20.0)) * radius
-        (color, obj, part), covered = project(
-            [color, stage.obj, stage.part],
+        (color, obj), covered = project(
+            [color, stage.obj],
             z,
             tilt,
             (cx, cy),
