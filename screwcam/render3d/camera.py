@@ -108,6 +108,9 @@ def effects(rng: np.random.Generator, linear: np.ndarray, rig: dict, scale: floa
     applied: dict = {}
     img = expose(linear, rig)
     wb = rng.uniform(0.85, 1.15, 3).astype(np.float32)
+    if rng.random() < 0.25:  # a strong colour cast: tungsten, shade, fluorescent
+        casts = ((0.62, 0.85, 1.0), (1.12, 1.0, 0.85), (0.95, 1.06, 0.9))
+        wb *= np.array(casts[int(rng.integers(len(casts)))], np.float32)
     img = img * wb
     if ov.get("defocus", rng.random() < 0.3):
         sigma = float(rng.uniform(0.4, 1.8)) * scale
@@ -129,6 +132,10 @@ def effects(rng: np.random.Generator, linear: np.ndarray, rig: dict, scale: floa
         shot = np.sqrt(np.maximum(img, 0.0)) * sigma
         img = img + rng.standard_normal(img.shape, dtype=np.float32) * (shot + sigma * 0.5)
         applied["noise"] = round(sigma, 4)
+    if rng.random() < 0.3:  # the phone's sharpening (it sharpens the noise too)
+        amount = float(rng.uniform(0.3, 1.2))
+        img = img + amount * (img - cv2.GaussianBlur(img, (0, 0), max(0.6, 0.8 * scale)))
+        applied["sharpen"] = round(amount, 2)
     out = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if ov.get("jpeg", rng.random() < 0.6):
         q = int(rng.integers(20, 96))
