@@ -184,10 +184,13 @@ def test_scene_places_the_requested_heads_and_not_the_distractors():
     head_boxes = [b for b, _, _ in heads]
     for (dx, dy, dw, dh), kind in distractors:
         assert kind in render3d.DISTRACTORS + ("photo_coin",)
-        for x, y, w, h in head_boxes:  # distractors never sit on a head
+        for x, y, w, h in head_boxes:
             ix = min(x + w, dx + dw) - max(x, dx)
             iy = min(y + h, dy + dh) - max(y, dy)
-            assert ix <= 2 or iy <= 2
+            if ix > 2 and iy > 2:  # only a washer under the head may share its place
+                assert kind == "washer"
+                assert dx <= x and dy <= y and x + w <= dx + dw and y + h <= dy + dh
+                assert dw > w and dh > h
 
 
 def test_scene_heads_do_not_overlap_and_span_sizes():

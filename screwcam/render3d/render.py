@@ -102,8 +102,12 @@ class _Stage:
         finish=None,
         kind=None,
         coin=None,
+        base_z=0.0,
+        params=None,
     ):
-        """Place a head (label/style/finish) or a distractor (kind). Returns its id."""
+        """Place a head (label/style/finish) or a distractor (kind) at stage pixel
+        (cx, cy). base_z lifts it (a head on a washer); params fix distractor shape
+        parameters. Returns its id."""
         win, xs, ys = self._window(cx, cy, radius)
         ca, sa = np.float32(np.cos(angle)), np.float32(np.sin(angle))
         X = xs[None, :] * ca + ys[:, None] * sa
@@ -126,6 +130,7 @@ class _Stage:
                 "height": rng.uniform(0.3, 0.9),
                 "depth": rng.uniform(0.5, 2.0),
             }
+            p.update(params or {})
             geo_kind = "coin" if kind == "photo_coin" else kind
             h, part, mask = build_distractor(X, Y, geo_kind, p)
         h = h * np.float32(radius)
@@ -141,6 +146,9 @@ class _Stage:
                 h = h - cam
                 cam = cam / max(amount, 1e-3)
         region = mask | (np.abs(h) > 1e-3)
+        if base_z:
+            region = mask
+            h = h + np.float32(base_z)
         zwin = self.z[win]
         zwin[region] = h[region]
         oid = self.next_id
@@ -466,14 +474,28 @@ def render_scene(
     )
     order = list(range(len(labels)))
     heads = []
+    distractors = []
     for k, diam in zip(order, diams, strict=True):
         label = int(labels[k])
         style = _pick(rng, LABEL_STYLES[label], None, f"style for label {label}", styles_pool)
         finish = _pick(rng, FINISHES, None, "finish", finishes_pool)
-        spot = place(diam)
+        # some heads sit on a washer (the washer is not part of the head's box)
+        washer = style not in ("countersunk", "washer_hex", "flange") and rng.random() < 0.12
+        ratio = float(rng.uniform(1.3, 1.7)) if washer else 1.0
+        spot = place(diam * ratio)
         if spot is None:
             continue
         sx, sy, rad = spot
+        base_z = 0.0
+        if washer:
+            thick = float(rng.uniform(0.04, 0.1))
+            wid = stage.add(
+                rng, sx, sy, rad, 0.0, kind="washer", finish=_pick(rng, FINISHES, None, "finish"),
+                params={"thick": thick, "hole": 0.5 / ratio},
+            )
+            distractors.append((wid, "washer"))
+            base_z = thick * rad
+            rad = rad / ratio
         oid = stage.add(
             rng,
             sx,
@@ -483,10 +505,10 @@ def render_scene(
             label=label,
             style=style,
             finish=finish,
+            base_z=base_z,
         )
         heads.append((oid, label, style, finish))
     coins = None
-    distractors = []
     for _ in range(n_distractors):
         kind = _pick(rng, _SCENE_DISTRACTORS, None, "distractor")
         diam = float(np.exp(rng.uniform(np.log(14), np.log(max(15, short * 0.3)))))
