@@ -172,13 +172,23 @@ def background(rng: np.random.Generator, kind: str, shape: tuple[int, int], phot
         base = base * (0.85 + 0.3 * fbm(rng, shape, 3.0))[..., None]
     elif kind == "texture":
         style = rng.integers(3)
-        if style == 0:  # wood grain
+        if style == 0:  # wood: growth rings cut at a slant, plus fine fibres along the grain
             yy = np.linspace(0, 1, h, dtype=np.float32)[:, None]
-            warp = fbm(rng, shape, 3.0) * float(rng.uniform(2, 8))
-            rings = 0.5 + 0.5 * np.sin((yy * float(rng.uniform(20, 80)) + warp) * np.pi)
-            col = _bgr(0.12, 0.28, 0.5) * float(rng.uniform(0.4, 1.2))
-            base = col * (0.6 + 0.4 * rings)[..., None]
-            bump = 0.6 * rings
+            warp = fbm(rng, shape, 2.5) * float(rng.uniform(1, 5))
+            phase = yy * float(rng.uniform(6, 30)) + warp
+            rings = np.abs(np.sin(phase * np.pi)) ** float(rng.uniform(0.5, 3.0))
+            fibres = cv2.resize(rng.random((max(2, h // 2), 6), dtype=np.float32), (w, h))
+            grain = 0.55 * rings + 0.3 * fibres + 0.15 * fbm(rng, shape, 6.0)
+            tones = ((0.1, 0.25, 0.45), (0.05, 0.12, 0.25), (0.3, 0.45, 0.6), (0.03, 0.06, 0.12))
+            col = np.array(tones[int(rng.integers(len(tones)))], np.float32)
+            col = col * float(rng.uniform(0.6, 1.3))
+            base = col * (0.55 + 0.6 * grain)[..., None]
+            bump = 0.8 * rings + 0.4 * fibres
+            if rng.random() < 0.5:
+                base, bump = base.transpose(1, 0, 2), bump.T
+                if base.shape[:2] != shape:
+                    base = cv2.resize(np.ascontiguousarray(base), (w, h))
+                    bump = cv2.resize(np.ascontiguousarray(bump), (w, h))
         elif style == 1:  # fabric / mat: fine noise
             base = (
                 rng.uniform(0.05, 0.6, 3).astype(np.float32)
