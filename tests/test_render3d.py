@@ -79,6 +79,7 @@ def test_box_matches_the_head_on_a_plain_background():
                 effects=False,
                 fill=0.6,
                 mask=True,
+                neighbors=0,
             )
             gray = _gray(img)
             near = np.zeros(gray.shape, bool)
@@ -288,3 +289,15 @@ def test_heads_feed_the_one_preprocessing_function():
         img, box, _ = render3d.render_head(rng, label, size=96)
         x = preprocess(img, box)
         assert x.shape[:2] == (INPUT_SIZE, INPUT_SIZE) and x.std() > 0
+
+
+def test_neighbours_stay_outside_the_head_box():
+    rng = np.random.default_rng(15)
+    for label in range(5):
+        img, (x, y, w, h), info = render3d.render_head(
+            rng, label, size=96, neighbors=2, mask=True, tilt=0, fill=0.5
+        )
+        assert info["neighbors"] == 2
+        ys, xs = np.nonzero(info["mask"])
+        assert (xs.min(), ys.min()) == (x, y)
+        assert abs(max(w, h) - 0.5 * 96) <= 6  # the box is the head's, not a neighbour's

@@ -227,7 +227,9 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
     at this many pixels and upscale, e.g. 16 for tiny heads), effects (False: no
     blur/noise/JPEG), defocus, motion_blur, noise, jpeg (bool each), supersample
     (render at this many times the output size; default 1.5 up to 160 px, else 1),
-    mask (True: info['mask'] = the head's uint8 mask, 255 = head, same size as image).
+    mask (True: info['mask'] = the head's uint8 mask, 255 = head, same size as image),
+    neighbors (how many other heads/distractors to place around it, cut by the crop's
+    edge; default 0 in 80 % of crops, else 1-2).
     """
     known = {
         "style",
@@ -251,6 +253,7 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
         "jpeg",
         "supersample",
         "mask",
+        "neighbors",
     }
     unknown = set(overrides) - known
     if unknown:
@@ -287,6 +290,25 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
     stage = _Stage(rng, (hs, ws), bg)
     cx, cy = ws / 2.0, hs / 2.0
     oid = stage.add(rng, cx, cy, radius, angle, label=label, style=style, finish=finish)
+    n_near = overrides.get("neighbors")
+    if n_near is None:
+        n_near = 0 if silhouette or rng.random() < 0.8 else int(rng.integers(1, 3))
+    for _ in range(int(n_near)):
+        # a neighbouring head or distractor, cut by the crop's edge (as crops from a
+        # busy frame are); it never covers the head
+        r2 = radius * float(rng.uniform(0.4, 1.1))
+        ang = float(rng.uniform(0, 2 * np.pi))
+        dist = radius + r2 + float(rng.uniform(0.02, 0.3)) * radius
+        nx, ny = cx + dist * np.cos(ang), cy + dist * np.sin(ang)
+        if rng.random() < 0.5:
+            other = int(rng.integers(5))
+            stage.add(rng, nx, ny, r2, float(rng.uniform(0, 2 * np.pi)), label=other,
+                      style=_pick(rng, LABEL_STYLES[other], None, "style"),
+                      finish=_pick(rng, FINISHES, None, "finish"))
+        else:
+            stage.add(rng, nx, ny, r2, float(rng.uniform(0, 2 * np.pi)),
+                      kind=_pick(rng, DISTRACTORS, None, "distractor"),
+                      finish=_pick(rng, FINISHES, None, "finish"))
     view = np.array([0.0, -np.sin(np.radians(tilt)), np.cos(np.radians(tilt))], np.float32)
     z = stage.z
     zmax = float(z[stage.obj == oid].max()) if (stage.obj == oid).any() else 0.0
@@ -355,6 +377,7 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
         "silhouette": polarity if silhouette else None,
         "fill": round(fill, 3),
         "lowres": int(lowres) if lowres else None,
+        "neighbors": int(n_near),
         "effects": applied,
     }
     if overrides.get("mask"):
