@@ -226,7 +226,7 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
     silhouette (bool) with polarity ('dark_on_light' | 'light_on_dark'), lowres (render
     at this many pixels and upscale, e.g. 16 for tiny heads), effects (False: no
     blur/noise/JPEG), defocus, motion_blur, noise, jpeg (bool each), supersample
-    (render at this many times the output size; default 1.5 up to 160 px, else 1),
+    (render at this many times the output size; default 1.25 up to 160 px, else 1),
     mask (True: info['mask'] = the head's uint8 mask, 255 = head, same size as image),
     neighbors (how many other heads/distractors to place around it, cut by the crop's
     edge; default 0 in 80 % of crops, else 1-2).
@@ -281,7 +281,7 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
     polarity = _pick(rng, ("dark_on_light", "light_on_dark"), overrides.get("polarity"), "polarity")
     lowres = overrides.get("lowres")
     work = int(lowres) if lowres else size
-    ss = float(overrides.get("supersample") or (1.5 if work <= 160 else 1.0))
+    ss = float(overrides.get("supersample") or (1.25 if work <= 160 else 1.0))
     n = int(round(work * ss))
     radius = fill * n / 2.0
     cos_t = np.cos(np.radians(tilt))
