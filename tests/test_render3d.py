@@ -301,3 +301,8 @@ def test_neighbours_stay_outside_the_head_box():
         ys, xs = np.nonzero(info["mask"])
         assert (xs.min(), ys.min()) == (x, y)
         assert abs(max(w, h) - 0.5 * 96) <= 6  # the box is the head's, not a neighbour's
+
+
+def test_scene_refuses_bad_labels():
+    with pytest.raises(ValueError, match="labels must be 0-4"):
+        render3d.render_scene(np.random.default_rng(0), size=(64, 64), labels=[1, 7])

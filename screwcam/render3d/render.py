@@ -447,6 +447,11 @@ def render_scene(
         n_heads = 1 if big else int(rng.integers(1, 9))
     if labels is None:
         labels = [int(rng.integers(5)) for _ in range(n_heads)]
+    bad = [label for label in labels if label not in LABEL_STYLES]
+    if bad:
+        raise ValueError(f"labels must be 0-4 ({', '.join(CLASS_NAMES)}), got {bad}")
+    if wo < 32 or ho < 32:
+        raise ValueError(f"scene size {wo}x{ho} is too small; use at least 32x32")
     if n_distractors is None:
         n_distractors = int(rng.integers(0, 3 if big else 7))
     short = min(wo, ho)
