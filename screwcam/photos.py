@@ -151,9 +151,9 @@ def _coins() -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     # The coins are brighter than the table; the background brightness drifts, so
     # threshold against a heavily blurred copy of the photo.
     local = cv2.GaussianBlur(gray, (0, 0), 25)
-    mask = (gray.astype(np.int16) - local.astype(np.int16) > 8).astype(np.uint8)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    raw = (gray.astype(np.int16) - local.astype(np.int16) > 8).astype(np.uint8)
+    closed = cv2.morphologyEx(raw, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
+    mask = cv2.morphologyEx(closed, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
     patches = []
     for i in range(1, count):

@@ -1,10 +1,18 @@
-"""The second, independent generator (screwcam.render3d) and the real sample photos."""
+"""The second, independent generator (screwcam.render3d) and the real sample photos.
+
+Training-time code: it needs scikit-image (the `[train]` extra) for its photos, so the
+module is skipped on the device set."""
+
+import importlib.util
 
 import numpy as np
 import pytest
 
-from screwcam import photos, render3d
-from screwcam.render3d import geometry
+if importlib.util.find_spec("skimage") is None:
+    pytest.skip("needs scikit-image: pip install 'screwcam[train]'", allow_module_level=True)
+
+from screwcam import photos, render3d  # noqa: E402
+from screwcam.render3d import geometry  # noqa: E402
 
 
 def _gray(img):

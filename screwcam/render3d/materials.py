@@ -184,11 +184,9 @@ def background(rng: np.random.Generator, kind: str, shape: tuple[int, int], phot
             col = col * float(rng.uniform(0.6, 1.3))
             base = col * (0.55 + 0.6 * grain)[..., None]
             bump = 0.8 * rings + 0.4 * fibres
-            if rng.random() < 0.5:
-                base, bump = base.transpose(1, 0, 2), bump.T
-                if base.shape[:2] != shape:
-                    base = cv2.resize(np.ascontiguousarray(base), (w, h))
-                    bump = cv2.resize(np.ascontiguousarray(bump), (w, h))
+            if rng.random() < 0.5:  # grain across instead of along
+                base = np.asarray(cv2.resize(np.ascontiguousarray(base.transpose(1, 0, 2)), (w, h)))
+                bump = np.asarray(cv2.resize(np.ascontiguousarray(bump.T), (w, h)))
         elif style == 1:  # fabric / mat: fine noise
             base = (
                 rng.uniform(0.05, 0.6, 3).astype(np.float32)

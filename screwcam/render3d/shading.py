@@ -12,6 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..errors import DatasetError
 from .materials import fbm, srgb_to_linear
 
 LIGHTS: tuple[str, ...] = (
@@ -48,7 +49,7 @@ def environment(rng: np.random.Generator, photos=None) -> dict:
 
             photos = photos_module
         env = srgb_to_linear(photos.random_crop(rng, (n, n), scale=(2.0, 6.0), fast=True))
-    except Exception:  # scikit-image missing: a procedural room instead
+    except DatasetError:  # scikit-image missing: a procedural room instead
         env = None
     if env is None:
         env = (0.2 + 0.6 * fbm(rng, (n, n), 3.0))[..., None] * rng.uniform(0.5, 1.0, 3)
@@ -203,7 +204,7 @@ def shadow(z, ldir, max_len: float, softness: float, hull=None, hull_size=0.0, s
     vis = np.ones_like(z)
     h, w = z.shape
     for t in np.geomspace(0.8, max(1.0, max_len), steps):
-        m = np.float32([[1, 0, t * dx], [0, 1, t * dy]])
+        m = np.array([[1, 0, t * dx], [0, 1, t * dy]], np.float32)
         src = hull if hull is not None and t > hull_size else z
         s = cv2.warpAffine(
             src,
