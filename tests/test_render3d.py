@@ -5,6 +5,7 @@ module is skipped on the device set."""
 
 import importlib.util
 
+import cv2
 import numpy as np
 import pytest
 
@@ -70,9 +71,9 @@ def test_every_background_renders(background):
 
 
 def test_box_matches_the_head_on_a_plain_background():
-    """Without effects, on a plain surface, the pixels that differ from the surface are
-    inside the box (no cast shadows under environment light), and the box is the
-    bounding box of the returned head mask."""
+    """Without effects, on a plain surface (no cast shadows under environment light),
+    the image differs from the surface where the head mask says and not beyond it, and
+    the box is the bounding box of that mask."""
     rng = np.random.default_rng(11)
     for label in range(5):
         for bg, finish in (("plain_dark", "stainless"), ("plain_light", "black_oxide")):
@@ -90,25 +91,22 @@ def test_box_matches_the_head_on_a_plain_background():
                 neighbors=0,
             )
             gray = _gray(img)
-            near = np.zeros(gray.shape, bool)
-            near[max(0, y - 3) : y + h + 3, max(0, x - 3) : x + w + 3] = True
+            head = info["mask"] > 0
+            near = cv2.dilate(head.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
             surface = np.median(gray[~near])
-            outside = np.abs(gray[~near] - surface)
-            inside = np.abs(gray[y : y + h, x : x + w] - surface)
-            # (deterministic seed: the surface varies by up to ~26 grey levels after
-            # auto exposure, the weakest head differs by ~30; a box off by a few pixels
-            # leaves a strip of head outside, which lifts the outside percentile above 30)
-            assert np.percentile(outside, 99) < 30, (label, bg)
-            assert np.percentile(inside, 90) > max(15, 1.15 * np.percentile(outside, 99)), (
-                label,
-                bg,
-            )
+            outside = np.percentile(np.abs(gray[~near] - surface), 99)
+            inside = np.percentile(np.abs(gray[head] - surface), 90)
+            # the head differs from the surface; beyond 3 px around the head's mask the
+            # image is the surface (its texture, a faint occlusion halo at the foot:
+            # under a third of the head's contrast; a head drawn 5 px off its mask fails)
+            assert inside > 25, (label, bg, inside)
+            assert outside < max(25, 0.33 * inside), (label, bg, outside, inside)
             # the box is about fill * size across (a hex head's flats a little less)
             # and is the mask's bounding box
             assert abs(max(w, h) - 0.6 * 96) <= 6, (label, (x, y, w, h))
             assert min(w, h) >= 0.8 * 0.6 * 96, (label, (x, y, w, h))
-            ys, xs = np.nonzero(info["mask"])
-            assert (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1) == (
+            my, mx = np.nonzero(info["mask"])
+            assert (mx.min(), my.min(), mx.max() - mx.min() + 1, my.max() - my.min() + 1) == (
                 x,
                 y,
                 w,

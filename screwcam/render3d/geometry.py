@@ -151,8 +151,9 @@ def hex_socket(X, Y, p):
     depth = p.get("depth", 1.3)
     cone = 0.6 * _sat(0.866 - r)  # 118° drill point
     d = np.minimum(-sdf * 14.0, depth + cone)
-    sink = (p.get("countersink", 1.05) - r) * 0.9  # small countersink at the mouth
-    d = np.maximum(d, np.clip(sink, 0.0, 0.2))
+    if p.get("countersink"):  # a small countersink at the mouth (not on every head)
+        sink = (p["countersink"] - r) * 0.9
+        d = np.maximum(d, np.clip(sink, 0.0, 0.12))
     return np.maximum(d, 0.0), None
 
 
@@ -192,7 +193,8 @@ def recess_params(rng: np.random.Generator, recess: str) -> dict:
             "inner": rng.uniform(0.69, 0.75),
         }
     if recess == "hex_socket":
-        return {"depth": rng.uniform(1.0, 1.6), "countersink": rng.uniform(1.0, 1.12)}
+        sink = rng.uniform(1.02, 1.12) if rng.random() < 0.6 else 0.0
+        return {"depth": rng.uniform(1.0, 1.6), "countersink": sink}
     raise ValueError(f"unknown recess {recess!r}")
 
 
