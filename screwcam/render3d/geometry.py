@@ -221,7 +221,7 @@ def style_params(rng: np.random.Generator, style: str, recess: "str | None") -> 
             recess=(0.5, 0.62),
         )
     elif style == "cap":
-        p.update(height=rng.uniform(0.8, 1.2), chamfer=rng.uniform(0.8, 0.9), recess=(0.45, 0.58))
+        p.update(height=rng.uniform(0.8, 1.2), chamfer=rng.uniform(0.8, 0.9), recess=(0.52, 0.64))
         # DIN 912 heads are often knurled: straight ridges, seen on the side when tilted
         p.update(knurl=int(rng.integers(40, 90)) if rng.random() < 0.5 else 0)
     elif style == "hex":
