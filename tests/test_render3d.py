@@ -312,3 +312,16 @@ def test_neighbours_stay_outside_the_head_box():
 def test_scene_refuses_bad_labels():
     with pytest.raises(ValueError, match="labels must be 0-4"):
         render3d.render_scene(np.random.default_rng(0), size=(64, 64), labels=[1, 7])
+
+
+def test_recess_box_lies_inside_the_head_box():
+    rng = np.random.default_rng(16)
+    for label in range(5):
+        img, (x, y, w, h), info = render3d.render_head(rng, label, size=96, mask=True)
+        if label == 3:  # hex heads have no recess
+            assert info["recess_box"] is None and not info["recess_mask"].any()
+            continue
+        rx, ry, rw, rh = info["recess_box"]
+        assert x <= rx and y <= ry and rx + rw <= x + w and ry + rh <= y + h
+        assert 0.2 * w < rw < 0.9 * w  # a recess, not the whole head
+        assert not (info["recess_mask"] & ~info["mask"]).any()

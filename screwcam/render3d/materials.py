@@ -96,6 +96,10 @@ def finish_params(rng: np.random.Generator, finish: str) -> dict:
         p.update(cam=rng.uniform(0.04, 0.12), scratches=int(rng.integers(2, 12)))
     else:
         raise ValueError(f"unknown finish {finish!r}")
+    # The driver bit polishes the recess walls, and coatings collect on the flat top:
+    # in some heads the recess is brighter, shinier bare metal than the head around it.
+    if rng.random() < (0.45 if finish in ("painted", "black_oxide", "worn", "dirty") else 0.15):
+        p["bare_recess"] = (float(rng.uniform(0.5, 0.9)), float(rng.uniform(0.08, 0.3)))
     return p
 
 
@@ -150,6 +154,11 @@ def apply_finish(rng, fp: dict, part: np.ndarray, r: np.ndarray, cam: "np.ndarra
         base = base * (1 - s[..., None]) + _bgr(0.6, 0.6, 0.6) * s[..., None]
         metal = np.maximum(metal, s)
         rough = rough * (1 - s) + 0.25 * s
+    if "bare_recess" in fp and recess.any():
+        f0, r0 = fp["bare_recess"]
+        base[recess] = _bgr(0.62, 0.62, 0.6) * f0 / 0.62
+        metal[recess] = 1.0
+        rough[recess] = r0
     mark = part == PART_MARK
     if mark.any():
         rough = np.where(mark, np.minimum(1.0, rough + 0.1), rough)

@@ -227,7 +227,9 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
     at this many pixels and upscale, e.g. 16 for tiny heads), effects (False: no
     blur/noise/JPEG), defocus, motion_blur, noise, jpeg (bool each), supersample
     (render at this many times the output size; default 1.25 up to 160 px, else 1),
-    mask (True: info['mask'] = the head's uint8 mask, 255 = head, same size as image),
+    mask (True: info['mask'] = the head's uint8 mask, 255 = head, same size as image,
+    and info['recess_mask'] = the recess's; info['recess_box'] is always there, None for
+    hex heads),
     neighbors (how many other heads/distractors to place around it, cut by the crop's
     edge; default 0 in 80 % of crops, else 1-2).
     """
@@ -332,8 +334,12 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
         )
     if tilt > 0.5:
         focal = float(rng.uniform(6.0, 20.0)) * radius
-        (color, obj), covered = project(
-            [color, stage.obj],
+    # object id and part travel together through the camera: id * 4 + part
+    tagged = (stage.obj * 4 + stage.part).astype(np.int16)
+    if tilt > 0.5:
+        focal = float(rng.uniform(6.0, 20.0)) * radius
+        (color, tagged), covered = project(
+            [color, tagged],
             z,
             tilt,
             (cx, cy),
@@ -343,18 +349,20 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
             z0=zmax / 2,
         )
         color = fill_holes(color, covered)
-        obj = fill_holes(obj, covered, nearest=True)
-    else:
-        obj = stage.obj
-    head = (obj == oid).astype(np.float32)
-    if n != work:
-        color = cv2.resize(color, (work, work), interpolation=cv2.INTER_AREA)
-        head = cv2.resize(head, (work, work), interpolation=cv2.INTER_AREA)
-    if lowres:
-        interp = cv2.INTER_LINEAR if silhouette else cv2.INTER_CUBIC
-        color = cv2.resize(color, (size, size), interpolation=interp)
-        head = cv2.resize(head, (size, size), interpolation=cv2.INTER_LINEAR)
+        tagged = fill_holes(tagged, covered, nearest=True)
+    head = (tagged // 4 == oid).astype(np.float32)
+    recess = (tagged == oid * 4 + PART_RECESS).astype(np.float32)
+    for out_size, area in ((work, n != work), (size, bool(lowres))):
+        if not area:
+            continue
+        down = out_size < color.shape[0]
+        interp = cv2.INTER_AREA if down else (cv2.INTER_LINEAR if silhouette else cv2.INTER_CUBIC)
+        color = cv2.resize(color, (out_size, out_size), interpolation=interp)
+        mask_interp = cv2.INTER_AREA if down else cv2.INTER_LINEAR
+        head = cv2.resize(head, (out_size, out_size), interpolation=mask_interp)
+        recess = cv2.resize(recess, (out_size, out_size), interpolation=mask_interp)
     head_mask = head > 0.3
+    recess_mask = recess > 0.3
     box = _bbox(head_mask)
     applied: dict = {}
     if silhouette:
@@ -378,10 +386,13 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
         "fill": round(fill, 3),
         "lowres": int(lowres) if lowres else None,
         "neighbors": int(n_near),
+        # the recess alone: a box around only this is a wrong head box (hard negative)
+        "recess_box": _bbox(recess_mask),
         "effects": applied,
     }
     if overrides.get("mask"):
         info["mask"] = head_mask.astype(np.uint8) * 255
+        info["recess_mask"] = recess_mask.astype(np.uint8) * 255
     return image, box, info
 
 
