@@ -187,6 +187,11 @@ def test_scene_places_the_requested_heads_and_not_the_distractors():
         assert 0 <= x and 0 <= y and x + w <= 320 and y + h <= 240
         assert w >= 10 and h >= 10
         assert info["label"] == label and info["generator"] == "render3d"
+        if label == 3:
+            assert info["recess_box"] is None
+        else:
+            rx, ry, rw, rh = info["recess_box"]
+            assert x <= rx and y <= ry and rx + rw <= x + w and ry + rh <= y + h
     assert len(distractors) >= 1
     head_boxes = [b for b, _, _ in heads]
     for (dx, dy, dw, dh), kind in distractors:

@@ -584,11 +584,11 @@ def render_scene(
         shadow_len=max(4.0, zmax * 8.0),
         hull_size=1.3 * max((p[2] for p in placed), default=10.0),
     )
-    (color, obj), covered = project(
-        [color, stage.obj], stage.z, tilt, st_c, (ho, wo), out_c, focal
-    )
+    tagged = (stage.obj.astype(np.int32) * 4 + stage.part).astype(np.int32)
+    (color, tagged), covered = project([color, tagged], stage.z, tilt, st_c, (ho, wo), out_c, focal)
     color = fill_holes(color, covered)[::-1]
-    obj = fill_holes(obj, covered, nearest=True)[::-1]
+    tagged = fill_holes(tagged.astype(np.float32), covered, nearest=True)[::-1].astype(np.int32)
+    obj = tagged // 4
     image, applied = (
         effects(rng, color, rig, 1.0, overrides)
         if overrides.get("effects", True)
@@ -615,6 +615,7 @@ def render_scene(
             "recess": RECESS_OF_LABEL[label],
             "silhouette": None,
             "effects": applied,
+            "recess_box": _bbox(tagged == oid * 4 + PART_RECESS),
         }
         out.append((box, label, info))
     if overrides.get("return_distractors"):
