@@ -195,7 +195,7 @@ def test_scene_places_the_requested_heads_and_not_the_distractors():
     assert len(distractors) >= 1
     head_boxes = [b for b, _, _ in heads]
     for (dx, dy, dw, dh), kind in distractors:
-        assert kind in render3d.DISTRACTORS + ("photo_coin",)
+        assert kind in render3d.DISTRACTOR_KINDS
         for x, y, w, h in head_boxes:
             ix = min(x + w, dx + dw) - max(x, dx)
             iy = min(y + h, dy + dh) - max(y, dy)
@@ -330,3 +330,15 @@ def test_recess_box_lies_inside_the_head_box():
         assert x <= rx and y <= ry and rx + rw <= x + w and ry + rh <= y + h
         assert 0.2 * w < rw < 0.9 * w  # a recess, not the whole head
         assert not (info["recess_mask"] & ~info["mask"]).any()
+
+
+@pytest.mark.parametrize("kind", render3d.DISTRACTOR_KINDS)
+def test_distractor_crops_are_not_heads(kind):
+    rng = np.random.default_rng(17)
+    img, (x, y, w, h), info = render3d.render_distractor(rng, 64, kind=kind, tilt=0, fill=0.6)
+    assert img.shape == (64, 64, 3)
+    assert info["label"] is None and info["class_name"] is None and info["style"] == kind
+    assert info["recess_box"] is None
+    assert abs(max(w, h) - 0.6 * 64) <= 5
+    with pytest.raises(TypeError, match="style"):
+        render3d.render_distractor(rng, 64, style="pan")

@@ -31,7 +31,8 @@ VIEWS: tuple[str, ...] = ("top", "oblique")  # tilt < 10° / 10-30°
 MAX_TILT = 30.0
 GENERATOR = "render3d"
 
-_SCENE_DISTRACTORS = DISTRACTORS + ("photo_coin",)
+# every kind of non-head object: the geometric ones plus a real coin photo on a disc
+DISTRACTOR_KINDS: tuple[str, ...] = DISTRACTORS + ("photo_coin",)
 # a style pool may hold styles that a given class never has (e.g. 'pan' for hex heads)
 _ALL_FAMILY_VALUES = set(STYLES)
 
@@ -233,6 +234,25 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
     neighbors (how many other heads/distractors to place around it, cut by the crop's
     edge; default 0 in 80 % of crops, else 1-2).
     """
+    if label not in LABEL_STYLES:
+        raise ValueError(f"label must be 0-4 ({', '.join(CLASS_NAMES)}), got {label!r}")
+    return _render_crop(rng, size, overrides, label=label, kind=None, caller="render_head")
+
+
+def render_distractor(rng: np.random.Generator, size: int = 96, kind=None, **overrides):
+    """A non-head object (DISTRACTOR_KINDS: washer, nut, coin, hole, rivet, disc, or
+    photo_coin, a real coin from coins.png) centred like render_head's heads, on the
+    same surfaces, lights, views and camera: negatives for a classifier's 'unknown' or a
+    detector. Returns (image, box, info) with info['label'] None and info['style'] the
+    kind. Overrides as in render_head, except style/styles/silhouette."""
+    kind = _pick(rng, DISTRACTOR_KINDS, kind, "distractor")
+    for name in ("style", "styles", "silhouette", "polarity"):
+        if name in overrides:
+            raise TypeError(f"render_distractor does not take {name}")
+    return _render_crop(rng, size, overrides, label=None, kind=kind, caller="render_distractor")
+
+
+def _render_crop(rng, size, overrides, *, label, kind, caller):
     known = {
         "style",
         "finish",
@@ -259,14 +279,15 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
     }
     unknown = set(overrides) - known
     if unknown:
-        raise TypeError(f"render_head got unknown overrides: {', '.join(sorted(unknown))}")
-    if label not in LABEL_STYLES:
-        raise ValueError(f"label must be 0-4 ({', '.join(CLASS_NAMES)}), got {label!r}")
+        raise TypeError(f"{caller} got unknown overrides: {', '.join(sorted(unknown))}")
     size = int(size)
-    style = _pick(
-        rng, LABEL_STYLES[label], overrides.get("style"), f"style for label {label}",
-        overrides.get("styles"),
-    )
+    if kind is None:
+        style = _pick(
+            rng, LABEL_STYLES[label], overrides.get("style"), f"style for label {label}",
+            overrides.get("styles"),
+        )
+    else:
+        style = kind
     finish = _pick(rng, FINISHES, overrides.get("finish"), "finish", overrides.get("finishes"))
     light = _pick(rng, LIGHTS, overrides.get("light"), "light", overrides.get("lights"))
     bg = _pick(
@@ -291,7 +312,16 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
     ws = int(np.ceil(n * 1.06)) if tilt > 0.5 else n
     stage = _Stage(rng, (hs, ws), bg)
     cx, cy = ws / 2.0, hs / 2.0
-    oid = stage.add(rng, cx, cy, radius, angle, label=label, style=style, finish=finish)
+    if kind is None:
+        oid = stage.add(rng, cx, cy, radius, angle, label=label, style=style, finish=finish)
+    else:
+        coin = None
+        if kind == "photo_coin":
+            from ..photos import coin_patches
+
+            coins = coin_patches()
+            coin = coins[int(rng.integers(len(coins)))]
+        oid = stage.add(rng, cx, cy, radius, angle, kind=kind, finish=finish, coin=coin)
     n_near = overrides.get("neighbors")
     if n_near is None:
         n_near = 0 if silhouette or rng.random() < 0.8 else int(rng.integers(1, 3))
@@ -373,15 +403,15 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
         image = to_uint8(expose(color, rig))
     info = {
         "generator": GENERATOR,
-        "label": int(label),
-        "class_name": CLASS_NAMES[label],
+        "label": None if label is None else int(label),
+        "class_name": None if label is None else CLASS_NAMES[label],
         "style": style,
         "finish": "silhouette" if silhouette else finish,
         "light": "silhouette" if silhouette else light,
         "view": round(tilt, 2),
         "view_family": view_family(tilt),
         "background": "silhouette" if silhouette else bg,
-        "recess": RECESS_OF_LABEL[label],
+        "recess": None if label is None else RECESS_OF_LABEL[label],
         "silhouette": polarity if silhouette else None,
         "fill": round(fill, 3),
         "lowres": int(lowres) if lowres else None,
@@ -549,7 +579,7 @@ def render_scene(
         heads.append((oid, label, style, finish))
     coins = None
     for _ in range(n_distractors):
-        kind = _pick(rng, _SCENE_DISTRACTORS, None, "distractor")
+        kind = _pick(rng, DISTRACTOR_KINDS, None, "distractor")
         diam = float(np.exp(rng.uniform(np.log(14), np.log(max(15, short * 0.3)))))
         spot = place(diam)
         if spot is None:
