@@ -19,20 +19,12 @@ keys style, finish, light, background, view_family; info['view'] is the tilt ang
 Non-heads: DISTRACTOR_KINDS.
 """
 
+from .crops import render_distractor, render_head
 from .geometry import LABEL_STYLES, STYLES
 from .materials import BACKGROUNDS, FINISHES
-from .render import (
-    CLASS_NAMES,
-    DISTRACTOR_KINDS,
-    GENERATOR,
-    MAX_TILT,
-    VIEWS,
-    render_distractor,
-    render_head,
-    render_scene,
-    view_family,
-)
+from .scene import render_scene
 from .shading import LIGHTS
+from .stage import CLASS_NAMES, DISTRACTOR_KINDS, GENERATOR, MAX_TILT, VIEWS, view_family
 
 __all__ = [
     "BACKGROUNDS",

@@ -229,7 +229,15 @@ def _env_brdf(rough, nv):
 
 
 def shade(
-    z, base, metal, rough, rig: dict, env: dict, view: np.ndarray, ao_scales, shadow_len,
+    z,
+    base,
+    metal,
+    rough,
+    rig: dict,
+    env: dict,
+    view: np.ndarray,
+    ao_scales,
+    shadow_len,
     hull_size: float = 0.0,
 ):
     """Radiance (linear BGR, h x w x 3) of the height field under the light rig.
