@@ -339,6 +339,6 @@ def test_distractor_crops_are_not_heads(kind):
     assert img.shape == (64, 64, 3)
     assert info["label"] is None and info["class_name"] is None and info["style"] == kind
     assert info["recess_box"] is None
-    assert abs(max(w, h) - 0.6 * 64) <= 5
+    assert 0.6 * 64 * 0.5 <= max(w, h) <= 0.6 * 64 + 5  # rods and cards may lie at 45°
     with pytest.raises(TypeError, match="style"):
         render3d.render_distractor(rng, 64, style="pan")

@@ -56,7 +56,16 @@ RECESS_OF_LABEL: dict[int, "str | None"] = {
     4: "torx",
 }
 # Objects that are round/metal/hexagonal like heads but are not heads.
-DISTRACTORS: tuple[str, ...] = ("washer", "nut", "coin", "hole", "rivet", "disc")
+DISTRACTORS: tuple[str, ...] = (
+    "washer",
+    "nut",
+    "coin",
+    "hole",
+    "rivet",
+    "disc",
+    "card",  # a flat card/label/paper (printed with a real photo)
+    "rod",  # a pen, pencil, cable or pin lying on the surface
+)
 
 _COS30 = np.float32(np.cos(np.pi / 6))
 _WALL = 9.0  # slope of a "vertical" wall, in head units per head unit (finite for shading)
@@ -393,6 +402,17 @@ def build_distractor(X, Y, kind: str, p: dict):
         h = np.minimum(h, p.get("height", 0.5) - (r - 0.85) * 1.2)
         h = np.maximum(h, 0.0)
         mask = r < 1.0
+    elif kind == "card":
+        half_w = p.get("card_w", 0.8)
+        half_h = np.sqrt(max(0.05, 1.0 - half_w * half_w))  # corners on the unit circle
+        inside = np.maximum(np.abs(X) - half_w, np.abs(Y) - half_h)
+        h = np.where(inside < 0, p.get("thick", 0.1) * 0.3, 0.0)
+        mask = inside < 0
+    elif kind == "rod":
+        half_t = p.get("rod_t", 0.15)
+        d = np.hypot(np.maximum(np.abs(X) - (1.0 - half_t), 0.0), Y)  # capsule along X
+        h = half_t * np.sqrt(_sat(1.0 - (d / half_t) ** 2))
+        mask = d < half_t
     else:
         raise ValueError(f"unknown distractor {kind!r}")
     h = np.asarray(h, np.float32)

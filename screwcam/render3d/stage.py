@@ -131,6 +131,8 @@ class Stage:
                 "thick": rng.uniform(0.05, 0.15),
                 "height": rng.uniform(0.3, 0.9),
                 "depth": rng.uniform(0.5, 2.0),
+                "card_w": rng.uniform(0.45, 0.9),
+                "rod_t": rng.uniform(0.06, 0.2),
             }
             p.update(params or {})
             geo_kind = "coin" if kind == "photo_coin" else kind
@@ -189,6 +191,13 @@ class Stage:
             base = (lum * 1.6 * tint).astype(np.float32)
             metal = np.full_like(metal, 0.5)
             bump = bump + canvas.astype(np.float32) / 255.0 * 0.03
+        if kind == "card":
+            from ..photos import random_crop
+
+            hw = (mask.shape[1], mask.shape[0])
+            base = srgb_to_linear(random_crop(rng, hw, fast=True))
+            metal = np.zeros_like(metal)
+            rough = np.full_like(rough, float(rng.uniform(0.3, 0.9)))
         self.base[win][mask] = base[mask]
         self.metal[win][mask] = metal[mask]
         self.rough[win][mask] = rough[mask]
