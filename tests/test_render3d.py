@@ -342,3 +342,22 @@ def test_distractor_crops_are_not_heads(kind):
     assert 0.6 * 64 * 0.5 <= max(w, h) <= 0.6 * 64 + 5  # rods and cards may lie at 45°
     with pytest.raises(TypeError, match="style"):
         render3d.render_distractor(rng, 64, style="pan")
+
+
+def test_photos_without_scikit_image_say_what_to_install(monkeypatch):
+    from screwcam.errors import DatasetError
+
+    real = photos.importlib.util.find_spec
+    monkeypatch.setattr(
+        photos.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "skimage" else real(name, *a),
+    )
+    photos.data_dir.cache_clear()
+    try:
+        with pytest.raises(DatasetError, match=r"pip install -e '\.\[train\]'"):
+            photos.data_dir()
+    finally:
+        monkeypatch.undo()
+        photos.data_dir.cache_clear()
+    assert photos.data_dir().is_dir()
