@@ -60,7 +60,7 @@ def data_dir() -> Path:
     if spec is None or spec.origin is None:
         raise _missing(
             "scikit-image is not installed, so its sample photographs are not available; "
-            "install the training extra: pip install -e '.[train]'"
+            "install the training extra: pip install 'screwcam[train]'"
         )
     folder = Path(spec.origin).parent / "data"
     if not folder.is_dir():

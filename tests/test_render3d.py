@@ -355,7 +355,7 @@ def test_photos_without_scikit_image_say_what_to_install(monkeypatch):
     )
     photos.data_dir.cache_clear()
     try:
-        with pytest.raises(DatasetError, match=r"pip install -e '\.\[train\]'"):
+        with pytest.raises(DatasetError, match=r"pip install 'screwcam\[train\]'"):
             photos.data_dir()
     finally:
         monkeypatch.undo()
