@@ -34,7 +34,7 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
     Overrides (each optional; unknown names raise): style, finish, light, background
     (from STYLES / FINISHES / LIGHTS / BACKGROUNDS), or pools to draw them from: styles,
     finishes, lights, backgrounds (e.g. finishes=set(FINISHES) - {"rusty"} holds rust
-    out), tilt (degrees, 0-45; view families: tilt in (0, 10) or (10, 30)), fill (head
+    out), tilt (degrees, 0-45; view_family 'top' under 10, else 'oblique'), fill (head
     diameter / image side, default 0.4-0.85), angle (in-plane rotation, radians),
     silhouette (bool) with polarity ('dark_on_light' | 'light_on_dark'), lowres (render
     at this many pixels and upscale, e.g. 16 for tiny heads), effects (False: no
@@ -52,8 +52,8 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
 
 
 def render_distractor(rng: np.random.Generator, size: int = 96, kind=None, **overrides):
-    """A non-head object (DISTRACTOR_KINDS: washer, nut, coin, hole, rivet, disc, or
-    photo_coin, a real coin from coins.png) centred like render_head's heads, on the
+    """A non-head object (DISTRACTOR_KINDS: washer, nut, coin, hole, rivet, disc, card,
+    rod, or photo_coin, a real coin from coins.png) centred like render_head's heads, on the
     same surfaces, lights, views and camera: negatives for a classifier's 'unknown' or a
     detector. Returns (image, box, info) with info['label'] None and info['style'] the
     kind. Overrides as in render_head, except style/styles/silhouette."""
