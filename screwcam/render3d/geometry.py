@@ -363,7 +363,7 @@ def build_head(X, Y, style: str, sp: dict, recess: "str | None", rp: dict, marks
 
 
 def build_distractor(X, Y, kind: str, p: dict):
-    """Height field and mask of a non-head object (washer, nut, coin, hole, rivet, disc)."""
+    """Height field and mask of a non-head object (one of DISTRACTORS)."""
     r = np.hypot(X, Y)
     if kind == "washer":
         hole = p.get("hole", 0.5)

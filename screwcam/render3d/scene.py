@@ -37,7 +37,7 @@ def render_scene(
     rng: np.random.Generator, size=(640, 480), n_heads=None, n_distractors=None, **overrides
 ):
     """A size=(width, height) BGR uint8 frame of several screw heads on a surface, with
-    distractors (washers, nuts, coins, holes, rivets, blank discs, real coin photos)
+    distractors (washers, nuts, coins, holes, rivets, blank discs, cards, rods, real coins)
     that are NOT heads. Returns (image, heads) with heads = [(box, label, info)], box =
     (x, y, w, h) in image pixels, info as in render_head (light, view, background are
     the scene's; style/finish/label the head's).
