@@ -139,6 +139,11 @@ class Stage:
             h, part, mask = build_distractor(X, Y, geo_kind, p)
         h = h * np.float32(radius)
         fp = finish_params(rng, finish or "zinc")
+        if finish == "painted" and rng.random() < 0.3:
+            # painted over together with the surface: the head has the surface's colour
+            # (the low-contrast case: a white screw in a white cupboard)
+            surface = self.base[win].reshape(-1, 3).mean(axis=0)
+            fp["base"] = (surface * rng.uniform(0.9, 1.1)).astype(np.float32)
         if kind is None and finish == "worn" and RECESS_OF_LABEL[label] is not None:
             # cammed-out recess: the mouth of the recess worn into an irregular bevel
             rec = (part == PART_RECESS).astype(np.uint8)
