@@ -114,16 +114,24 @@ def test_box_matches_the_head_on_a_plain_background():
             )
 
 
-def test_tilt_foreshortens_the_head():
+def test_tilt_is_a_3d_projection_not_a_2d_warp():
+    """At 30°, a flush countersunk head (flat) is foreshortened to cos 30° = 0.87 of its
+    width, while a tall socket cap head also shows its side wall, so its outline is
+    taller than that: a 2-D warp would squash both alike."""
     rng = np.random.default_rng(5)
-    _, (_, _, w0, h0), _ = render3d.render_head(
-        rng, 4, size=96, style="button", tilt=0, fill=0.7, effects=False
-    )
-    _, (_, _, w1, h1), info = render3d.render_head(
-        rng, 4, size=96, style="button", tilt=30, fill=0.7, effects=False
-    )
+    common = {"size": 128, "tilt": 30, "fill": 0.6, "effects": False, "neighbors": 0}
+    flat = []
+    tall = []
+    for _ in range(3):
+        _, (_, _, w, h), info = render3d.render_head(rng, 1, style="countersunk", **common)
+        flat.append(h / w)
+        _, (_, _, w, h), _ = render3d.render_head(rng, 0, style="cap", **common)
+        tall.append(h / w)
     assert info["view"] == 30 and info["view_family"] == "oblique"
-    assert h1 < h0 * 0.97 or w1 != w0  # real projection changes the outline
+    assert all(0.8 <= r <= 0.93 for r in flat), flat
+    assert all(r >= 1.0 for r in tall), tall
+    _, (_, _, w, h), _ = render3d.render_head(rng, 1, style="countersunk", **{**common, "tilt": 0})
+    assert 0.95 <= h / w <= 1.05
 
 
 @pytest.mark.parametrize("polarity", ["dark_on_light", "light_on_dark"])
