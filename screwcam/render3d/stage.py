@@ -174,7 +174,9 @@ class Stage:
             from ..photos import random_crop
 
             hw = (mask.shape[1], mask.shape[0])
-            grime = random_crop(rng, hw, names=_GRIME, gray=True, fast=True).astype(np.float32) / 255.0
+            grime = (
+                random_crop(rng, hw, names=_GRIME, gray=True, fast=True).astype(np.float32) / 255.0
+            )
             amount = np.float32(rng.uniform(0.15, 0.6))
             base *= (1.0 + amount * (grime - grime.mean()))[..., None]
             rough = np.clip(rough + 0.3 * amount * (grime.mean() - grime), 0.05, 1.0)
