@@ -505,7 +505,7 @@ def main() -> int:
     finally:
         env.set_cpuinfo(None)
 
-    print(f"{checks.passed} passed, {checks.failed} failed", flush=True)
+    print(f"arm64: {checks.passed} passed, {checks.failed} failed", flush=True)
     if checks.failed == 0:
         shutil.rmtree(work, ignore_errors=True)
     else:
