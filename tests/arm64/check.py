@@ -1,12 +1,17 @@
 """The device check on emulated Raspberry Pi CPUs (run by tests/arm64/run.sh).
 
-    python tests/arm64/check.py --rootfs ROOTFS --site SITE CPU...
+    python tests/arm64/check.py --rootfs ROOTFS --venv VENV CPU...
 
 Runs with the x86 development venv's python. Every step runs twice: here on x86, and
-as Debian's arm64 python3.11 from ROOTFS under `qemu-aarch64-static` with
-QEMU_CPU=CPU and the aarch64 device set in SITE (our wheel as a Pi's `pip install`
-gets it; cwd is a scratch folder, so `models/default` is the bundle inside the
-wheel). What must agree, and how exactly (docs/notes/arm64.md has the measurements):
+in VENV (the README's Pi install, made by run.sh: Debian's arm64 python3.11 from
+ROOTFS, --system-site-packages, our wheel installed by Bookworm's pip) under
+`qemu-aarch64-static` with QEMU_CPU=CPU; cwd is a scratch folder, so `models/default`
+is the bundle inside the wheel. What must agree, and how exactly (docs/notes/arm64.md
+has the measurements):
+
+- The venv uses apt's NumPy 1.24 from the system site packages, and a Debian module
+  built against it (python3-pywt, standing in for picamera2's python3-simplejpeg)
+  imports next to cv2 and ai_edge_litert.
 
 - `screwcam serve --check-config`: the bundle in the wheel loads and validates.
 - The bundled model's raw int8 outputs on the same inputs: with TFLite's reference
@@ -98,6 +103,12 @@ np.save(sys.argv[2], np.stack(frames))
 """
 
 
+SYSTEM_NUMPY = """
+import numpy, cv2, ai_edge_litert.interpreter, pywt
+print(numpy.__file__, "NumPy", numpy.__version__, "pywt", pywt.__version__, "cv2", cv2.__version__)
+"""
+
+
 def pi_cpuinfo(cpu: str, processors: int) -> str:
     spec = PI_CPUS[cpu]
     block = (
@@ -126,11 +137,11 @@ class Checks:
 class Env:
     """Runs commands on x86 (cpu=None) or emulated (cpu='cortex-a72', ...)."""
 
-    def __init__(self, rootfs: Path, site: Path, work: Path) -> None:
+    def __init__(self, rootfs: Path, venv: Path, work: Path) -> None:
         self.rootfs = rootfs.resolve()
-        self.site = site.resolve()
+        self.venv = venv.resolve()
         self.work = work
-        self.python = self.rootfs / "usr/bin/python3.11"
+        self.python = self.venv / "bin/python"
 
     def python_argv(self, cpu: str | None, *args: str) -> list[str]:
         return [sys.executable, *args] if cpu is None else [QEMU, str(self.python), *args]
@@ -138,8 +149,8 @@ class Env:
     def screwcam(self, cpu: str | None, *args: str) -> list[str]:
         if cpu is None:
             return [X86_SCREWCAM, *args]
-        # The console script pip wrote into SITE/bin, run by the arm64 python.
-        return self.python_argv(cpu, str(self.site / "bin/screwcam"), *args)
+        # The console script pip wrote into the venv, run by the venv's arm64 python.
+        return self.python_argv(cpu, str(self.venv / "bin/screwcam"), *args)
 
     def env(self, cpu: str | None) -> dict[str, str]:
         base = {"PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8", "HOME": str(self.work)}
@@ -150,7 +161,6 @@ class Env:
             "PATH": "/usr/bin:/bin",
             "QEMU_CPU": cpu,
             "QEMU_LD_PREFIX": str(self.rootfs),
-            "PYTHONPATH": str(self.site),
             "PYTHONNOUSERSITE": "1",
         }
 
@@ -233,7 +243,7 @@ class Device:
         code = (
             "import platform; from importlib import metadata as m; print(platform.machine(), "
             "'Python', platform.python_version(), *(f'{p} {m.version(p)}' for p in "
-            "('screwcam', 'ai-edge-litert', 'numpy', 'opencv-python-headless')))"
+            "('screwcam', 'ai-edge-litert', 'numpy', 'opencv-python-headless', 'ml_dtypes')))"
         )
         res = self.env.run(cpu, self.env.python_argv(cpu, "-c", code), timeout=120)
         return res.stdout.strip() or tail(res.stderr)
@@ -376,23 +386,23 @@ def compare_raw(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rootfs", type=Path, required=True)
-    parser.add_argument("--site", type=Path, required=True)
+    parser.add_argument("--venv", type=Path, required=True)
     parser.add_argument("cpus", nargs="+", choices=sorted(PI_CPUS))
     args = parser.parse_args()
     if shutil.which(QEMU) is None:
         raise SystemExit(f"arm64: {QEMU} not found; install Debian's qemu-user-static")
 
-    work = (args.site.parent / "work").resolve()
+    work = (args.venv.parent / "work").resolve()
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    env = Env(args.rootfs, args.site, work)
+    env = Env(args.rootfs, args.venv, work)
     checks = Checks()
     device = Device(env, checks)
     processors = os.cpu_count() or 1  # QEMU passes the host's /sys CPU lists through
 
     print(f"arm64: x86 reference: {device.versions(None)}", flush=True)
     data = device.make_data()
-    shipped = args.site / "screwcam/models/default/model.tflite"
+    shipped = env.venv / "lib/python3.11/site-packages/screwcam/models/default/model.tflite"
     checks.record(
         "wheel",
         "ships models/default/model.tflite unchanged",
@@ -425,6 +435,17 @@ def main() -> int:
         f"{batch_x86['accuracy']:.4f}), {len(serve_x86)} video frames; screwcam detect: "
         + (f"{len(detect_x86['images'])} photos" if detect else "not in this checkout, skipped"),
         flush=True,
+    )
+
+    env.set_cpuinfo(pi_cpuinfo(args.cpus[0], processors))
+    res = env.run(args.cpus[0], env.python_argv(args.cpus[0], "-c", SYSTEM_NUMPY))
+    checks.record(
+        "venv",
+        "apt's NumPy from the system site packages, and a Debian module built on it, "
+        "import with cv2 and ai_edge_litert",
+        res.returncode == 0
+        and res.stdout.startswith(str(env.rootfs / "usr/lib/python3/dist-packages/numpy/")),
+        (res.stdout.strip() if res.returncode == 0 else tail(res.stderr, 2)),
     )
 
     try:
