@@ -318,7 +318,7 @@ class Device:
                 return frames
             # Polled fast, x86 sees every frame of the looping file; the emulated
             # service analyses fewer, and each one it does is compared with x86's.
-            interval, budget = (0.004, 4.0) if cpu is None else (0.25, 120.0)
+            interval, budget = (0.004, 20.0) if cpu is None else (0.25, 120.0)
             deadline = time.monotonic() + budget
             while time.monotonic() < deadline and len(frames) < want_frames:
                 status, doc = http_get(base + "/api/predictions", timeout=30)
