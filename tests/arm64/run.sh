@@ -45,7 +45,7 @@ build_rootfs() {
     local tmp=$CACHE/rootfs.tmp
     rm -rf "$tmp" "$ROOTFS"
     mkdir -p "$CACHE"
-    log "root fs: debootstrap --foreign $SUITE arm64 (downloads ~130 Debian packages, once)"
+    log "root fs: debootstrap --foreign $SUITE arm64 (downloads ~120 Debian packages, once)"
     debootstrap --foreign --arch=arm64 --variant=minbase --include="$PACKAGES" \
         "$SUITE" "$tmp" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 || {
         tail -20 "$CACHE/debootstrap.log" >&2
