@@ -57,13 +57,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _service_helpers import demo_jpeg, free_port, write_demo_video  # noqa: E402
+from _capture_helpers import demo_frames  # noqa: E402
+from _service_helpers import demo_jpeg, free_port  # noqa: E402
 
 QEMU = "qemu-aarch64-static"
 X86_SCREWCAM = str(Path(sys.executable).with_name("screwcam"))
@@ -107,6 +109,17 @@ SYSTEM_NUMPY = """
 import numpy, cv2, ai_edge_litert.interpreter, pywt
 print(numpy.__file__, "NumPy", numpy.__version__, "pywt", pywt.__version__, "cv2", cv2.__version__)
 """
+
+
+def write_video(path: Path, frames: list[np.ndarray], fourcc: str) -> Path:
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 30.0, (width, height))
+    if not writer.isOpened():
+        raise SystemExit(f"arm64: OpenCV cannot write {fourcc} to {path}")
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
 
 
 def pi_cpuinfo(cpu: str, processors: int) -> str:
@@ -255,8 +268,11 @@ class Device:
         res = self.env.run(None, self.env.screwcam(None, *args, "--jobs", "1", "--out", str(crops)))
         if res.returncode != 0:
             raise SystemExit(f"arm64: screwcam synth failed: {tail(res.stderr)}")
-        lossless = write_demo_video(self.work / "demo.mkv", frames=30, seed=5, fourcc="FFV1")
-        mp4 = write_demo_video(self.work / "demo.mp4", frames=30, seed=5)
+        # 30 frames of the demo camera (640x480, 5 heads): lossless FFV1, and mp4v as
+        # `screwcam record` writes it
+        frames, _ = demo_frames(30, heads=5, seed=5, size=(640, 480))
+        lossless = write_video(self.work / "demo.mkv", frames, "FFV1")
+        mp4 = write_video(self.work / "demo.mp4", frames, "mp4v")
         photos = self.work / "photos"
         photos.mkdir()
         for index in (0, 7, 14):
