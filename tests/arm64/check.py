@@ -13,7 +13,8 @@ has the measurements):
   built against it (python3-pywt, standing in for picamera2's python3-simplejpeg)
   imports next to cv2 and ai_edge_litert.
 
-- `screwcam serve --check-config`: the bundle in the wheel loads and validates.
+- `screwcam serve --config systemd/config.example.toml --check-config` (the README's
+  step 4): the config validates and the bundle in the wheel loads.
 - The bundled model's raw int8 outputs on the same inputs: with TFLite's reference
   kernels bit-identical to x86 (so the emulated core computes exactly); with XNNPACK,
   which the service runs, within 2 output steps of x86 and the same class for every
@@ -469,10 +470,12 @@ def main() -> int:
             env.set_cpuinfo(pi_cpuinfo(cpu, processors))
             print(f"arm64: {cpu}: {device.versions(cpu)}", flush=True)
 
-            res = env.run(cpu, env.screwcam(cpu, "serve", "--check-config"))
+            # step 4 of the README's Pi install, with the example config
+            config = str(ROOT / "systemd/config.example.toml")
+            res = env.run(cpu, env.screwcam(cpu, "serve", "--config", config, "--check-config"))
             checks.record(
                 cpu,
-                "serve --check-config (the bundle in the wheel loads)",
+                "serve --config config.example.toml --check-config (the wheel's bundle loads)",
                 res.returncode == 0 and "model bundle OK" in res.stdout,
                 f"exit {res.returncode}" + ("" if res.returncode == 0 else f": {tail(res.stderr)}"),
             )
