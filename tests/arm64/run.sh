@@ -42,6 +42,10 @@ build_rootfs() {
         log "root fs: cached in $ROOTFS"
         return
     fi
+    if [ "$(id -u)" -ne 0 ]; then
+        log "building the root fs needs root (debootstrap makes device nodes): run as root"
+        exit 1
+    fi
     local tmp=$CACHE/rootfs.tmp
     rm -rf "$tmp" "$ROOTFS"
     mkdir -p "$CACHE"
