@@ -26,6 +26,8 @@ has the measurements):
 - `screwcam serve` from a lossless (FFV1) video written here by OpenCV: /healthz 200;
   for every frame of the file it analysed, the same heads as x86 (boxes and labels
   exactly, confidence within 2 steps); SIGTERM -> exit 0.
+- `screwcam record` from a video file and `screwcam slice` of that recording run on
+  arm64, and the recording decodes on x86 with every frame its sidecar counts.
 - An mp4v video (what `screwcam record` writes) decodes on arm64 to the same frames
   within a few grey levels (MPEG-4 part 2 decoders need not be bit-exact, and
   FFmpeg's Arm and x86 ones are not: that is why serve is compared on FFV1).
@@ -274,12 +276,20 @@ class Device:
         frames, _ = demo_frames(30, heads=5, seed=5, size=(640, 480))
         lossless = write_video(self.work / "demo.mkv", frames, "FFV1")
         mp4 = write_video(self.work / "demo.mp4", frames, "mp4v")
+        one, _ = demo_frames(30, heads=1, seed=6, size=(640, 480))
+        one_head = write_video(self.work / "one-head.mkv", one, "FFV1")
         photos = self.work / "photos"
         photos.mkdir()
         for index in (0, 7, 14):
             data, _ = demo_jpeg(seed=11, index=index)
             (photos / f"frame{index:02d}.jpg").write_bytes(data)
-        return {"crops": crops, "lossless": lossless, "mp4": mp4, "photos": photos}
+        return {
+            "crops": crops,
+            "lossless": lossless,
+            "mp4": mp4,
+            "one_head": one_head,
+            "photos": photos,
+        }
 
     def raw_outputs(self, cpu: str | None, crops: Path, kernels: str) -> Any:
         out = self.work / f"raw-{kernels}-{cpu or 'x86'}.npz"
@@ -305,6 +315,52 @@ class Device:
         if res.returncode != 0 or not out.exists():
             return None, f"exit {res.returncode}: {tail(res.stderr)}"
         return json.loads(out.read_text()), ""
+
+    def record_and_slice(self, cpu: str, video: Path) -> None:
+        """`screwcam record` from a video file and `screwcam slice` of the recording, on
+        arm64; the recording must decode on x86 with the frame count its sidecar says."""
+        rec, dataset = self.work / f"rec-{cpu}", self.work / f"dataset-{cpu}"
+        res = self.env.run(
+            cpu,
+            self.env.screwcam(
+                cpu,
+                "record",
+                "--source",
+                str(video),
+                "--label",
+                "torx",
+                "--seconds",
+                "2",
+                "--out",
+                str(rec),
+            ),
+        )
+        sidecars = sorted(rec.glob("*.json"))
+        ok = res.returncode == 0 and len(sidecars) == 1
+        frames = json.loads(sidecars[0].read_text())["frames"] if ok else 0
+        detail = f"{frames} frames" if ok else f"exit {res.returncode}: {tail(res.stderr)}"
+        if not self.checks.record(cpu, "record from a video file: mp4 + sidecar", ok, detail):
+            return
+        decoded = self.decode(None, rec / json.loads(sidecars[0].read_text())["video"])
+        count = -1 if isinstance(decoded, str) else len(decoded)
+        self.checks.record(
+            cpu,
+            "the arm64 recording decodes on x86, every frame",
+            count == frames >= 1,
+            f"{count} of {frames} frames",
+        )
+        res = self.env.run(cpu, self.env.screwcam(cpu, "slice", str(rec), "--out", str(dataset)))
+        samples = 0
+        if res.returncode == 0:
+            samples = sum(len(np.load(dataset / f"y_{split}.npy")) for split in ("train", "test"))
+        self.checks.record(
+            cpu,
+            "slice of the recording writes a dataset",
+            res.returncode == 0 and samples > 0,
+            f"{samples} crops"
+            if res.returncode == 0
+            else f"exit {res.returncode}: {tail(res.stderr)}",
+        )
 
     def has_detect(self) -> bool:
         res = self.env.run(None, self.env.screwcam(None, "detect", "--help"), timeout=120)
@@ -517,6 +573,8 @@ def main() -> int:
                     f"{len(decoded)} frames (x86 {len(decoded_x86)}), largest difference "
                     f"{levels} levels",
                 )
+
+            device.record_and_slice(cpu, data["one_head"])
 
             frames = device.serve(cpu, data["lossless"], want_frames=5)
             compared = {f: h for f, h in frames.items() if f in serve_x86}
