@@ -1,0 +1,257 @@
+"""Measure on-device adaptation (`screwcam.adapt`): accuracy on styles the base model
+never saw, per method and number of examples, and the time to adapt.
+
+    python -m screwcam.bench.adapt_bench [--model models/default] [--styles motion render3d]
+        [--shots 5 10 20] [--repeats 5] [--test-per-class 100] [--json out.json]
+
+For each style: render a pool of examples and a separate test set (other seeds) of
+that style; for each number of examples per class and each repeat, draw that many
+examples per class from the pool, adapt, and score the test set. Also: the adapted
+model's accuracy on the base model's own style (the default renderer, all
+conditions) - does teaching new screws cost the old ones? - and a partial teach
+(only the two classes the base model gets most wrong), scored on all classes.
+A benchmark prints numbers; it never fails for being slow.
+
+Styles:
+- motion: the project's renderer (`screwcam.render.render_sample`, lit conditions)
+  seen through a horizontal motion blur of 9-17 px at 112 px (a camera on a moving
+  belt); the default model was trained without motion blur.
+- render3d: the independent 3-D generator (`screwcam.render3d`), which shares no
+  drawing code with the renderer the default model was trained on (skipped when it
+  is not installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from screwcam.adapt import METHODS, adapt_bundle, cross_validate, fit_adapter, read_base_head
+from screwcam.bundle import DEFAULT_BUNDLE, resolve_bundle_path
+from screwcam.classes import NUM_CLASSES
+from screwcam.classifier import Classifier, load_bundle
+from screwcam.preprocess import preprocess
+
+LIT = ("even", "shadow", "dim", "overexposed", "side")
+
+
+def _motion(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    length = int(rng.integers(9, 18))
+    kernel = np.zeros((length, length), np.float32)
+    kernel[length // 2, :] = 1.0 / length
+    return cv2.filter2D(img, -1, kernel)
+
+
+#: render3d "user set-ups": one finish, light and background, one head style per class
+#: (a user's own box of screws under their own lamp), top view
+SETUPS = (
+    ("zinc", "area", "plain_light", ("cap", "pan", "pan", "hex", "pan")),
+    ("black_oxide", "side", "metal", ("button", "cheese", "countersunk", "washer_hex", "cap")),
+    ("brass", "point", "texture", ("countersunk", "flange", "cheese", "hex", "button")),
+)
+
+
+def style_crop(rng: np.random.Generator, label: int, style: str) -> np.ndarray:
+    """One 28x28 model input of drive type `label` in `style`."""
+    if style.startswith("render3d"):
+        from screwcam import render3d  # type: ignore[attr-defined]
+
+        overrides: dict[str, Any] = {}
+        if style != "render3d":  # render3d-setupN
+            finish, light, background, styles = SETUPS[int(style[-1])]
+            overrides = {
+                "finish": finish,
+                "light": light,
+                "background": background,
+                "style": styles[label],
+                "tilt": float(rng.uniform(0, 10)),
+            }
+        img, box, _info = render3d.render_head(rng, label, size=96, **overrides)
+        return preprocess(img, box.as_list() if hasattr(box, "as_list") else list(box))
+    from screwcam.render import render_sample
+
+    if style == "base":
+        img, box = render_sample(rng, label)
+        return preprocess(img, box.as_list())
+    img, box = render_sample(rng, label, LIT[int(rng.integers(len(LIT)))])
+    if style == "motion":
+        img = _motion(rng, img)
+    else:
+        raise ValueError(f"unknown style {style!r}")
+    return preprocess(img, box.as_list())
+
+
+def styled_set(style: str, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x (N, 28, 28) uint8, y) with `per_class` crops of every class in `style`."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(NUM_CLASSES), per_class)
+    x = np.stack([style_crop(rng, int(label), style) for label in y])
+    return x, y
+
+
+def style_available(style: str) -> bool:
+    if not style.startswith("render3d"):
+        return True
+    try:
+        from screwcam import render3d  # type: ignore[attr-defined]  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _embed(classifier: Classifier, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    parts = [classifier.classify_and_embed(x[i : i + 256]) for i in range(0, len(x), 256)]
+    return np.concatenate([p for p, _ in parts]), np.concatenate([e for _, e in parts])
+
+
+def _draw(y: np.ndarray, shots: int, rng: np.random.Generator, classes=None) -> np.ndarray:
+    classes = range(NUM_CLASSES) if classes is None else classes
+    return np.concatenate(
+        [rng.choice(np.flatnonzero(y == c), shots, replace=False) for c in classes]
+    )
+
+
+def measure_style(
+    classifier: Classifier,
+    head: Any,
+    style: str,
+    shots_list: list[int],
+    repeats: int,
+    test_per_class: int,
+    base_set: tuple[np.ndarray, np.ndarray, np.ndarray],
+    log: Any,
+) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    pool_x, pool_y = styled_set(style, max(shots_list) + 10, seed=101)
+    test_x, test_y = styled_set(style, test_per_class, seed=202)
+    log(
+        f"{style}: rendered {len(pool_y)} pool + {len(test_y)} test crops in "
+        f"{time.perf_counter() - t0:.0f} s"
+    )
+    pool_p, pool_e = _embed(classifier, pool_x)
+    test_p, test_e = _embed(classifier, test_x)
+    bx_p, bx_e, by = base_set
+    base_acc = float((test_p.argmax(1) == test_y).mean())
+    per_class = [float((test_p.argmax(1)[test_y == c] == c).mean()) for c in range(NUM_CLASSES)]
+    worst = [int(c) for c in np.argsort(per_class)[:2]]
+    out: dict[str, Any] = {
+        "base_accuracy": round(base_acc, 4),
+        "base_per_class": [round(v, 3) for v in per_class],
+        "test_n": int(len(test_y)),
+        "methods": {},
+    }
+    n = NUM_CLASSES
+    for method in METHODS:
+        if method == "finetune" and head is None:
+            continue
+        rows = {}
+        for shots in shots_list:
+            accs, base_style, partial, cv = [], [], [], []
+            for r in range(repeats):
+                rng = np.random.default_rng(1000 * shots + r)
+                idx = _draw(pool_y, shots, rng)
+                adapter = fit_adapter(pool_e[idx], pool_y[idx], n, method, head)
+                accs.append(float((adapter.apply(test_e, test_p).argmax(1) == test_y).mean()))
+                base_style.append(float((adapter.apply(bx_e, bx_p).argmax(1) == by).mean()))
+                cv.append(
+                    cross_validate(pool_e[idx], pool_p[idx], pool_y[idx], n, method, head)[
+                        "heldout_accuracy"
+                    ]
+                )
+                pidx = _draw(pool_y, shots, rng, worst)
+                padapter = fit_adapter(pool_e[pidx], pool_y[pidx], n, method, head)
+                partial.append(float((padapter.apply(test_e, test_p).argmax(1) == test_y).mean()))
+            rows[str(shots)] = {
+                "accuracy_mean": round(statistics.mean(accs), 4),
+                "accuracy_min": round(min(accs), 4),
+                "base_style_accuracy_mean": round(statistics.mean(base_style), 4),
+                "partial_two_classes_accuracy_mean": round(statistics.mean(partial), 4),
+                "cross_validated_mean": round(statistics.mean(cv), 4),
+            }
+            log(
+                f"{style:9s} {method:9s} {shots:2d}/class: {statistics.mean(accs) * 100:5.1f} % "
+                f"(min {min(accs) * 100:5.1f}, base {base_acc * 100:5.1f}); base style "
+                f"{statistics.mean(base_style) * 100:5.1f} %; teach 2 worst only "
+                f"{statistics.mean(partial) * 100:5.1f} %; CV estimate "
+                f"{statistics.mean(cv) * 100:5.1f} %"
+            )
+        out["methods"][method] = rows
+    return out
+
+
+def measure_speed(model: Path, examples: int = 200, repeats: int = 3) -> dict[str, Any]:
+    """Wall time of `adapt_bundle` for `examples` examples (embedding, cross-validation,
+    fit and the bundle write), median of `repeats` runs."""
+    x, y = styled_set("motion", examples // NUM_CLASSES, seed=303)
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(repeats):
+            t0 = time.perf_counter()
+            adapt_bundle(model, x, y, Path(tmp) / f"adapted{i}")
+            times.append(time.perf_counter() - t0)
+    return {
+        "examples": int(len(y)),
+        "median_s": round(statistics.median(times), 3),
+        "runs": [round(t, 3) for t in times],
+        "what": "screwcam.adapt.adapt_bundle: embed, 5-fold cross-validation, fit, write bundle",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=DEFAULT_BUNDLE)
+    parser.add_argument("--styles", nargs="+", default=["motion", "render3d"])
+    parser.add_argument("--shots", nargs="+", type=int, default=[5, 10, 20])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--test-per-class", type=int, default=100)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    model = resolve_bundle_path(args.model)
+    bundle = load_bundle(model)
+    classifier = Classifier(bundle, num_threads=2)
+    head = read_base_head(bundle)
+    bx, by = styled_set("base", 60, seed=404)
+    bp, be = _embed(classifier, bx)
+    log(
+        f"model {bundle.path}; base style accuracy {float((bp.argmax(1) == by).mean()) * 100:.1f} %"
+    )
+    report: dict[str, Any] = {"model": str(bundle.path), "styles": {}}
+    for style in args.styles:
+        if not style_available(style):
+            log(f"{style}: not installed here, skipped")
+            continue
+        report["styles"][style] = measure_style(
+            classifier,
+            head,
+            style,
+            args.shots,
+            args.repeats,
+            args.test_per_class,
+            (bp, be, by),
+            log,
+        )
+    report["speed"] = measure_speed(model)
+    log(
+        f"adapting on {report['speed']['examples']} examples: "
+        f"{report['speed']['median_s']:.2f} s (median of 3; goal <= 5 s)"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,481 @@
+"""Adapting a model to the user's screws on the device, in NumPy (no TensorFlow).
+
+A bundle exported with an embedding output (`screwcam export`, default) gives, for
+every crop, its base probabilities and its embedding (the layer before the softmax)
+from one `invoke()`. From a few labelled examples of the user's own screws we fit a
+small head on those embeddings:
+
+- "finetune" (default): the base model's own final layer (`base_head.npz`, softmax
+  of embedding @ w + b), its columns of the taught classes trained further on the
+  examples by gradient descent, with an L2 pull back to the base weights.
+- "logreg": a regularized softmax regression on the L2-normalized embeddings, from
+  scratch, over the taught classes.
+- "prototype": nearest class mean on the L2-normalized embeddings (cosine / t).
+
+Every head scores only the classes that were taught and is combined with the base
+classifier: untaught classes keep their base probability and the taught ones share
+the rest of the mass by the head's softmax (all classes taught: the head alone).
+Which method is the default was measured (see `screwcam.bench.adapt_bench` and docs/notes/teach.md).
+
+The fitted head is an `Adapter` (one linear layer: optional normalization, w, b, the
+label ids it scores), stored in the bundle as `adapter.npz`; `screwcam.classifier`
+applies it whenever a bundle has one. `adapt_bundle` writes the adapted bundle
+(model, base head, adapter, examples, metrics) with `screwcam.bundle.write_bundle`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import DatasetError, ModelError
+
+ADAPTER_FILE = "adapter.npz"
+EXAMPLES_X = "X_examples.npy"
+EXAMPLES_Y = "y_examples.npy"
+BASE_HEAD_FILE = "base_head.npz"
+METHODS = ("finetune", "logreg", "prototype")
+DEFAULT_METHOD = "finetune"
+#: a taught class needs at least this many examples (for fitting and cross-validation)
+MIN_PER_CLASS = 3
+MAX_FOLDS = 5
+PROTOTYPE_TEMPERATURE = 0.05
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """A linear head on the embedding: logits = f(emb) @ w + b over `classes` (label
+    ids); f normalizes each embedding to unit length when `normalize`. When `classes`
+    is a strict subset of the labels the head is combined with the base probabilities
+    (`apply`)."""
+
+    method: str
+    w: np.ndarray  # (D, K) float32
+    b: np.ndarray  # (K,) float32
+    classes: tuple[int, ...]  # the label ids the K columns score
+    normalize: bool
+    num_labels: int
+
+    def logits(self, emb: np.ndarray) -> np.ndarray:
+        f = _unit(emb) if self.normalize else emb.astype(np.float32, copy=False)
+        return f @ self.w + self.b
+
+    def apply(self, emb: np.ndarray, base_probs: np.ndarray) -> np.ndarray:
+        """(N, D) embeddings and (N, C) base probabilities -> (N, C) probabilities."""
+        head = _softmax(self.logits(emb))
+        if len(self.classes) == self.num_labels and self.classes == tuple(range(self.num_labels)):
+            return head.astype(np.float32, copy=False)
+        out = np.asarray(base_probs, np.float32).copy()
+        idx = np.asarray(self.classes)
+        mass = out[:, idx].sum(axis=1, keepdims=True)
+        out[:, idx] = mass * head
+        return out
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez(
+            buf,
+            method=np.asarray(self.method),
+            w=self.w.astype(np.float32),
+            b=self.b.astype(np.float32),
+            classes=np.asarray(self.classes, np.int64),
+            normalize=np.asarray(self.normalize),
+            num_labels=np.asarray(self.num_labels, np.int64),
+        )
+        return buf.getvalue()
+
+    @classmethod
+    def load(cls, path: Path | None, labels: Sequence[str], dim: int) -> Adapter:
+        """Read an adapter.npz and check it fits a model of `labels` and embedding `dim`."""
+        if path is None:
+            raise ModelError("the bundle names no adapter file")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                method = str(data["method"])
+                w = np.asarray(data["w"], np.float32)
+                b = np.asarray(data["b"], np.float32)
+                classes = tuple(int(v) for v in data["classes"])
+                normalize = bool(data["normalize"])
+                num_labels = int(data["num_labels"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(
+                f"cannot read the adapter {path}: {exc}; adapt the base model again "
+                "(`screwcam adapt`)"
+            ) from exc
+        k = len(classes)
+        if (
+            num_labels != len(labels)
+            or w.shape != (dim, k)
+            or b.shape != (k,)
+            or not k
+            or len(set(classes)) != k
+            or not all(0 <= c < num_labels for c in classes)
+            or not (np.isfinite(w).all() and np.isfinite(b).all())
+        ):
+            raise ModelError(
+                f"the adapter {path} (w {w.shape}, classes {list(classes)}, {num_labels} "
+                f"labels) does not fit this model ({len(labels)} labels, embedding size "
+                f"{dim}); adapt the base model again (`screwcam adapt`)"
+            )
+        return cls(method, w, b, classes, normalize, num_labels)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float32)
+    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-6)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+# --------------------------------------------------------------------------------------
+# Fitting
+# --------------------------------------------------------------------------------------
+
+
+def _gradient_descent(
+    x: np.ndarray,
+    y: np.ndarray,
+    w0: np.ndarray,
+    b0: np.ndarray,
+    *,
+    anchor_w: np.ndarray,
+    anchor_b: np.ndarray,
+    l2: float,
+    lr: float,
+    steps: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax regression by gradient descent with Nesterov momentum, class-balanced
+    cross-entropy + l2 * |w - anchor_w|^2 / 2 (+ the same for b)."""
+    k = w0.shape[1]
+    onehot = np.eye(k, dtype=np.float32)[y]
+    counts = np.bincount(y, minlength=k).astype(np.float32)
+    weights = (1.0 / np.maximum(counts, 1.0))[y] / max(1, int((counts > 0).sum()))
+    weights = weights[:, None].astype(np.float32)
+    w, b = w0.astype(np.float32).copy(), b0.astype(np.float32).copy()
+    vw, vb = np.zeros_like(w), np.zeros_like(b)
+    momentum = 0.9
+    for _ in range(steps):
+        lw, lb = w + momentum * vw, b + momentum * vb  # look ahead
+        p = _softmax(x @ lw + lb)
+        g = (p - onehot) * weights
+        gw = x.T @ g + l2 * (lw - anchor_w)
+        gb = g.sum(axis=0) + l2 * (lb - anchor_b)
+        vw = momentum * vw - lr * gw
+        vb = momentum * vb - lr * gb
+        w, b = w + vw, b + vb
+    return w, b
+
+
+def fit_adapter(
+    emb: np.ndarray,
+    y: np.ndarray,
+    num_labels: int,
+    method: str = DEFAULT_METHOD,
+    base_head: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Adapter:
+    """Fit a head of `method` on embeddings `emb` (N, D) with label ids `y` (N,)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown adaptation method {method!r}; choose one of {METHODS}")
+    emb = np.asarray(emb, np.float32)
+    y = np.asarray(y, np.int64)
+    taught = tuple(int(c) for c in np.unique(y))
+    d = emb.shape[1]
+    local = np.searchsorted(np.asarray(taught), y)
+    cols = np.asarray(taught)
+    if method == "finetune":
+        if base_head is None:
+            raise ModelError(
+                "method 'finetune' needs the base model's final layer (base_head.npz), "
+                "which this bundle lacks; re-export it with this screwcam version or use "
+                "--method logreg"
+            )
+        w0, b0 = base_head[0][:, cols], base_head[1][cols]
+        w, b = _gradient_descent(
+            emb, local, w0, b0, anchor_w=w0, anchor_b=b0, l2=0.02, lr=0.5, steps=300
+        )
+        return Adapter(method, w, b, taught, False, num_labels)
+    x = _unit(emb)
+    if method == "prototype":
+        means = np.stack([x[local == i].mean(axis=0) for i in range(len(taught))])
+        w = (_unit(means) / PROTOTYPE_TEMPERATURE).T
+        return Adapter(method, w, np.zeros(len(taught), np.float32), taught, True, num_labels)
+    zeros_w = np.zeros((d, len(taught)), np.float32)
+    zeros_b = np.zeros(len(taught), np.float32)
+    w, b = _gradient_descent(
+        x,
+        local,
+        zeros_w,
+        zeros_b,
+        anchor_w=zeros_w,
+        anchor_b=zeros_b,
+        l2=1e-3,
+        lr=4.0,
+        steps=300,
+    )
+    return Adapter(method, w, b, taught, True, num_labels)
+
+
+def _folds(y: np.ndarray, k: int, seed: int = 0) -> list[np.ndarray]:
+    """Stratified fold ids: each class's examples dealt round-robin over k folds."""
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(y), np.int64)
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        fold[idx] = np.arange(len(idx)) % k
+    return [np.flatnonzero(fold == i) for i in range(k)]
+
+
+def cross_validate(
+    emb: np.ndarray,
+    base_probs: np.ndarray,
+    y: np.ndarray,
+    num_labels: int,
+    method: str,
+    base_head: tuple[np.ndarray, np.ndarray] | None,
+) -> dict[str, Any]:
+    """Accuracy of the adapted and of the base model on held-out examples: stratified
+    k-fold cross-validation (k = min(5, the smallest class's count)), every example
+    predicted once by a head fitted without it."""
+    counts = np.bincount(y, minlength=num_labels)
+    k = int(min(MAX_FOLDS, counts[counts > 0].min()))
+    pred = np.empty(len(y), np.int64)
+    for test in _folds(y, k):
+        train = np.setdiff1d(np.arange(len(y)), test)
+        head = fit_adapter(emb[train], y[train], num_labels, method, base_head)
+        pred[test] = head.apply(emb[test], base_probs[test]).argmax(axis=1)
+    base_pred = base_probs.argmax(axis=1)
+    return {
+        "heldout_accuracy": round(float((pred == y).mean()), 4),
+        "base_accuracy": round(float((base_pred == y).mean()), 4),
+        "folds": k,
+        "n": int(len(y)),
+        "how": f"stratified {k}-fold cross-validation over the examples",
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Bundles
+# --------------------------------------------------------------------------------------
+
+
+def read_base_head(bundle: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    path = bundle.part("base_head")
+    if path is None:
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return np.asarray(data["w"], np.float32), np.asarray(data["b"], np.float32)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"cannot read {path}: {exc}; re-export the base model") from exc
+
+
+def check_examples(x: np.ndarray, y: np.ndarray, labels: Sequence[str]) -> dict[str, int]:
+    """Examples per taught class; DatasetError if there are too few to adapt."""
+    if len(y) == 0:
+        raise DatasetError("no examples found; give folders of images named after their class")
+    if x.ndim != 3 or x.dtype != np.uint8:
+        raise DatasetError(f"examples must be (N, 28, 28) uint8 crops, got {x.shape} {x.dtype}")
+    if (y < 0).any() or (y >= len(labels)).any():
+        raise DatasetError(f"example labels must be 0..{len(labels) - 1} for this model")
+    counts = {labels[c]: int(n) for c, n in enumerate(np.bincount(y, minlength=len(labels)))}
+    few = {name: n for name, n in counts.items() if 0 < n < MIN_PER_CLASS}
+    if few:
+        raise DatasetError(
+            "too few examples of "
+            + ", ".join(f"{name} ({n})" for name, n in few.items())
+            + f"; teach at least {MIN_PER_CLASS} examples of each class you teach"
+        )
+    return counts
+
+
+@dataclass
+class AdaptResult:
+    path: Path
+    adapter: Adapter
+    metrics: dict[str, Any]
+
+
+def adapt_bundle(
+    base: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    out: Path | str,
+    *,
+    method: str = DEFAULT_METHOD,
+    name: str | None = None,
+    force: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> AdaptResult:
+    """Fit an adapter on examples (x (N, 28, 28) uint8, y label ids) for the bundle
+    `base` (path or Bundle) and write the adapted bundle to `out`. Nothing is written
+    unless everything before succeeded; an existing bundle is replaced only with
+    `force`. If `base` is itself adapted, its model is adapted afresh (its adapter is
+    replaced, not stacked)."""
+    from .bundle import MODEL_FILE, Bundle, read_bundle, write_bundle
+    from .classifier import Classifier
+
+    say = progress or (lambda _msg: None)
+    t0 = time.perf_counter()
+    bundle = base if isinstance(base, Bundle) else read_bundle(base)
+    out = Path(out)
+    if out.resolve() == bundle.path.resolve():
+        raise ModelError(f"--out {out} is the base bundle itself; write the adapted one elsewhere")
+    if bundle.meta.embedding is None:
+        raise ModelError(
+            f"{bundle.path} has no embedding output, so it cannot be adapted on the device; "
+            "re-export it with this screwcam version (`screwcam export MODEL_DIR --force`)"
+        )
+    x = np.asarray(x)
+    y = np.asarray(y, np.int64)
+    counts = check_examples(x, y, bundle.labels)
+    classifier = Classifier(bundle, num_threads=2)
+    base_probs, emb = [], []
+    for i in range(0, len(x), 256):
+        p, e = classifier.classify_and_embed(x[i : i + 256])
+        base_probs.append(p)
+        emb.append(e)
+    probs, embs = np.concatenate(base_probs), np.concatenate(emb)
+    t_embed = time.perf_counter() - t0
+    say(f"embedded {len(y)} examples in {t_embed:.2f} s")
+    head = read_base_head(bundle)
+    if method == DEFAULT_METHOD and head is None:
+        method = "logreg"  # a bundle without its final layer: the next best, measured
+    n = len(bundle.labels)
+    validation = cross_validate(embs, probs, y, n, method, head)
+    adapter = fit_adapter(embs, y, n, method, head)
+    fit_s = time.perf_counter() - t0 - t_embed
+    say(
+        f"{method}: held-out accuracy {validation['heldout_accuracy'] * 100:.1f} % "
+        f"(base model {validation['base_accuracy'] * 100:.1f} %, {validation['how']})"
+    )
+    base_meta = bundle.meta
+    root = base_meta.parts.get("adapter", {}).get("base")
+    metrics = {
+        "method": method,
+        "examples": counts,
+        "taught": [bundle.labels[c] for c in adapter.classes],
+        **validation,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "fit_seconds": round(fit_s, 3),
+    }
+    files: dict[str, bytes] = {MODEL_FILE: bundle.tflite_path.read_bytes()}
+    parts = {k: v for k, v in base_meta.parts.items() if k not in ("adapter", "examples")}
+    for _part_name, entry in parts.items():
+        files[str(entry["file"])] = (bundle.path / str(entry["file"])).read_bytes()
+    files[ADAPTER_FILE] = adapter.to_bytes()
+    files[EXAMPLES_X] = _npy(x.astype(np.uint8))
+    files[EXAMPLES_Y] = _npy(y)
+    version = base_meta.preprocess_version
+    parts["adapter"] = {
+        "file": ADAPTER_FILE,
+        "preprocess_version": version,
+        "base": root or {"name": base_meta.name, "path": str(bundle.path)},
+        "metrics": metrics,
+    }
+    parts["examples"] = {
+        "file": EXAMPLES_X,
+        "labels": EXAMPLES_Y,
+        "preprocess_version": version,
+        "per_class": counts,
+    }
+    meta = base_meta.replace(
+        name=name or out.name,
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        parts=parts,
+        metrics={**base_meta.metrics, "adapted": metrics},
+    )
+    write_bundle(out, meta, files, force=force)
+    return AdaptResult(out, adapter, metrics)
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------
+# `screwcam adapt`
+# --------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument(
+        "examples",
+        nargs="+",
+        type=Path,
+        metavar="EXAMPLES",
+        help="examples of your screws: folders of images by class (28x28 "
+        "crops or photos), or thesis X*.npy/y*.npy pairs",
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        metavar="BUNDLE",
+        help="base model bundle (default: models/default)",
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="NEW_BUNDLE",
+        help="folder for the adapted bundle",
+    )
+    parser.add_argument(
+        "--method",
+        choices=METHODS,
+        default=DEFAULT_METHOD,
+        help=f"head fitted on the embeddings (default {DEFAULT_METHOD})",
+    )
+    parser.add_argument("--name", help="model name shown on the page (default: the folder name)")
+    parser.add_argument("--force", action="store_true", help="replace a bundle in --out")
+
+
+def run(args: Any) -> int:
+    import sys
+
+    from .bundle import DEFAULT_BUNDLE, resolve_bundle_path
+    from .dataset import load_samples
+
+    def say(msg: str) -> None:
+        print(f"adapt: {msg}", file=sys.stderr, flush=True)
+
+    base = resolve_bundle_path(args.model or DEFAULT_BUNDLE)
+    samples = load_samples(args.examples)
+    say(
+        f"{len(samples)} examples from {', '.join(str(p) for p in args.examples)}"
+        + (
+            f" ({samples.no_head} photos without a head found, used whole)"
+            if samples.no_head
+            else ""
+        )
+    )
+    result = adapt_bundle(
+        base,
+        samples.x,
+        samples.y,
+        args.out,
+        method=args.method,
+        name=args.name,
+        force=args.force,
+        progress=say,
+    )
+    m = result.metrics
+    per_class = ", ".join(f"{k} {v}" for k, v in m["examples"].items() if v)
+    print(
+        f"{result.path}: adapted {base} with {m['n']} examples ({per_class}); held-out "
+        f"accuracy {m['heldout_accuracy'] * 100:.1f} % vs base {m['base_accuracy'] * 100:.1f} % "
+        f"({m['how']}); {m['seconds']:.2f} s"
+    )
+    return 0
