@@ -343,6 +343,8 @@ def export(
 
         bundle = load_bundle(tmp)
         classifier = Classifier(bundle, num_threads=2)
+        if head is not None:
+            extra_files[BASE_HEAD_FILE] = _base_head_bytes(head, classifier, calib, train_set)
         log(f"parity check on {len(y_test)} test images (Keras vs TFLite via the device code)")
         keras_probs = model.predict(x_test.astype(np.float32)[..., None], batch_size=512, verbose=0)
         lite_probs = tflite_predict(classifier, x_test)
@@ -412,6 +414,31 @@ def export(
         f"{parity['tflite_accuracy'] * 100:.2f}%, {latency['per_crop_ms']:.3f} ms/crop (median)"
     )
     return meta
+
+
+ANCHORS_PER_CLASS = 40
+
+
+def _base_head_bytes(head: Any, classifier: Any, calib: np.ndarray, train_set: Any) -> bytes:
+    """base_head.npz: the final layer (w, b) and, as anchors for adapting only some
+    classes on the device, the embeddings of ANCHORS_PER_CLASS training crops per class
+    (float16, run through the exported model itself)."""
+    del calib
+    rng = np.random.default_rng(1)
+    x, y = np.asarray(train_set.x, np.uint8), np.asarray(train_set.y, np.int64)
+    idx = np.concatenate(
+        [rng.permutation(np.flatnonzero(y == c))[:ANCHORS_PER_CLASS] for c in range(len(CLASSES))]
+    )
+    anchors = classifier.embed(x[idx])
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        w=head[0],
+        b=head[1],
+        anchors=anchors.astype(np.float16),
+        anchor_labels=y[idx].astype(np.int64),
+    )
+    return buf.getvalue()
 
 
 def _embedding_parity(two: Any, classifier: Any, x: np.ndarray) -> float:

@@ -12,9 +12,12 @@ small head on those embeddings:
   scratch, over the taught classes.
 - "prototype": nearest class mean on the L2-normalized embeddings (cosine / t).
 
-Every head scores only the classes that were taught and is combined with the base
-classifier: untaught classes keep their base probability and the taught ones share
-the rest of the mass by the head's softmax (all classes taught: the head alone).
+When only some classes are taught, "finetune" keeps the others in the fit through
+anchor embeddings of the base model's training crops (stored by the export in
+`base_head.npz`), so teaching a single class can move heads into it. "logreg",
+"prototype" (and "finetune" of a bundle without anchors) score only the taught
+classes and are combined with the base classifier: untaught classes keep their base
+probability and the taught ones share the rest of the mass by the head's softmax.
 Which method is the default was measured (see `screwcam.bench.adapt_bench` and docs/notes/teach.md).
 
 The fitted head is an `Adapter` (one linear layer: optional normalization, w, b, the
@@ -182,7 +185,7 @@ def fit_adapter(
     y: np.ndarray,
     num_labels: int,
     method: str = DEFAULT_METHOD,
-    base_head: tuple[np.ndarray, np.ndarray] | None = None,
+    base_head: Any = None,
 ) -> Adapter:
     """Fit a head of `method` on embeddings `emb` (N, D) with label ids `y` (N,)."""
     if method not in METHODS:
@@ -200,6 +203,19 @@ def fit_adapter(
                 "which this bundle lacks; re-export it with this screwcam version or use "
                 "--method logreg"
             )
+        anchors = getattr(base_head, "anchors", None)
+        labels = getattr(base_head, "anchor_labels", None)
+        if len(taught) < num_labels and anchors is not None and labels is not None:
+            # Some classes taught: the untaught ones are represented by the base
+            # model's own anchor embeddings, and the head scores every class.
+            rest = ~np.isin(labels, cols)
+            w0, b0 = base_head[0], base_head[1]
+            x = np.concatenate([emb, anchors[rest]])
+            y_all = np.concatenate([y, labels[rest]])
+            w, b = _gradient_descent(
+                x, y_all, w0, b0, anchor_w=w0, anchor_b=b0, l2=0.02, lr=0.5, steps=300
+            )
+            return Adapter(method, w, b, tuple(range(num_labels)), False, num_labels)
         w0, b0 = base_head[0][:, cols], base_head[1][cols]
         w, b = _gradient_descent(
             emb, local, w0, b0, anchor_w=w0, anchor_b=b0, l2=0.02, lr=0.5, steps=300
@@ -242,7 +258,7 @@ def cross_validate(
     y: np.ndarray,
     num_labels: int,
     method: str,
-    base_head: tuple[np.ndarray, np.ndarray] | None,
+    base_head: Any,
 ) -> dict[str, Any]:
     """Accuracy of the adapted and of the base model on held-out examples: stratified
     k-fold cross-validation (k = min(5, the smallest class's count)), every example
@@ -269,13 +285,37 @@ def cross_validate(
 # --------------------------------------------------------------------------------------
 
 
-def read_base_head(bundle: Any) -> tuple[np.ndarray, np.ndarray] | None:
+@dataclass(frozen=True)
+class BaseHead:
+    """The base model's final layer (softmax of embedding @ w + b) and, if the export
+    stored them, anchor embeddings of training crops per class (for classes a user
+    does not teach)."""
+
+    w: np.ndarray
+    b: np.ndarray
+    anchors: np.ndarray | None = None
+    anchor_labels: np.ndarray | None = None
+
+    def __iter__(self):  # (w, b) unpacking
+        return iter((self.w, self.b))
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return (self.w, self.b)[i]
+
+
+def read_base_head(bundle: Any) -> BaseHead | None:
     path = bundle.part("base_head")
     if path is None:
         return None
     try:
         with np.load(path, allow_pickle=False) as data:
-            return np.asarray(data["w"], np.float32), np.asarray(data["b"], np.float32)
+            anchors = data["anchors"] if "anchors" in data else None
+            return BaseHead(
+                np.asarray(data["w"], np.float32),
+                np.asarray(data["b"], np.float32),
+                None if anchors is None else np.asarray(anchors, np.float32),
+                None if anchors is None else np.asarray(data["anchor_labels"], np.int64),
+            )
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"cannot read {path}: {exc}; re-export the base model") from exc
 
