@@ -127,7 +127,7 @@ def measure_style(
     shots_list: list[int],
     repeats: int,
     test_per_class: int,
-    base_set: tuple[np.ndarray, np.ndarray, np.ndarray],
+    base_set: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     log: Any,
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
@@ -139,7 +139,7 @@ def measure_style(
     )
     pool_p, pool_e = _embed(classifier, pool_x)
     test_p, test_e = _embed(classifier, test_x)
-    bx_p, bx_e, by = base_set
+    bx, bx_p, bx_e, by = base_set
     base_acc = float((test_p.argmax(1) == test_y).mean())
     per_class = [float((test_p.argmax(1)[test_y == c] == c).mean()) for c in range(NUM_CLASSES)]
     worst = [int(c) for c in np.argsort(per_class)[:2]]
@@ -159,17 +159,20 @@ def measure_style(
             for r in range(repeats):
                 rng = np.random.default_rng(1000 * shots + r)
                 idx = _draw(pool_y, shots, rng)
-                adapter = fit_adapter(pool_e[idx], pool_y[idx], n, method, head)
-                accs.append(float((adapter.apply(test_e, test_p).argmax(1) == test_y).mean()))
-                base_style.append(float((adapter.apply(bx_e, bx_p).argmax(1) == by).mean()))
+                adapter = fit_adapter(pool_e[idx], pool_y[idx], n, method, head, pool_x[idx])
+                pred = adapter.apply(test_e, test_p, test_x).argmax(1)
+                accs.append(float((pred == test_y).mean()))
+                base_pred = adapter.apply(bx_e, bx_p, bx).argmax(1)
+                base_style.append(float((base_pred == by).mean()))
                 cv.append(
-                    cross_validate(pool_e[idx], pool_p[idx], pool_y[idx], n, method, head)[
-                        "heldout_accuracy"
-                    ]
+                    cross_validate(
+                        pool_e[idx], pool_p[idx], pool_y[idx], n, method, head, pool_x[idx]
+                    )["heldout_accuracy"]
                 )
                 pidx = _draw(pool_y, shots, rng, worst)
-                padapter = fit_adapter(pool_e[pidx], pool_y[pidx], n, method, head)
-                partial.append(float((padapter.apply(test_e, test_p).argmax(1) == test_y).mean()))
+                padapter = fit_adapter(pool_e[pidx], pool_y[pidx], n, method, head, pool_x[pidx])
+                ppred = padapter.apply(test_e, test_p, test_x).argmax(1)
+                partial.append(float((ppred == test_y).mean()))
             rows[str(shots)] = {
                 "accuracy_mean": round(statistics.mean(accs), 4),
                 "accuracy_min": round(min(accs), 4),
@@ -240,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             args.shots,
             args.repeats,
             args.test_per_class,
-            (bp, be, by),
+            (bx, bp, be, by),
             log,
         )
     report["speed"] = measure_speed(model)

@@ -421,8 +421,8 @@ ANCHORS_PER_CLASS = 40
 
 def _base_head_bytes(head: Any, classifier: Any, calib: np.ndarray, train_set: Any) -> bytes:
     """base_head.npz: the final layer (w, b) and, as anchors for adapting only some
-    classes on the device, the embeddings of ANCHORS_PER_CLASS training crops per class
-    (float16, run through the exported model itself)."""
+    classes on the device, ANCHORS_PER_CLASS training crops per class with their
+    embeddings (float16, run through the exported model itself)."""
     del calib
     rng = np.random.default_rng(1)
     x, y = np.asarray(train_set.x, np.uint8), np.asarray(train_set.y, np.int64)
@@ -431,12 +431,13 @@ def _base_head_bytes(head: Any, classifier: Any, calib: np.ndarray, train_set: A
     )
     anchors = classifier.embed(x[idx])
     buf = io.BytesIO()
-    np.savez(
+    np.savez_compressed(
         buf,
         w=head[0],
         b=head[1],
         anchors=anchors.astype(np.float16),
         anchor_labels=y[idx].astype(np.int64),
+        anchor_crops=x[idx],
     )
     return buf.getvalue()
 

@@ -3,27 +3,31 @@
 A bundle exported with an embedding output (`screwcam export`, default) gives, for
 every crop, its base probabilities and its embedding (the layer before the softmax)
 from one `invoke()`. From a few labelled examples of the user's own screws we fit a
-small head on those embeddings:
+small head on features of each crop:
 
-- "finetune" (default): the base model's own final layer (`base_head.npz`, softmax
-  of embedding @ w + b), its columns of the taught classes trained further on the
-  examples by gradient descent, with an L2 pull back to the base weights.
-- "logreg": a regularized softmax regression on the L2-normalized embeddings, from
-  scratch, over the taught classes.
+- "polar" (default): a regularized softmax regression (gradient descent) on the
+  standardized embedding joined with rotation-invariant features of the crop itself:
+  the magnitudes of the angular Fourier harmonics of the crop in polar coordinates
+  around its centre, per radius (a Torx shows 6-fold, a Phillips 4-fold symmetry at
+  any rotation), plus the radial brightness profile.
+- "finetune": the base model's own final layer (`base_head.npz`, softmax of
+  embedding @ w + b) trained further on the examples, with an L2 pull back to it.
+- "logreg": a regularized softmax regression on the L2-normalized embeddings.
 - "prototype": nearest class mean on the L2-normalized embeddings (cosine / t).
 
-When only some classes are taught, "finetune" keeps the others in the fit through
-anchor embeddings of the base model's training crops (stored by the export in
-`base_head.npz`), so teaching a single class can move heads into it. "logreg",
-"prototype" (and "finetune" of a bundle without anchors) score only the taught
-classes and are combined with the base classifier: untaught classes keep their base
-probability and the taught ones share the rest of the mass by the head's softmax.
-Which method is the default was measured (see `screwcam.bench.adapt_bench` and docs/notes/teach.md).
+When only some classes are taught, the untaught ones stay in the fit through anchors:
+training crops of the base model per class, stored by the export in `base_head.npz`,
+so teaching a single class can move heads into it without losing the others. Without
+anchors (an older bundle) the head scores only the taught classes and is combined
+with the base classifier: untaught classes keep their base probability and the taught
+ones share the rest of the mass by the head's softmax.
 
-The fitted head is an `Adapter` (one linear layer: optional normalization, w, b, the
-label ids it scores), stored in the bundle as `adapter.npz`; `screwcam.classifier`
-applies it whenever a bundle has one. `adapt_bundle` writes the adapted bundle
-(model, base head, adapter, examples, metrics) with `screwcam.bundle.write_bundle`.
+Which method is the default was measured (`python -m screwcam.bench.adapt_bench`,
+docs/notes/teach.md). The fitted head is an `Adapter` (feature kind, standardization,
+w, b, the label ids it scores), stored in the bundle as `adapter.npz`;
+`screwcam.classifier` applies it whenever a bundle has one. `adapt_bundle` writes the
+adapted bundle (model, base head, adapter, examples, metrics) with
+`screwcam.bundle.write_bundle`.
 """
 
 from __future__ import annotations
@@ -36,44 +40,88 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from .errors import DatasetError, ModelError
+from .preprocess import INPUT_SIZE
 
 ADAPTER_FILE = "adapter.npz"
 EXAMPLES_X = "X_examples.npy"
 EXAMPLES_Y = "y_examples.npy"
 BASE_HEAD_FILE = "base_head.npz"
-METHODS = ("finetune", "logreg", "prototype")
-DEFAULT_METHOD = "finetune"
+METHODS = ("polar", "finetune", "logreg", "prototype")
+DEFAULT_METHOD = "polar"
 #: a taught class needs at least this many examples (for fitting and cross-validation)
 MIN_PER_CLASS = 3
 MAX_FOLDS = 5
 PROTOTYPE_TEMPERATURE = 0.05
+#: feature kinds an Adapter reads: the embedding as is, L2-normalized, or joined with
+#: the polar features of the crop
+FEATURES = ("embedding", "unit", "embedding+polar")
+POLAR_RADII = 12
+POLAR_ANGLES = 64
+POLAR_HARMONICS = 12
+POLAR_DIM = POLAR_RADII * POLAR_HARMONICS + POLAR_RADII
+
+
+def polar_features(crops: np.ndarray) -> np.ndarray:
+    """(N, 28, 28) uint8 crops -> (N, POLAR_DIM) float32 rotation-invariant features:
+    per radius, log(1 + 10 |harmonic k| / mean) for the angular harmonics k = 1..12 of
+    the crop sampled on a polar grid around its centre, and the mean brightness per
+    radius (0..1)."""
+    centre = ((INPUT_SIZE - 1) / 2.0, (INPUT_SIZE - 1) / 2.0)
+    size = (POLAR_RADII, POLAR_ANGLES)  # rows = angles, columns = radii
+    grids = np.stack(
+        [
+            cv2.warpPolar(c, size, centre, INPUT_SIZE / 2.0, cv2.WARP_POLAR_LINEAR)
+            for c in np.asarray(crops, np.uint8)
+        ]
+    ).astype(np.float32)  # (N, angles, radii)
+    if not len(grids):
+        return np.zeros((0, POLAR_DIM), np.float32)
+    spectrum = np.abs(np.fft.rfft(grids, axis=1))  # (N, angles // 2 + 1, radii)
+    dc = spectrum[:, :1] + 1e-3
+    harmonics = np.log1p(10.0 * spectrum[:, 1 : POLAR_HARMONICS + 1] / dc)
+    profile = dc[:, 0] / (POLAR_ANGLES * 255.0)
+    return np.concatenate([harmonics.reshape(len(grids), -1), profile], axis=1).astype(np.float32)
 
 
 @dataclass(frozen=True)
 class Adapter:
-    """A linear head on the embedding: logits = f(emb) @ w + b over `classes` (label
-    ids); f normalizes each embedding to unit length when `normalize`. When `classes`
-    is a strict subset of the labels the head is combined with the base probabilities
-    (`apply`)."""
+    """A linear head: logits = ((features - mean) / std) @ w + b over `classes` (label
+    ids). `features` says what it reads: "embedding", "unit" (the embedding normalized
+    to unit length) or "embedding+polar" (the embedding joined with
+    `polar_features` of the crop). When `classes` is a strict subset of the labels the
+    head is combined with the base probabilities (`apply`)."""
 
     method: str
-    w: np.ndarray  # (D, K) float32
+    features: str
+    w: np.ndarray  # (F, K) float32
     b: np.ndarray  # (K,) float32
+    mean: np.ndarray  # (F,) float32
+    std: np.ndarray  # (F,) float32
     classes: tuple[int, ...]  # the label ids the K columns score
-    normalize: bool
     num_labels: int
 
-    def logits(self, emb: np.ndarray) -> np.ndarray:
-        f = _unit(emb) if self.normalize else emb.astype(np.float32, copy=False)
-        return f @ self.w + self.b
+    @property
+    def needs_crops(self) -> bool:
+        return self.features == "embedding+polar"
 
-    def apply(self, emb: np.ndarray, base_probs: np.ndarray) -> np.ndarray:
-        """(N, D) embeddings and (N, C) base probabilities -> (N, C) probabilities."""
-        head = _softmax(self.logits(emb))
-        if len(self.classes) == self.num_labels and self.classes == tuple(range(self.num_labels)):
+    def feature_matrix(self, emb: np.ndarray, crops: np.ndarray | None) -> np.ndarray:
+        return make_features(self.features, emb, crops)
+
+    def logits(self, emb: np.ndarray, crops: np.ndarray | None = None) -> np.ndarray:
+        f = self.feature_matrix(emb, crops)
+        return ((f - self.mean) / self.std) @ self.w + self.b
+
+    def apply(
+        self, emb: np.ndarray, base_probs: np.ndarray, crops: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(N, D) embeddings, (N, C) base probabilities (and the (N, 28, 28) crops for
+        polar features) -> (N, C) probabilities."""
+        head = _softmax(self.logits(emb, crops))
+        if self.classes == tuple(range(self.num_labels)):
             return head.astype(np.float32, copy=False)
         out = np.asarray(base_probs, np.float32).copy()
         idx = np.asarray(self.classes)
@@ -86,10 +134,12 @@ class Adapter:
         np.savez(
             buf,
             method=np.asarray(self.method),
+            features=np.asarray(self.features),
             w=self.w.astype(np.float32),
             b=self.b.astype(np.float32),
+            mean=self.mean.astype(np.float32),
+            std=self.std.astype(np.float32),
             classes=np.asarray(self.classes, np.int64),
-            normalize=np.asarray(self.normalize),
             num_labels=np.asarray(self.num_labels, np.int64),
         )
         return buf.getvalue()
@@ -99,35 +149,52 @@ class Adapter:
         """Read an adapter.npz and check it fits a model of `labels` and embedding `dim`."""
         if path is None:
             raise ModelError("the bundle names no adapter file")
+        again = "adapt the base model again (`screwcam adapt`)"
         try:
             with np.load(path, allow_pickle=False) as data:
                 method = str(data["method"])
+                features = str(data["features"])
                 w = np.asarray(data["w"], np.float32)
                 b = np.asarray(data["b"], np.float32)
+                mean = np.asarray(data["mean"], np.float32)
+                std = np.asarray(data["std"], np.float32)
                 classes = tuple(int(v) for v in data["classes"])
-                normalize = bool(data["normalize"])
                 num_labels = int(data["num_labels"])
         except (OSError, ValueError, KeyError) as exc:
-            raise ModelError(
-                f"cannot read the adapter {path}: {exc}; adapt the base model again "
-                "(`screwcam adapt`)"
-            ) from exc
+            raise ModelError(f"cannot read the adapter {path}: {exc}; {again}") from exc
+        if features not in FEATURES:
+            raise ModelError(f"the adapter {path} reads unknown features {features!r}; {again}")
+        f = dim + (POLAR_DIM if features == "embedding+polar" else 0)
         k = len(classes)
         if (
             num_labels != len(labels)
-            or w.shape != (dim, k)
+            or w.shape != (f, k)
             or b.shape != (k,)
+            or mean.shape != (f,)
+            or std.shape != (f,)
             or not k
             or len(set(classes)) != k
             or not all(0 <= c < num_labels for c in classes)
-            or not (np.isfinite(w).all() and np.isfinite(b).all())
+            or not all(np.isfinite(a).all() for a in (w, b, mean, std))
+            or (std <= 0).any()
         ):
             raise ModelError(
                 f"the adapter {path} (w {w.shape}, classes {list(classes)}, {num_labels} "
                 f"labels) does not fit this model ({len(labels)} labels, embedding size "
-                f"{dim}); adapt the base model again (`screwcam adapt`)"
+                f"{dim}); {again}"
             )
-        return cls(method, w, b, classes, normalize, num_labels)
+        return cls(method, features, w, b, mean, std, classes, num_labels)
+
+
+def make_features(kind: str, emb: np.ndarray, crops: np.ndarray | None) -> np.ndarray:
+    emb = np.asarray(emb, np.float32)
+    if kind == "embedding":
+        return emb
+    if kind == "unit":
+        return _unit(emb)
+    if crops is None:
+        raise ValueError("polar features need the crops")
+    return np.concatenate([emb, polar_features(crops)], axis=1)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -165,6 +232,7 @@ def _gradient_descent(
     counts = np.bincount(y, minlength=k).astype(np.float32)
     weights = (1.0 / np.maximum(counts, 1.0))[y] / max(1, int((counts > 0).sum()))
     weights = weights[:, None].astype(np.float32)
+    x = np.asarray(x, np.float32)
     w, b = w0.astype(np.float32).copy(), b0.astype(np.float32).copy()
     vw, vb = np.zeros_like(w), np.zeros_like(b)
     momentum = 0.9
@@ -180,66 +248,79 @@ def _gradient_descent(
     return w, b
 
 
+@dataclass(frozen=True)
+class BaseHead:
+    """The base model's final layer (softmax of embedding @ w + b) and, if the export
+    stored them, anchors: training crops per class with their embeddings (for the
+    classes a user does not teach)."""
+
+    w: np.ndarray
+    b: np.ndarray
+    anchors: np.ndarray | None = None  # (M, D) embeddings
+    anchor_labels: np.ndarray | None = None  # (M,)
+    anchor_crops: np.ndarray | None = None  # (M, 28, 28) uint8
+
+
 def fit_adapter(
     emb: np.ndarray,
     y: np.ndarray,
     num_labels: int,
     method: str = DEFAULT_METHOD,
-    base_head: Any = None,
+    base_head: BaseHead | None = None,
+    crops: np.ndarray | None = None,
 ) -> Adapter:
-    """Fit a head of `method` on embeddings `emb` (N, D) with label ids `y` (N,)."""
+    """Fit a head of `method` on examples: embeddings `emb` (N, D), label ids `y` (N,)
+    and, for "polar", their crops (N, 28, 28) uint8."""
     if method not in METHODS:
         raise ValueError(f"unknown adaptation method {method!r}; choose one of {METHODS}")
     emb = np.asarray(emb, np.float32)
     y = np.asarray(y, np.int64)
     taught = tuple(int(c) for c in np.unique(y))
-    d = emb.shape[1]
-    local = np.searchsorted(np.asarray(taught), y)
     cols = np.asarray(taught)
-    if method == "finetune":
-        if base_head is None:
-            raise ModelError(
-                "method 'finetune' needs the base model's final layer (base_head.npz), "
-                "which this bundle lacks; re-export it with this screwcam version or use "
-                "--method logreg"
-            )
-        anchors = getattr(base_head, "anchors", None)
-        labels = getattr(base_head, "anchor_labels", None)
-        if len(taught) < num_labels and anchors is not None and labels is not None:
-            # Some classes taught: the untaught ones are represented by the base
-            # model's own anchor embeddings, and the head scores every class.
-            rest = ~np.isin(labels, cols)
-            w0, b0 = base_head[0], base_head[1]
-            x = np.concatenate([emb, anchors[rest]])
-            y_all = np.concatenate([y, labels[rest]])
-            w, b = _gradient_descent(
-                x, y_all, w0, b0, anchor_w=w0, anchor_b=b0, l2=0.02, lr=0.5, steps=300
-            )
-            return Adapter(method, w, b, tuple(range(num_labels)), False, num_labels)
-        w0, b0 = base_head[0][:, cols], base_head[1][cols]
-        w, b = _gradient_descent(
-            emb, local, w0, b0, anchor_w=w0, anchor_b=b0, l2=0.02, lr=0.5, steps=300
+    kind = {"polar": "embedding+polar", "finetune": "embedding"}.get(method, "unit")
+    if method == "finetune" and base_head is None:
+        raise ModelError(
+            "method 'finetune' needs the base model's final layer (base_head.npz), which "
+            "this bundle lacks; re-export it with this screwcam version or use --method polar"
         )
-        return Adapter(method, w, b, taught, False, num_labels)
-    x = _unit(emb)
+    # Untaught classes join the fit through the export's anchors, if there are any.
+    classes = taught
+    if len(taught) < num_labels and base_head is not None and base_head.anchors is not None:
+        rest = ~np.isin(base_head.anchor_labels, cols)
+        if kind != "embedding+polar" or base_head.anchor_crops is not None:
+            emb = np.concatenate([emb, base_head.anchors[rest]])
+            y = np.concatenate([y, base_head.anchor_labels[rest]])
+            if crops is not None and base_head.anchor_crops is not None:
+                crops = np.concatenate([crops, base_head.anchor_crops[rest]])
+            classes = tuple(range(num_labels))
+    feats = make_features(kind, emb, crops)
+    local = np.searchsorted(np.asarray(classes), y)
+    k, f = len(classes), feats.shape[1]
+    ones, zeros = np.ones(f, np.float32), np.zeros(f, np.float32)
+    if method == "finetune":
+        w0 = base_head.w[:, list(classes)]  # type: ignore[union-attr]
+        b0 = base_head.b[list(classes)]  # type: ignore[union-attr]
+        w, b = _gradient_descent(
+            feats, local, w0, b0, anchor_w=w0, anchor_b=b0, l2=0.02, lr=0.5, steps=300
+        )
+        return Adapter(method, kind, w, b, zeros, ones, classes, num_labels)
     if method == "prototype":
-        means = np.stack([x[local == i].mean(axis=0) for i in range(len(taught))])
+        means = np.stack([feats[local == i].mean(axis=0) for i in range(k)])
         w = (_unit(means) / PROTOTYPE_TEMPERATURE).T
-        return Adapter(method, w, np.zeros(len(taught), np.float32), taught, True, num_labels)
-    zeros_w = np.zeros((d, len(taught)), np.float32)
-    zeros_b = np.zeros(len(taught), np.float32)
+        return Adapter(method, kind, w, np.zeros(k, np.float32), zeros, ones, classes, num_labels)
+    if method == "polar":
+        mean, std = feats.mean(axis=0), feats.std(axis=0) + 1e-3
+        feats = (feats - mean) / std
+        lr, l2 = 10.0 / f, 1e-3
+    else:
+        mean, std, lr, l2 = zeros, ones, 4.0, 1e-3
+    w0, b0 = np.zeros((f, k), np.float32), np.zeros(k, np.float32)
     w, b = _gradient_descent(
-        x,
-        local,
-        zeros_w,
-        zeros_b,
-        anchor_w=zeros_w,
-        anchor_b=zeros_b,
-        l2=1e-3,
-        lr=4.0,
-        steps=300,
+        feats, local, w0, b0, anchor_w=w0, anchor_b=b0, l2=l2, lr=lr, steps=300
     )
-    return Adapter(method, w, b, taught, True, num_labels)
+    return Adapter(
+        method, kind, w, b, mean.astype(np.float32), std.astype(np.float32), classes, num_labels
+    )
 
 
 def _folds(y: np.ndarray, k: int, seed: int = 0) -> list[np.ndarray]:
@@ -258,7 +339,8 @@ def cross_validate(
     y: np.ndarray,
     num_labels: int,
     method: str,
-    base_head: Any,
+    base_head: BaseHead | None,
+    crops: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Accuracy of the adapted and of the base model on held-out examples: stratified
     k-fold cross-validation (k = min(5, the smallest class's count)), every example
@@ -268,8 +350,10 @@ def cross_validate(
     pred = np.empty(len(y), np.int64)
     for test in _folds(y, k):
         train = np.setdiff1d(np.arange(len(y)), test)
-        head = fit_adapter(emb[train], y[train], num_labels, method, base_head)
-        pred[test] = head.apply(emb[test], base_probs[test]).argmax(axis=1)
+        sub = None if crops is None else crops[train]
+        head = fit_adapter(emb[train], y[train], num_labels, method, base_head, sub)
+        held = None if crops is None else crops[test]
+        pred[test] = head.apply(emb[test], base_probs[test], held).argmax(axis=1)
     base_pred = base_probs.argmax(axis=1)
     return {
         "heldout_accuracy": round(float((pred == y).mean()), 4),
@@ -285,24 +369,6 @@ def cross_validate(
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BaseHead:
-    """The base model's final layer (softmax of embedding @ w + b) and, if the export
-    stored them, anchor embeddings of training crops per class (for classes a user
-    does not teach)."""
-
-    w: np.ndarray
-    b: np.ndarray
-    anchors: np.ndarray | None = None
-    anchor_labels: np.ndarray | None = None
-
-    def __iter__(self):  # (w, b) unpacking
-        return iter((self.w, self.b))
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        return (self.w, self.b)[i]
-
-
 def read_base_head(bundle: Any) -> BaseHead | None:
     path = bundle.part("base_head")
     if path is None:
@@ -310,11 +376,13 @@ def read_base_head(bundle: Any) -> BaseHead | None:
     try:
         with np.load(path, allow_pickle=False) as data:
             anchors = data["anchors"] if "anchors" in data else None
+            crops = data["anchor_crops"] if "anchor_crops" in data else None
             return BaseHead(
                 np.asarray(data["w"], np.float32),
                 np.asarray(data["b"], np.float32),
                 None if anchors is None else np.asarray(anchors, np.float32),
                 None if anchors is None else np.asarray(data["anchor_labels"], np.int64),
+                None if crops is None else np.asarray(crops, np.uint8),
             )
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"cannot read {path}: {exc}; re-export the base model") from exc
@@ -389,11 +457,9 @@ def adapt_bundle(
     t_embed = time.perf_counter() - t0
     say(f"embedded {len(y)} examples in {t_embed:.2f} s")
     head = read_base_head(bundle)
-    if method == DEFAULT_METHOD and head is None:
-        method = "logreg"  # a bundle without its final layer: the next best, measured
     n = len(bundle.labels)
-    validation = cross_validate(embs, probs, y, n, method, head)
-    adapter = fit_adapter(embs, y, n, method, head)
+    validation = cross_validate(embs, probs, y, n, method, head, x)
+    adapter = fit_adapter(embs, y, n, method, head, x)
     fit_s = time.perf_counter() - t0 - t_embed
     say(
         f"{method}: held-out accuracy {validation['heldout_accuracy'] * 100:.1f} % "

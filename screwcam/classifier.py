@@ -311,7 +311,10 @@ class Classifier:
         if self.adapter is None:
             return self._invoke(crops, False)[0]
         probs, emb = self._invoke(crops, True)
-        return self.adapter.apply(emb, probs)
+        if not self.adapter.needs_crops:
+            return self.adapter.apply(emb, probs)
+        crops = crops[None] if crops.ndim == 2 else crops
+        return self.adapter.apply(emb, probs, crops.reshape(-1, INPUT_SIZE, INPUT_SIZE))
 
     def classify_base(self, crops: np.ndarray) -> np.ndarray:
         """The base model's probabilities, ignoring any adapter."""

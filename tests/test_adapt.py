@@ -58,7 +58,7 @@ def test_adapting_to_an_unseen_style_raises_accuracy(base: Path, motion, tmp_pat
     meta = json.loads((out / "meta.json").read_text())
     metrics = meta["parts"]["adapter"]["metrics"]
     assert metrics["examples"] == dict.fromkeys(CLASSES, 10) and metrics["n"] == 50
-    assert 0 <= metrics["heldout_accuracy"] <= 1 and metrics["method"] == "finetune"
+    assert 0 <= metrics["heldout_accuracy"] <= 1 and metrics["method"] == "polar"
     # the examples are stored in the bundle, readable by the dataset loader
     assert (np.load(out / "X_examples.npy") == x_teach).all()
     # the base model's own style is not forgotten
@@ -78,23 +78,25 @@ def test_teaching_some_classes_keeps_the_others(base: Path, motion):
     assert head is not None and head.anchors is not None
     keep = np.isin(y_teach, (1, 2))
     emb_teach = classifier.embed(x_teach[keep])
-    adapter = fit_adapter(emb_teach, y_teach[keep], 5, "finetune", head)
+    adapter = fit_adapter(emb_teach, y_teach[keep], 5, "polar", head, x_teach[keep])
     x_base, y_base = styled_set("base", 20, seed=14)
     probs, emb = classifier.classify_and_embed(x_base)
     others = ~np.isin(y_base, (1, 2))
     base_acc = (probs.argmax(1) == y_base)[others].mean()
-    adapted_acc = (adapter.apply(emb, probs).argmax(1) == y_base)[others].mean()
+    adapted_acc = (adapter.apply(emb, probs, x_base).argmax(1) == y_base)[others].mean()
     assert adapted_acc >= base_acc - 0.05, (base_acc, adapted_acc)
     tp, te = classifier.classify_and_embed(x_test)
     taught = np.isin(y_test, (1, 2))
     before = (tp.argmax(1) == y_test)[taught].mean()
-    after = (adapter.apply(te, tp).argmax(1) == y_test)[taught].mean()
+    after = (adapter.apply(te, tp, x_test).argmax(1) == y_test)[taught].mean()
     assert after >= before, (before, after)
     # without anchors: only the taught classes are scored, the rest keep their base
     # probability exactly
-    plain = fit_adapter(emb_teach, y_teach[keep], 5, "finetune", BaseHead(head.w, head.b))
+    plain = fit_adapter(
+        emb_teach, y_teach[keep], 5, "polar", BaseHead(head.w, head.b), x_teach[keep]
+    )
     assert plain.classes == (1, 2)
-    adapted = plain.apply(emb, probs)
+    adapted = plain.apply(emb, probs, x_base)
     np.testing.assert_allclose(adapted[:, [0, 3, 4]], probs[:, [0, 3, 4]], atol=1e-6)
     np.testing.assert_allclose(adapted.sum(1), probs.sum(1), atol=1e-4)
 
@@ -158,8 +160,16 @@ def test_bundle_checks_stay_strict(base: Path, motion, tmp_path: Path):
     out = tmp_path / "adapted"
     adapt_bundle(base, x_teach, y_teach, out)
     # an adapter that does not fit the model's embedding is refused by name
+    f32 = np.float32
     broken = Adapter(
-        "finetune", np.zeros((3, 5), np.float32), np.zeros(5, np.float32), tuple(range(5)), False, 5
+        "polar",
+        "embedding+polar",
+        np.zeros((3, 5), f32),
+        np.zeros(5, f32),
+        np.zeros(3, f32),
+        np.ones(3, f32),
+        tuple(range(5)),
+        5,
     )
     (out / "adapter.npz").write_bytes(broken.to_bytes())
     with pytest.raises(ModelError, match="does not fit this model"):
