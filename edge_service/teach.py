@@ -157,6 +157,7 @@ class Teacher:
         self._lock = threading.Lock()
         self._adapt_lock = threading.Lock()
         self._session: dict[str, Any] | None = None
+        self.last_session: dict[str, Any] | None = None
         self._video: dict[str, Any] | None = None
         self._video_stop = threading.Event()
         self._last_review = 0.0
@@ -185,11 +186,22 @@ class Teacher:
             return
         bundle = Path(str(saved.get("path", "")))
         if saved.get("adapted") and bundle.is_dir():
+            if not self._adapted_from_base(bundle):
+                log.info("teach: not restoring %s, it was adapted from another base model", bundle)
+                return
             try:
                 self.switch(bundle, remember=False)
                 log.info("teach: the adapted model %s is live again", bundle)
             except ScrewcamError as exc:
                 log.warning("teach: could not restore the adapted model %s: %s", bundle, exc)
+
+    def _adapted_from_base(self, bundle: Path) -> bool:
+        try:
+            meta = json.loads((bundle / "meta.json").read_text("utf-8"))
+            base = meta["parts"]["adapter"]["base"]["path"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return Path(str(base)).resolve() == self.base_bundle.resolve()
 
     # --- the worker: examples and review queue ------------------------------------------
     def _run(self) -> None:
@@ -290,7 +302,7 @@ class Teacher:
         return self.session_json()
 
     def session_json(self) -> dict[str, Any] | None:
-        s = getattr(self, "last_session", None)
+        s = self.last_session
         if s is None:
             return None
         left = max(0.0, s["until"] - time.monotonic()) if s["active"] else 0.0

@@ -183,3 +183,21 @@ def test_snapshot_is_the_clean_frame(server: Server):
     assert _saturated(drawn) > 0.002 > _saturated(clean), (_saturated(drawn), _saturated(clean))
     # encoded at most every 0.2 s: a quick second request gets the same bytes
     assert server.request("GET", "/api/snapshot.jpg")[1] == body
+
+
+def test_adapted_model_survives_a_restart(tmp_path: Path):
+    srv = start_server(tmp_path)
+    try:
+        post(srv, "/api/teach/record", {"label": "torx", "seconds": 2})
+        assert wait_until(lambda: not status(srv)["session"]["active"], 10)
+        code, data = post(srv, "/api/teach/adapt")
+        assert code == 200, data
+        live = data["live"]["path"]
+    finally:
+        srv.stop()
+    again = start_server(tmp_path)
+    try:
+        assert status(again)["live"]["path"] == live and status(again)["live"]["adapted"]
+        assert again.get_json("/healthz")[1]["model"]["path"] == live
+    finally:
+        again.stop()

@@ -113,6 +113,13 @@
     } catch (err) { $("teach-result").textContent = err.message; }
     refresh();
   });
+  $("teach-clear").addEventListener("click", async () => {
+    const label = $("teach-class").value;
+    if (!confirm(`Delete every example of ${names[label] || label}?`)) return;
+    try { await call("POST", "/api/teach/clear", { label }); }
+    catch (err) { $("teach-result").textContent = err.message; }
+    refresh();
+  });
   $("teach-adapt").addEventListener("click", async () => {
     $("teach-adapt").disabled = true;
     $("teach-result").textContent = "Adapting…";
