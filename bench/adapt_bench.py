@@ -209,6 +209,116 @@ def measure_speed(model: Path, examples: int = 200, repeats: int = 3) -> dict[st
     }
 
 
+def measure_switch(model: Path, seconds: float = 4.0) -> dict[str, Any]:
+    """The live pipeline's result rate around an adapt + live switch: `screwcam serve`
+    on a looping one-head video (the demo renderer, written by OpenCV), examples of two
+    classes recorded from the page API, then POST /api/teach/adapt; results are timed
+    from the event stream."""
+    import http.client
+    import json as _json
+    import os
+    import socket
+    import subprocess
+    import threading
+
+    from screwcam.render import DemoSource
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        video = tmp / "one-head.mp4"
+        with DemoSource(realtime=False, seed=1, heads=1, labels=[4]) as source:
+            first = source.read()
+            h, w = first.image.shape[:2]
+            writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (w, h))
+            writer.write(first.image)
+            for _ in range(89):
+                writer.write(source.read().image)
+            writer.release()
+        (tmp / "c.toml").write_text(f'[teach]\ndir = "{tmp / "teach"}"\n')
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        cmd = [
+            sys.executable,
+            "-m",
+            "screwcam.cli",
+            "serve",
+            "--config",
+            str(tmp / "c.toml"),
+            "--source",
+            str(video),
+            "--model",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+        log = open(tmp / "serve.log", "wb")  # noqa: SIM115 - closed below
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
+
+        def request(method: str, path: str, body: dict | None = None) -> Any:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            data = None if body is None else _json.dumps(body).encode()
+            conn.request(method, path, data, {"Content-Type": "application/json"})
+            out = _json.loads(conn.getresponse().read() or b"{}")
+            conn.close()
+            return out
+
+        stamps: list[float] = []
+        stop = threading.Event()
+        try:
+            for _ in range(150):
+                try:
+                    request("GET", "/api/teach/status")
+                    break
+                except OSError:
+                    time.sleep(0.2)
+
+            def watch() -> None:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request("GET", "/api/events")
+                resp = conn.getresponse()
+                while not stop.is_set():
+                    line = resp.readline()
+                    if not line:
+                        return
+                    if line.startswith(b"data:") and b'"seq"' in line:
+                        stamps.append(time.monotonic())
+
+            threading.Thread(target=watch, daemon=True).start()
+            for label in ("torx", "philips"):
+                request("POST", "/api/teach/record", {"label": label, "seconds": seconds})
+                time.sleep(seconds + 0.5)
+            time.sleep(2.0)
+            t0 = time.monotonic()
+            answer = request("POST", "/api/teach/adapt")
+            t1 = time.monotonic()
+            time.sleep(3.0)
+        finally:
+            stop.set()
+            proc.terminate()
+            proc.wait(10)
+            log.close()
+
+        def rate(a: float, b: float) -> float:
+            return sum(a <= t < b for t in stamps) / (b - a)
+
+        gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False) if t0 - 1 <= a <= t1 + 1]
+        usual = [b - a for a, b in zip(stamps, stamps[1:], strict=False) if a < t0 - 1]
+        return {
+            "adapt_http_s": round(t1 - t0, 3),
+            "examples": answer.get("metrics", {}).get("n"),
+            "results_per_s_before": round(rate(t0 - 2.0, t0), 1),
+            "results_per_s_after": round(rate(t1, t1 + 3.0), 1),
+            "longest_gap_ms_around_switch": round(max(gaps) * 1000, 1) if gaps else None,
+            "median_gap_ms_before": round(statistics.median(usual) * 1000, 1) if usual else None,
+            "what": "screwcam serve on a 30 fps one-head video; results timed from /api/events",
+        }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=DEFAULT_BUNDLE)
@@ -217,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--test-per-class", type=int, default=100)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--only-speed", action="store_true", help="only the adapt time and the live switch"
+    )
     args = parser.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -232,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         f"model {bundle.path}; base style accuracy {float((bp.argmax(1) == by).mean()) * 100:.1f} %"
     )
     report: dict[str, Any] = {"model": str(bundle.path), "styles": {}}
-    for style in args.styles:
+    for style in [] if args.only_speed else args.styles:
         if not style_available(style):
             log(f"{style}: not installed here, skipped")
             continue
@@ -250,6 +363,13 @@ def main(argv: list[str] | None = None) -> int:
     log(
         f"adapting on {report['speed']['examples']} examples: "
         f"{report['speed']['median_s']:.2f} s (median of 3; goal <= 5 s)"
+    )
+    report["switch"] = sw = measure_switch(model)
+    log(
+        f"live switch: adapt over HTTP {sw['adapt_http_s']:.2f} s ({sw['examples']} examples); "
+        f"results/s {sw['results_per_s_before']} before, {sw['results_per_s_after']} after; "
+        f"longest gap around the switch {sw['longest_gap_ms_around_switch']} ms "
+        f"(median gap before {sw['median_gap_ms_before']} ms)"
     )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -90,6 +90,33 @@ def _label(text: Any) -> str:
     return text
 
 
+def _in_background(work: Callable[[], Any]) -> Any:
+    """Run `work` in a thread of lower CPU priority (nice +10, Linux: per thread), so
+    the pipeline's threads keep the cores while a model is fitted; its result or its
+    ScrewcamError (as TeachError) comes back here."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except (OSError, AttributeError):
+            pass
+        try:
+            box["result"] = work()
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="teach-adapt", daemon=True)
+    thread.start()
+    thread.join()
+    error = box.get("error")
+    if isinstance(error, ScrewcamError):
+        raise TeachError(str(error)) from error
+    if error is not None:
+        raise error
+    return box["result"]
+
+
 class PipelineFrames(Source):
     """The pipeline's analysed frames as a Source (for `screwcam.capture.record`):
     a video recorded from the page is what the camera delivered, without drawings."""
@@ -413,17 +440,17 @@ class Teacher:
             while out.exists():
                 n += 1
                 out = out.with_name(f"{out.name.split('~')[0]}~{n}")
-            try:
-                result = adapt_bundle(
+            name = f"{self.base_bundle.name}+{sum(counts.values())} examples"
+            result = _in_background(
+                lambda: adapt_bundle(
                     self.base_bundle,
                     samples.x,
                     samples.y,
                     out,
                     method=method or DEFAULT_METHOD,
-                    name=f"{self.base_bundle.name}+{sum(counts.values())} examples",
+                    name=name,
                 )
-            except ScrewcamError as exc:
-                raise TeachError(str(exc)) from exc
+            )
             live = self.switch(out)
             self._prune_models(keep=out)
             self.last_adapt = {
