@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pytest
 from _service_helpers import model_dir
-from screwcam.bench.adapt_bench import styled_set
 
 from screwcam.adapt import Adapter, adapt_bundle, fit_adapter
+from screwcam.bench.adapt_bench import styled_set
 from screwcam.bundle import read_bundle
 from screwcam.classes import CLASSES
 from screwcam.classifier import Classifier, load_bundle
