@@ -434,7 +434,10 @@ class Teacher:
             counts = self.example_counts()
             if not any(counts.values()):
                 raise TeachError("no examples yet: record some heads of a class first")
-            samples = load_samples([self.examples_dir])
+            try:
+                samples = load_samples([self.examples_dir])
+            except ScrewcamError as exc:
+                raise TeachError(f"{exc}; delete it (Clear) or fix it, then adapt again") from exc
             out = self.models_dir / f"adapted-{_stamp()[:15]}Z"
             n = 1
             while out.exists():
@@ -507,6 +510,7 @@ class Teacher:
             "classes": [{"name": c, "en": ENGLISH[c]} for c in CLASSES],
             "live": self.live,
             "base": str(self.base_bundle),
+            "dir": str(self.root),
             "examples": self.example_counts(),
             "session": self.session_json(),
             "review": self.review_json(),

@@ -124,6 +124,17 @@ def test_bad_requests_change_nothing(server: Server):
     code, data = post(server, "/api/teach/review/nonexistent.png", {"label": "torx"})
     assert code == 404
     assert status(server)["examples"] == before
+    # a corrupt example on disk: adapt names it, the live model stays
+    live = status(server)["live"]
+    broken = Path(status(server)["dir"]) / "examples" / "torx" / "broken.png"
+    broken.parent.mkdir(parents=True, exist_ok=True)
+    broken.write_bytes(b"not a png")
+    try:
+        code, data = post(server, "/api/teach/adapt")
+        assert code == 400 and "broken.png" in data["message"], data
+        assert status(server)["live"] == live
+    finally:
+        broken.unlink()
 
 
 def test_training_video_from_the_page(server: Server, tmp_path: Path):
