@@ -9,7 +9,8 @@ small head on features of each crop:
   standardized embedding joined with rotation-invariant features of the crop itself:
   the magnitudes of the angular Fourier harmonics of the crop in polar coordinates
   around its centre, per radius (a Torx shows 6-fold, a Phillips 4-fold symmetry at
-  any rotation), plus the radial brightness profile.
+  any rotation), the radial brightness profile, and per ring the histogram of edge
+  directions relative to the radius.
 - "finetune": the base model's own final layer (`base_head.npz`, softmax of
   embedding @ w + b) trained further on the examples, with an L2 pull back to it.
 - "logreg": a regularized softmax regression on the L2-normalized embeddings.
@@ -67,14 +68,48 @@ FEATURES = ("embedding", "unit", "embedding+polar")
 POLAR_RADII = 12
 POLAR_ANGLES = 64
 POLAR_HARMONICS = 12
-POLAR_DIM = POLAR_RADII * POLAR_HARMONICS + POLAR_RADII
+GRADIENT_RINGS = (4.5, 9.0, 14.0)  # radii bounding the rings of the edge histograms
+GRADIENT_BINS = 8
+POLAR_DIM = POLAR_RADII * POLAR_HARMONICS + POLAR_RADII + len(GRADIENT_RINGS) * GRADIENT_BINS
+
+
+def _grids() -> tuple[np.ndarray, np.ndarray]:
+    yy, xx = np.mgrid[0:INPUT_SIZE, 0:INPUT_SIZE].astype(np.float32)
+    c = (INPUT_SIZE - 1) / 2.0
+    ring = np.digitize(np.hypot(xx - c, yy - c), GRADIENT_RINGS)  # len(rings) = outside
+    return np.arctan2(yy - c, xx - c), ring
+
+
+_RADIAL, _RING = _grids()
+
+
+def _edge_histograms(crops: np.ndarray) -> np.ndarray:
+    """(N, 28, 28) -> (N, rings * bins): per ring around the centre, a histogram of the
+    edge directions relative to the radial direction (0..180 degrees), weighted by edge
+    strength and normalized to sum 1 per crop. Rotation-invariant: slots and lobes
+    show as edges across or along the radius."""
+    n = len(crops)
+    radial, ring = _RADIAL, _RING
+    g = np.pad(np.asarray(crops, np.float32), ((0, 0), (1, 1), (1, 1)), mode="reflect")
+    smooth_y = g[:, :-2] + 2.0 * g[:, 1:-1] + g[:, 2:]  # 3x3 Sobel, all crops at once
+    smooth_x = g[:, :, :-2] + 2.0 * g[:, :, 1:-1] + g[:, :, 2:]
+    gx = smooth_y[:, :, 2:] - smooth_y[:, :, :-2]
+    gy = smooth_x[:, 2:] - smooth_x[:, :-2]
+    mag = np.hypot(gx, gy)
+    rel = np.mod(np.arctan2(gy, gx) - radial, np.pi)
+    bins = np.minimum((rel / np.pi * GRADIENT_BINS).astype(np.int64), GRADIENT_BINS - 1)
+    inside = np.broadcast_to(ring < len(GRADIENT_RINGS), mag.shape)
+    per = len(GRADIENT_RINGS) * GRADIENT_BINS
+    index = np.arange(n)[:, None, None] * per + ring * GRADIENT_BINS + bins
+    hist = np.bincount(index[inside], weights=mag[inside], minlength=n * per).reshape(n, per)
+    return (hist / (hist.sum(axis=1, keepdims=True) + 1e-6)).astype(np.float32)
 
 
 def polar_features(crops: np.ndarray) -> np.ndarray:
     """(N, 28, 28) uint8 crops -> (N, POLAR_DIM) float32 rotation-invariant features:
     per radius, log(1 + 10 |harmonic k| / mean) for the angular harmonics k = 1..12 of
     the crop sampled on a polar grid around its centre, and the mean brightness per
-    radius (0..1)."""
+    radius (0..1); per ring, the histogram of edge directions relative to the radius."""
     centre = ((INPUT_SIZE - 1) / 2.0, (INPUT_SIZE - 1) / 2.0)
     size = (POLAR_RADII, POLAR_ANGLES)  # rows = angles, columns = radii
     grids = np.stack(
@@ -89,7 +124,9 @@ def polar_features(crops: np.ndarray) -> np.ndarray:
     dc = spectrum[:, :1] + 1e-3
     harmonics = np.log1p(10.0 * spectrum[:, 1 : POLAR_HARMONICS + 1] / dc)
     profile = dc[:, 0] / (POLAR_ANGLES * 255.0)
-    return np.concatenate([harmonics.reshape(len(grids), -1), profile], axis=1).astype(np.float32)
+    edges = _edge_histograms(crops)
+    parts = [harmonics.reshape(len(grids), -1), profile, edges]
+    return np.concatenate(parts, axis=1).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -346,7 +383,7 @@ def fit_adapter(
     if method == "polar":
         mean, std = feats.mean(axis=0), feats.std(axis=0) + 1e-3
         feats = (feats - mean) / std
-        lr, l2 = 10.0 / f, 1e-3
+        lr, l2 = 10.0 / f, 1e-2
     else:
         mean, std, lr, l2 = zeros, ones, 4.0, 1e-3
     w0, b0 = np.zeros((f, k), np.float32), np.zeros(k, np.float32)
