@@ -35,7 +35,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from screwcam.adapt import METHODS, adapt_bundle, cross_validate, fit_adapter, read_base_head
+from screwcam.adapt import (
+    METHODS,
+    VIEWS,
+    adapt_bundle,
+    cross_validate,
+    embed_views,
+    fit_adapter,
+    read_base_head,
+    with_views,
+)
 from screwcam.bundle import DEFAULT_BUNDLE, resolve_bundle_path
 from screwcam.classes import NUM_CLASSES
 from screwcam.classifier import Classifier, load_bundle
@@ -109,9 +118,12 @@ def style_available(style: str) -> bool:
     return True
 
 
+VIEWS_USED = {"n": VIEWS}
+
+
 def _embed(classifier: Classifier, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    parts = [classifier.classify_and_embed(x[i : i + 256]) for i in range(0, len(x), 256)]
-    return np.concatenate([p for p, _ in parts]), np.concatenate([e for _, e in parts])
+    """(base probabilities, embeddings averaged over the views adapters use)."""
+    return embed_views(classifier, x, VIEWS_USED["n"])
 
 
 def _draw(y: np.ndarray, shots: int, rng: np.random.Generator, classes=None) -> np.ndarray:
@@ -160,18 +172,29 @@ def measure_style(
             for r in range(repeats):
                 rng = np.random.default_rng(1000 * shots + r)
                 idx = _draw(pool_y, shots, rng)
-                adapter = fit_adapter(pool_e[idx], pool_y[idx], n, method, head, pool_x[idx])
+                adapter = fit_adapter(
+                    pool_e[idx], pool_y[idx], n, method, head, pool_x[idx], views=VIEWS_USED["n"]
+                )
                 pred = adapter.apply(test_e, test_p, test_x).argmax(1)
                 accs.append(float((pred == test_y).mean()))
                 base_pred = adapter.apply(bx_e, bx_p, bx).argmax(1)
                 base_style.append(float((base_pred == by).mean()))
                 cv.append(
                     cross_validate(
-                        pool_e[idx], pool_p[idx], pool_y[idx], n, method, head, pool_x[idx]
+                        pool_e[idx],
+                        pool_p[idx],
+                        pool_y[idx],
+                        n,
+                        method,
+                        head,
+                        pool_x[idx],
+                        VIEWS_USED["n"],
                     )["heldout_accuracy"]
                 )
                 pidx = _draw(pool_y, shots, rng, worst)
-                padapter = fit_adapter(pool_e[pidx], pool_y[pidx], n, method, head, pool_x[pidx])
+                padapter = fit_adapter(
+                    pool_e[pidx], pool_y[pidx], n, method, head, pool_x[pidx], views=VIEWS_USED["n"]
+                )
                 ppred = padapter.apply(test_e, test_p, test_x).argmax(1)
                 partial.append(float((ppred == test_y).mean()))
             rows[str(shots)] = {
@@ -200,7 +223,7 @@ def measure_speed(model: Path, examples: int = 200, repeats: int = 3) -> dict[st
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeats):
             t0 = time.perf_counter()
-            adapt_bundle(model, x, y, Path(tmp) / f"adapted{i}")
+            adapt_bundle(model, x, y, Path(tmp) / f"adapted{i}", views=VIEWS_USED["n"])
             times.append(time.perf_counter() - t0)
         # what an adapter costs the live pipeline: classify() of a 5-head frame
         crops = x[:5]
@@ -336,6 +359,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-per-class", type=int, default=100)
     parser.add_argument("--json", type=Path)
     parser.add_argument(
+        "--views",
+        type=int,
+        choices=(1, 2, 4, 8),
+        default=VIEWS,
+        help=f"views per crop averaged into the embedding (default {VIEWS})",
+    )
+    parser.add_argument(
         "--only-speed", action="store_true", help="only the adapt time and the live switch"
     )
     args = parser.parse_args(argv)
@@ -346,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     model = resolve_bundle_path(args.model)
     bundle = load_bundle(model)
     classifier = Classifier(bundle, num_threads=2)
-    head = read_base_head(bundle)
+    VIEWS_USED["n"] = args.views
+    head = with_views(read_base_head(bundle), classifier, args.views)
     bx, by = styled_set("base", 60, seed=404)
     bp, be = _embed(classifier, bx)
     log(

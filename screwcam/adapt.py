@@ -34,6 +34,7 @@ adapted bundle (model, base head, adapter, examples, metrics) with
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import io
 import time
@@ -54,6 +55,10 @@ EXAMPLES_Y = "y_examples.npy"
 BASE_HEAD_FILE = "base_head.npz"
 METHODS = ("polar", "finetune", "logreg", "prototype")
 DEFAULT_METHOD = "polar"
+#: the embedding an adapter reads is the mean over this many views of the crop (turned
+#: by 0/90/180/270 degrees; 8 adds the mirror images): +1-2 points on unseen styles
+#: for 4x the crops through the interpreter (measured, docs/notes/teach.md)
+VIEWS = 4
 #: a taught class needs at least this many examples (for fitting and cross-validation)
 MIN_PER_CLASS = 3
 MAX_FOLDS = 5
@@ -145,6 +150,7 @@ class Adapter:
     std: np.ndarray  # (F,) float32
     classes: tuple[int, ...]  # the label ids the K columns score
     num_labels: int
+    views: int = 1  # the embedding is the mean over this many views (`view_stack`)
 
     @property
     def needs_crops(self) -> bool:
@@ -183,6 +189,7 @@ class Adapter:
             std=self.std.astype(np.float32),
             classes=np.asarray(self.classes, np.int64),
             num_labels=np.asarray(self.num_labels, np.int64),
+            views=np.asarray(self.views, np.int64),
         )
         return buf.getvalue()
 
@@ -202,6 +209,7 @@ class Adapter:
                 std = np.asarray(data["std"], np.float32)
                 classes = tuple(int(v) for v in data["classes"])
                 num_labels = int(data["num_labels"])
+                views = int(data["views"])
         except (OSError, ValueError, KeyError) as exc:
             raise ModelError(f"cannot read the adapter {path}: {exc}; {again}") from exc
         if features not in FEATURES:
@@ -219,13 +227,37 @@ class Adapter:
             or not all(0 <= c < num_labels for c in classes)
             or not all(np.isfinite(a).all() for a in (w, b, mean, std))
             or (std <= 0).any()
+            or views not in (1, 2, 4, 8)
         ):
             raise ModelError(
                 f"the adapter {path} (w {w.shape}, classes {list(classes)}, {num_labels} "
                 f"labels) does not fit this model ({len(labels)} labels, embedding size "
                 f"{dim}); {again}"
             )
-        return cls(method, features, w, b, mean, std, classes, num_labels)
+        return cls(method, features, w, b, mean, std, classes, num_labels, views)
+
+
+def view_stack(crops: np.ndarray, views: int) -> np.ndarray:
+    """(N, 28, 28) -> (views * N, 28, 28): the crops turned by 0, 90, 180, 270 degrees
+    (then mirrored, for 8), view-major."""
+    turns = [np.rot90(crops, k, axes=(1, 2)) for k in range(4)]
+    turns += [t[:, :, ::-1] for t in turns]
+    return np.ascontiguousarray(np.concatenate(turns[:views]))
+
+
+def embed_views(classifier: Any, crops: np.ndarray, views: int) -> tuple[np.ndarray, np.ndarray]:
+    """(base probabilities of the crops as they are (N, C), embedding averaged over
+    `views` views (N, D)), one invoke() per 256 crops' views."""
+    probs, embs = [], []
+    step = max(1, 256 // views)
+    for i in range(0, len(crops), step):
+        part = crops[i : i + step]
+        p, e = classifier.classify_and_embed(view_stack(part, views))
+        probs.append(p[: len(part)])
+        embs.append(e.reshape(views, len(part), -1).mean(axis=0))
+    if not probs:
+        return classifier.classify_and_embed(crops)
+    return np.concatenate(probs), np.concatenate(embs)
 
 
 def make_features(kind: str, emb: np.ndarray, crops: np.ndarray | None) -> np.ndarray:
@@ -314,6 +346,7 @@ def fit_adapter(
     base_head: BaseHead | None = None,
     crops: np.ndarray | None = None,
     anchor_share: float | None = None,
+    views: int = 1,
 ) -> Adapter:
     """Fit a head of `method` on examples: embeddings `emb` (N, D), label ids `y` (N,)
     and, for "polar", their crops (N, 28, 28) uint8. With `anchor_share` > 0 the
@@ -375,11 +408,12 @@ def fit_adapter(
             steps=300,
             sample_weight=weight,
         )
-        return Adapter(method, kind, w, b, zeros, ones, classes, num_labels)
+        return Adapter(method, kind, w, b, zeros, ones, classes, num_labels, views)
     if method == "prototype":
         means = np.stack([feats[local == i].mean(axis=0) for i in range(k)])
         w = (_unit(means) / PROTOTYPE_TEMPERATURE).T
-        return Adapter(method, kind, w, np.zeros(k, np.float32), zeros, ones, classes, num_labels)
+        bias = np.zeros(k, np.float32)
+        return Adapter(method, kind, w, bias, zeros, ones, classes, num_labels, views)
     if method == "polar":
         mean, std = feats.mean(axis=0), feats.std(axis=0) + 1e-3
         feats = (feats - mean) / std
@@ -399,9 +433,8 @@ def fit_adapter(
         steps=300,
         sample_weight=weight,
     )
-    return Adapter(
-        method, kind, w, b, mean.astype(np.float32), std.astype(np.float32), classes, num_labels
-    )
+    mean, std = mean.astype(np.float32), std.astype(np.float32)
+    return Adapter(method, kind, w, b, mean, std, classes, num_labels, views)
 
 
 def _folds(y: np.ndarray, k: int, seed: int = 0) -> list[np.ndarray]:
@@ -422,6 +455,7 @@ def cross_validate(
     method: str,
     base_head: BaseHead | None,
     crops: np.ndarray | None = None,
+    views: int = 1,
 ) -> dict[str, Any]:
     """Accuracy of the adapted and of the base model on held-out examples: stratified
     k-fold cross-validation (k = min(5, the smallest class's count)), every example
@@ -432,7 +466,7 @@ def cross_validate(
     for test in _folds(y, k):
         train = np.setdiff1d(np.arange(len(y)), test)
         sub = None if crops is None else crops[train]
-        head = fit_adapter(emb[train], y[train], num_labels, method, base_head, sub)
+        head = fit_adapter(emb[train], y[train], num_labels, method, base_head, sub, views=views)
         held = None if crops is None else crops[test]
         pred[test] = head.apply(emb[test], base_probs[test], held).argmax(axis=1)
     base_pred = base_probs.argmax(axis=1)
@@ -467,6 +501,14 @@ def read_base_head(bundle: Any) -> BaseHead | None:
             )
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"cannot read {path}: {exc}; re-export the base model") from exc
+
+
+def with_views(head: BaseHead | None, classifier: Any, views: int) -> BaseHead | None:
+    """The base head with its anchors' embeddings averaged over `views` views, like the
+    examples' (recomputed from the anchor crops)."""
+    if head is None or views == 1 or head.anchor_crops is None:
+        return head
+    return dataclasses.replace(head, anchors=embed_views(classifier, head.anchor_crops, views)[1])
 
 
 def check_examples(x: np.ndarray, y: np.ndarray, labels: Sequence[str]) -> dict[str, int]:
@@ -505,6 +547,7 @@ def adapt_bundle(
     name: str | None = None,
     force: bool = False,
     progress: Callable[[str], None] | None = None,
+    views: int = VIEWS,
 ) -> AdaptResult:
     """Fit an adapter on examples (x (N, 28, 28) uint8, y label ids) for the bundle
     `base` (path or Bundle) and write the adapted bundle to `out`. Nothing is written
@@ -529,18 +572,13 @@ def adapt_bundle(
     y = np.asarray(y, np.int64)
     counts = check_examples(x, y, bundle.labels)
     classifier = Classifier(bundle, num_threads=2)
-    base_probs, emb = [], []
-    for i in range(0, len(x), 256):
-        p, e = classifier.classify_and_embed(x[i : i + 256])
-        base_probs.append(p)
-        emb.append(e)
-    probs, embs = np.concatenate(base_probs), np.concatenate(emb)
+    probs, embs = embed_views(classifier, x, views)
+    head = with_views(read_base_head(bundle), classifier, views)
     t_embed = time.perf_counter() - t0
-    say(f"embedded {len(y)} examples in {t_embed:.2f} s")
-    head = read_base_head(bundle)
+    say(f"embedded {len(y)} examples ({views} views each) in {t_embed:.2f} s")
     n = len(bundle.labels)
-    validation = cross_validate(embs, probs, y, n, method, head, x)
-    adapter = fit_adapter(embs, y, n, method, head, x)
+    validation = cross_validate(embs, probs, y, n, method, head, x, views)
+    adapter = fit_adapter(embs, y, n, method, head, x, views=views)
     fit_s = time.perf_counter() - t0 - t_embed
     say(
         f"{method}: held-out accuracy {validation['heldout_accuracy'] * 100:.1f} % "
@@ -550,6 +588,7 @@ def adapt_bundle(
     root = base_meta.parts.get("adapter", {}).get("base")
     metrics = {
         "method": method,
+        "views": views,
         "examples": counts,
         "taught": [bundle.labels[c] for c in adapter.classes],
         **validation,

@@ -157,6 +157,20 @@ def _check_interpreter(interpreter: Any, meta: BundleMeta, where: Path) -> None:
                 )
 
 
+def _as_crops(crops: np.ndarray) -> np.ndarray:
+    """(N, 28, 28) uint8 crops from (N, 28, 28), (N, 28, 28, 1) or one (28, 28) crop;
+    ValueError for anything else."""
+    if crops.ndim == 2:
+        crops = crops[None]
+    if crops.ndim == 4 and crops.shape[-1] == 1:
+        crops = crops[..., 0]
+    if crops.ndim != 3 or crops.shape[1:] != (INPUT_SIZE, INPUT_SIZE):
+        raise ValueError(f"expected (N, {INPUT_SIZE}, {INPUT_SIZE}) crops, got {crops.shape}")
+    if crops.dtype != np.uint8:
+        raise ValueError(f"expected uint8 crops from screwcam.preprocess, got {crops.dtype}")
+    return crops
+
+
 def _dequantizer(det: Any):
     dtype = np.dtype(det["dtype"])
     if dtype == np.float32:
@@ -267,14 +281,7 @@ class Classifier:
 
     def _invoke(self, crops: np.ndarray, want_embedding: bool) -> tuple[np.ndarray, Any]:
         """One invoke(): (base probabilities (N, C), embedding (N, D) or None)."""
-        if crops.ndim == 2:
-            crops = crops[None]
-        if crops.ndim == 4 and crops.shape[-1] == 1:
-            crops = crops[..., 0]
-        if crops.ndim != 3 or crops.shape[1:] != (INPUT_SIZE, INPUT_SIZE):
-            raise ValueError(f"expected (N, {INPUT_SIZE}, {INPUT_SIZE}) crops, got {crops.shape}")
-        if crops.dtype != np.uint8:
-            raise ValueError(f"expected uint8 crops from screwcam.preprocess, got {crops.dtype}")
+        crops = _as_crops(crops)
         if want_embedding and self._emb_index is None:
             raise ModelError(
                 f"{self.bundle.path}: this bundle was exported without an embedding output; "
@@ -308,13 +315,20 @@ class Classifier:
     def classify(self, crops: np.ndarray) -> np.ndarray:
         """(N, 28, 28) uint8 crops -> (N, C) float32 probabilities, one invoke().
         Through the bundle's adapter if it has one."""
-        if self.adapter is None:
+        adapter = self.adapter
+        if adapter is None:
             return self._invoke(crops, False)[0]
-        probs, emb = self._invoke(crops, True)
-        if not self.adapter.needs_crops:
-            return self.adapter.apply(emb, probs)
-        crops = crops[None] if crops.ndim == 2 else crops
-        return self.adapter.apply(emb, probs, crops.reshape(-1, INPUT_SIZE, INPUT_SIZE))
+        crops = _as_crops(crops)
+        n = len(crops)
+        if adapter.views > 1 and n:
+            from .adapt import view_stack
+
+            probs, emb = self._invoke(view_stack(crops, adapter.views), True)
+            probs = probs[:n]
+            emb = emb.reshape(adapter.views, n, -1).mean(axis=0)
+        else:
+            probs, emb = self._invoke(crops, True)
+        return adapter.apply(emb, probs, crops if adapter.needs_crops else None)
 
     def classify_base(self, crops: np.ndarray) -> np.ndarray:
         """The base model's probabilities, ignoring any adapter."""
