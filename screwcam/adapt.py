@@ -664,6 +664,14 @@ def add_arguments(parser: Any) -> None:
         default=DEFAULT_METHOD,
         help=f"head fitted on the embeddings (default {DEFAULT_METHOD})",
     )
+    parser.add_argument(
+        "--views",
+        type=int,
+        choices=(1, 2, 4, 8),
+        default=VIEWS,
+        help=f"views of each crop averaged into the embedding (default {VIEWS}; 1 is "
+        "cheapest in the live pipeline)",
+    )
     parser.add_argument("--name", help="model name shown on the page (default: the folder name)")
     parser.add_argument("--force", action="store_true", help="replace a bundle in --out")
 
@@ -696,6 +704,7 @@ def run(args: Any) -> int:
         name=args.name,
         force=args.force,
         progress=say,
+        views=args.views,
     )
     m = result.metrics
     per_class = ", ".join(f"{k} {v}" for k, v in m["examples"].items() if v)
