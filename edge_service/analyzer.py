@@ -46,6 +46,17 @@ class Analyzer:
         self.find = find
         self._lock = threading.Lock()
 
+    def swap_classifier(self, classifier: ClassifierLike) -> ClassifierLike:
+        """Put `classifier` in place of the current one between two frames (under the
+        lock every classification holds); returns the one it replaced. The labels must
+        stay the same: a swap changes the model, not what the page shows."""
+        labels = tuple(getattr(getattr(classifier, "bundle", None), "labels", None) or ())
+        if labels and labels != self.labels:
+            raise ValueError(f"the new model's labels {labels} differ from {self.labels}")
+        with self._lock:
+            old, self.classifier = self.classifier, classifier
+        return old
+
     def analyze(
         self, image: np.ndarray, stages: dict[str, float] | None = None
     ) -> tuple[list[Head], float]:

@@ -51,7 +51,7 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     token = config.token()
     analyzer = upload_analyzer or pipeline.analyzer
-    model = dict(model_info or {})
+    model = model_info if model_info is not None else {}  # the live model: swaps update it
     stop = pipeline.stop_event
     metrics = pipeline.metrics
     hub = StreamHub(
@@ -121,6 +121,7 @@ def create_app(
             model=model,
             source=pipeline.source_name,
             threshold=config.model.confidence_threshold,
+            teach="teach" in app.blueprints,
         )
 
     # --- streams: served by the hub's one sender thread (see streaming.py) ---------

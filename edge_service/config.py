@@ -169,11 +169,47 @@ class StreamConfig:
 
 
 @dataclass(frozen=True)
+class TeachConfig:
+    enabled: bool = _field(True, "offer the Teach panel (examples, review queue, adapt)")
+    dir: str = _field(
+        "",
+        "folder for examples, the review queue, training videos and adapted models; "
+        "empty = $STATE_DIRECTORY/teach under systemd, else "
+        "$XDG_STATE_HOME/screwcam/teach (~/.local/state/screwcam/teach)",
+    )
+    record_seconds: float = _field(
+        10.0, "default length of a teaching recording, seconds", lo=1.0, hi=120.0
+    )
+    review_threshold: float = _field(
+        0.6,
+        'heads shown "unknown" or below this confidence go to the review queue',
+        lo=0.0,
+        hi=1.0,
+    )
+    review_every_s: float = _field(
+        2.0, "at most one head per this many seconds goes to the review queue", lo=0.1, hi=3600.0
+    )
+    review_max: int = _field(
+        200, "most crops kept in the review queue (oldest dropped first)", lo=1, hi=100_000
+    )
+
+    def folder(self) -> Path:
+        if self.dir:
+            return Path(self.dir).expanduser()
+        state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+        if state:
+            return Path(state) / "teach"
+        xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        return Path(xdg) / "screwcam" / "teach"
+
+
+@dataclass(frozen=True)
 class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
+    teach: TeachConfig = field(default_factory=TeachConfig)
     #: the file this was read from (None = built-in defaults); not a TOML key
     origin: str | None = field(default=None, compare=False)
 
@@ -209,6 +245,7 @@ SECTIONS: dict[str, type] = {
     "model": ModelConfig,
     "server": ServerConfig,
     "stream": StreamConfig,
+    "teach": TeachConfig,
 }
 
 

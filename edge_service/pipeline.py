@@ -76,6 +76,8 @@ class Pipeline:
         self._stop = threading.Event()
         self._result_cond = threading.Condition()
         self._result: Result | None = None
+        # the newest (raw frame, its result): a clean frame for snapshots and teaching
+        self._raw: tuple[Frame, Result] | None = None
         self._seq = 0
         self._ready_sent = False
         self._watchdog = WatchdogFeeder(self.notifier, watchdog_every_s, hung_read_s)
@@ -144,6 +146,10 @@ class Pipeline:
     # --- reading results ------------------------------------------------------
     def latest(self) -> Result | None:
         return self._result
+
+    def latest_frame(self) -> tuple[Frame, Result] | None:
+        """The newest analysed frame as captured (no drawings) with its result."""
+        return self._raw
 
     def wait_for_result(self, previous_seq: int, timeout: float) -> Result | None:
         """The latest result if its seq is greater than `previous_seq`, waiting up
@@ -237,7 +243,7 @@ class Pipeline:
                         self.processing_errors,
                     )
                 continue
-            published = self._publish(result)
+            published = self._publish(result, frame)
             with self._render_cond:
                 self._to_render = (frame, published)  # an undrawn older one is skipped
                 self._render_cond.notify()
@@ -321,9 +327,11 @@ class Pipeline:
         result = self.analyze(frame)
         return result, self.render(frame, result)
 
-    def _publish(self, result: Result) -> Result:
+    def _publish(self, result: Result, frame: Frame | None = None) -> Result:
         with self._result_cond:
             self._seq += 1
             self._result = dataclasses.replace(result, seq=self._seq)
+            if frame is not None:
+                self._raw = (frame, self._result)
             self._result_cond.notify_all()
             return self._result

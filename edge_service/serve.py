@@ -223,14 +223,16 @@ class Service:
             # at least twice per WatchdogSec, and at least once a second
             watchdog_every_s=min(1.0, watchdog_interval_s() or 1.0),
         )
+        self.upload_analyzer = Analyzer(upload_classifier, threshold, labels)
         self.app = create_app(
             config,
             self.pipeline,
-            upload_analyzer=Analyzer(upload_classifier, threshold, labels),
+            upload_analyzer=self.upload_analyzer,
             model_info=self.model_info,
         )
         host, port = config.server.host, config.server.port
         check_listen_address(host, port)
+        self.teacher = self._teacher(config, bundle) if config.teach.enabled else None
         try:
             self.server = create_server(
                 self.app,
@@ -257,6 +259,48 @@ class Service:
         self._server_failed = False
         self._trimmer = Trimmer(self.pipeline.stop_event)
 
+    def swap_model(self, path: Path) -> dict[str, Any]:
+        """Switch the live pipeline and the uploads to the bundle at `path` between two
+        frames, without a restart; returns the new model info. (The one live model
+        swap; POST /api/model can call it too.)"""
+        from screwcam.classifier import Classifier, load_bundle
+
+        bundle = load_bundle(path)
+        threads = self.config.model.num_threads
+        self.pipeline.analyzer.swap_classifier(Classifier(bundle, num_threads=threads))
+        self.upload_analyzer.swap_classifier(Classifier(bundle, num_threads=1))
+        self.model_info.update(
+            name=bundle.meta.name or Path(bundle.path).name,
+            path=str(bundle.path),
+            created=bundle.meta.created,
+            quantization=bundle.meta.quantization,
+        )
+        log.info("live model is now %s", bundle.path)
+        return dict(self.model_info)
+
+    def _teacher(self, config: Config, bundle: Any) -> Any:
+        from .teach import Teacher, TeachSettings, blueprint
+
+        t = config.teach
+        settings = TeachSettings(
+            dir=t.folder(),
+            record_seconds=t.record_seconds,
+            review_threshold=t.review_threshold,
+            review_every_s=t.review_every_s,
+            review_max=t.review_max,
+        )
+        try:
+            teacher = Teacher(
+                settings, self.pipeline, Path(bundle.path), self.swap_model, dict(self.model_info)
+            )
+        except OSError as exc:
+            raise ScrewcamError(
+                f"cannot use the teach folder {settings.dir}: {exc.strerror}; set [teach] dir "
+                "to a writable folder or [teach] enabled = false"
+            ) from exc
+        self.app.register_blueprint(blueprint(teacher))
+        return teacher
+
     @property
     def port(self) -> int:
         return int(self.server.effective_port)
@@ -273,6 +317,8 @@ class Service:
     def start(self) -> None:
         self.pipeline.start()
         self._trimmer.start()
+        if self.teacher is not None:
+            self.teacher.start()
         self._server_thread.start()
         host = self.config.server.host
         shown = "localhost" if host in ("0.0.0.0", "::") else host

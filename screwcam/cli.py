@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("screwcam.capture.synth_dataset", "render a synthetic dataset of screw heads"),
     "train": ("screwcam.training.train", "train a model (needs the [train] extra)"),
     "export": ("screwcam.export.export", "export a trained model to the device bundle"),
+    "adapt": ("screwcam.adapt", "adapt a model bundle to your screws from a few examples"),
     "batch-test": ("screwcam.training.evaluate", "test a model bundle on folders of images"),
     "serve": ("screwcam.edge_service.serve", "run the live web service"),
     "bench": ("screwcam.bench.bench", "measure speed, latency and footprint"),

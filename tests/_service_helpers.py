@@ -73,7 +73,14 @@ class Server:
             *(["--model", str(model or model_dir())] if "--model" not in args else []),
             *args,
         ]
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # the Teach panel's folder goes to a per-test temp dir, not the user's home
+        state = tempfile.mkdtemp(prefix="screwcam-state-")
+        self.env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "XDG_STATE_HOME": state,
+            **(env or {}),
+        }
         # not the checkout: a subprocess there would import ./screwcam, not the install
         self.cwd = cwd or Path(tempfile.gettempdir())
         self.proc: subprocess.Popen[bytes] | None = None

@@ -41,8 +41,9 @@ def classifier() -> Classifier:
 def bundle_copy(tmp_path: Path) -> Path:
     dst = tmp_path / "bundle"
     dst.mkdir()
-    for name in ("model.tflite", "labels.txt", "meta.json"):
-        shutil.copy(DEFAULT / name, dst / name)
+    for name in ("model.tflite", "labels.txt", "meta.json", "base_head.npz"):
+        if (DEFAULT / name).exists():
+            shutil.copy(DEFAULT / name, dst / name)
     return dst
 
 

@@ -84,6 +84,7 @@
       }
       showHeads(data.heads || []);
       showStatus(data);
+      document.dispatchEvent(new CustomEvent("screwcam-result", { detail: data }));
     };
     events.addEventListener("status", (e) => showStatus(JSON.parse(e.data)));
     events.onerror = () => {
