@@ -189,8 +189,8 @@ def score(name: str, frames: list[dict[str, Any]], truth_labels: list[int] | Non
                 iou = truth.box.iou(head.box)
                 if iou >= best_iou:
                     best, best_iou = head, iou
-            if best is None or best.track is None:
-                continue
+            if best is None or best.track is None or best.track.id < 0:
+                continue  # not found, or a library's not-yet-confirmed detection
             matched += 1
             tid = best.track.id
             if truth.track in last_track and last_track[truth.track] != tid:
@@ -272,9 +272,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
     args = parser.parse_args(argv)
 
+    from screwcam.edge_service.analyzer import Analyzer
+
     from screwcam.bundle import shipped_bundle
     from screwcam.classifier import Classifier, load_bundle
-    from screwcam.edge_service.analyzer import Analyzer
 
     names = available(args.trackers.split(","))
     bundle = load_bundle(shipped_bundle())
