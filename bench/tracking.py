@@ -5,9 +5,10 @@ ByteTrack (roboflow `trackers`, where supervision's ByteTrack moved), when insta
 
 Every video is analysed ONCE with the live service's analyzer (finder + bundled
 model); each tracker then sees the same boxes, so only the association differs.
-Videos: the demo camera (heads drifting, five lighting conditions) and one
-conveyor pass per lighting condition (heads enter, cross and leave). Ground truth
-carries a track id per physical head.
+Videos: the demo camera (heads drifting, five lighting conditions; at 640x480 and
+at 256x192) and one conveyor pass per lighting condition (heads enter, cross and
+leave; 15 heads at 640x480, and 20 small ones in three lanes at 256x192, where the
+per-frame classifier errs now and then). Ground truth carries a track id per head.
 
 Per tracker and video:
 - id_switches: a truth head's matched track id changes from one frame to the next
@@ -155,14 +156,19 @@ def videos(frames: int, stride: int, analyzer: Any) -> dict[str, tuple[list, lis
     from screwcam.render import DEMO_CONDITIONS, ConveyorSource, DemoSource
 
     out: dict[str, tuple[list, list[int] | None]] = {}
-    demo = DemoSource(realtime=False, seed=0)
-    out["demo"] = (analysed(demo, frames, stride, analyzer), None)
-    for condition in DEMO_CONDITIONS:
-        belt = ConveyorSource(realtime=False, condition=condition, seed=1)
-        with belt:
-            n = belt.pass_frames
-            labels = belt.pass_labels
-        out[f"conveyor:{condition}"] = (analysed(belt, n, stride, analyzer), labels)
+    for name, size in (("demo", (640, 480)), ("demo-small", (256, 192))):
+        demo = DemoSource(size=size, realtime=False, seed=0)
+        out[name] = (analysed(demo, frames, stride, analyzer), None)
+    # 640x480, 2 lanes, 15 heads; and small heads (256x192, 3 lanes, 20 heads), where
+    # the per-frame classifier makes mistakes
+    belts = (("conveyor", {}), ("small-conveyor", {"size": (256, 192), "lanes": 3, "heads": 20}))
+    for name, kwargs in belts:
+        for condition in DEMO_CONDITIONS:
+            belt = ConveyorSource(realtime=False, condition=condition, seed=2, **kwargs)
+            with belt:
+                n = belt.pass_frames
+                labels = belt.pass_labels
+            out[f"{name}:{condition}"] = (analysed(belt, n, stride, analyzer), labels)
     return out
 
 
@@ -292,14 +298,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"(process {cost['process_rss_mb']:.0f} MB)"
         )
         print(
-            f"  {'video':22} {'idsw':>5} {'extra':>5} {'frame':>6} {'voted':>6} "
+            f"  {'video':26} {'idsw':>5} {'extra':>5} {'frame':>6} {'voted':>6} "
             f"{'count':>7} {'err':>4} {'ms':>6}"
         )
         for video, r in per_video.items():
             count = f"{r['counted']}/{r['truth']}" if "counted" in r else "-"
             err = r.get("worst_class_error", "-")
             print(
-                f"  {video:22} {r['id_switches']:5d} {r['extra_ids']:5d} {r['frame_acc']:6.3f} "
+                f"  {video:26} {r['id_switches']:5d} {r['extra_ids']:5d} {r['frame_acc']:6.3f} "
                 f"{r['track_acc']:6.3f} {count:>7} {err!s:>4} {r['update_ms']:6.3f}"
             )
     if args.json:
