@@ -36,7 +36,17 @@
       fill.style.width = pct + "%";
       fill.style.background = c.color;
       track.append(fill);
-      li.append(dot, el("span", "name", h.label_en || c.en), el("span", "pct", pct + "%"), track);
+      // with tracking: the track's id and its voted label (steady), the frame's own
+      // label in the tooltip
+      const t = h.track;
+      const name = t && t.label !== "unknown" ? "#" + t.id + " " + t.label_en : (h.label_en || c.en);
+      const nameEl = el("span", "name", name);
+      if (t) {
+        nameEl.title = "this frame: " + (h.label_en || c.en) + " " + pct + "%" +
+          (t.counted ? " · counted" : "");
+        li.dataset.track = t.id;
+      }
+      li.append(dot, nameEl, el("span", "pct", pct + "%"), track);
       return li;
     });
   }
