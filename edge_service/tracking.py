@@ -22,6 +22,7 @@ import dataclasses
 import datetime as dt
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -59,6 +60,9 @@ class _Track:
     vx: float = 0.0  # px per second
     vy: float = 0.0
     hits: int = 1
+    # the last few (t, cx, cy): velocity over this baseline, not frame to frame,
+    # so a box that jitters by a few px does not fling the prediction after a miss
+    trail: deque[tuple[float, float, float]] = field(default_factory=lambda: deque(maxlen=8))
 
 
 class GreedyTracker:
@@ -66,16 +70,16 @@ class GreedyTracker:
     frame; no SciPy needed).
 
     A box may join a track when its centre lies within `gate` head sizes of the
-    track's predicted centre; pairs are taken cheapest first, the cost being the
-    relative centre distance plus (1 - IoU with the predicted box). A track that
-    is not seen keeps moving at its velocity and is dropped `max_age_s` after it
-    was last seen, so a head missed for a few frames (a shadow, a glare) keeps
-    its id."""
+    track's predicted centre (up to 1.5x that for a track not seen for a while);
+    pairs are taken cheapest first, the cost being the relative centre distance
+    plus (1 - IoU with the predicted box). The velocity is measured over the
+    track's last 8 sightings. A track that is not seen keeps moving at its
+    velocity and is dropped `max_age_s` after it was last seen, so a head missed
+    for a few frames (a shadow, a glare) keeps its id."""
 
-    def __init__(self, *, gate: float = 0.8, max_age_s: float = 1.0, smoothing: float = 0.5):
+    def __init__(self, *, gate: float = 0.8, max_age_s: float = 1.0):
         self.gate = float(gate)
         self.max_age_s = float(max_age_s)
-        self.smoothing = float(smoothing)  # weight of the newest velocity measurement
         self._tracks: list[_Track] = []
         self._next_id = 1
 
@@ -103,6 +107,7 @@ class GreedyTracker:
             if bi not in taken_box:
                 cx, cy = box.center
                 track = _Track(self._next_id, cx, cy, (box.w + box.h) / 2.0, box, t)
+                track.trail.append((t, cx, cy))
                 self._next_id += 1
                 self._tracks.append(track)
                 ids[bi] = track.id
@@ -119,8 +124,10 @@ class GreedyTracker:
         bsize = np.array([(b.w + b.h) / 2.0 for b in boxes])
         dist = np.hypot(px[:, None] - centres[None, :, 0], py[:, None] - centres[None, :, 1])
         rel = dist / np.maximum(tsize[:, None], bsize[None, :])
+        # the longer a track was not seen, the less sure its prediction: up to 1.5x gate
+        gate = self.gate * (1.0 + 0.5 * np.minimum(1.0, dt_s / self.max_age_s))
         pairs = []
-        for ti, bi in zip(*np.nonzero(rel < self.gate), strict=True):
+        for ti, bi in zip(*np.nonzero(rel < gate[:, None]), strict=True):
             tr, box = tracks[ti], boxes[bi]
             shift_x, shift_y = round(px[ti] - tr.cx), round(py[ti] - tr.cy)
             moved = Box(tr.box.x + shift_x, tr.box.y + shift_y, tr.box.w, tr.box.h)
@@ -130,11 +137,10 @@ class GreedyTracker:
 
     def _follow(self, track: _Track, box: Box, t: float) -> int:
         cx, cy = box.center
-        dt_s = t - track.t
-        if dt_s > 1e-6:
-            a = self.smoothing if track.hits > 1 else 1.0
-            track.vx = (1 - a) * track.vx + a * (cx - track.cx) / dt_s
-            track.vy = (1 - a) * track.vy + a * (cy - track.cy) / dt_s
+        track.trail.append((t, cx, cy))
+        t0, x0, y0 = track.trail[0]
+        if t - t0 > 1e-6:
+            track.vx, track.vy = (cx - x0) / (t - t0), (cy - y0) / (t - t0)
         track.cx, track.cy, track.box, track.t = cx, cy, box, t
         track.size = 0.7 * track.size + 0.3 * (box.w + box.h) / 2.0
         track.hits += 1

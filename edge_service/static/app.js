@@ -39,14 +39,19 @@
       // with tracking: the track's id and its voted label (steady), the frame's own
       // label in the tooltip
       const t = h.track;
-      const name = t && t.label !== "unknown" ? "#" + t.id + " " + t.label_en : (h.label_en || c.en);
-      const nameEl = el("span", "name", name);
-      if (t) {
-        nameEl.title = "this frame: " + (h.label_en || c.en) + " " + pct + "%" +
-          (t.counted ? " · counted" : "");
-        li.dataset.track = t.id;
+      const voted = t && t.label !== "unknown";
+      const nameEl = el("span", "name", voted ? t.label_en : (h.label_en || c.en));
+      if (voted) {
+        dot.style.background = (byName[t.label] || c).color;
+        nameEl.title = "voted over " + t.frames + " frames; this frame: " +
+          (h.label_en || c.en) + " " + pct + "%" + (t.counted ? " · counted" : "");
       }
-      li.append(dot, nameEl, el("span", "pct", pct + "%"), track);
+      const pctEl = el("span", "pct", pct + "%");
+      if (t) {
+        li.dataset.track = t.id;
+        pctEl.prepend(el("span", "tid", "#" + t.id + (t.counted ? " ✓ · " : " · ")));
+      }
+      li.append(dot, nameEl, pctEl, track);
       return li;
     });
   }
