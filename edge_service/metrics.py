@@ -30,12 +30,13 @@ from screwcam.classes import CLASSES
 
 #: upper bounds (seconds) of the latency histograms
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-LABELS = (*CLASSES, "unknown")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 class Metrics:
-    def __init__(self, fps_window: int = 30) -> None:
+    def __init__(self, fps_window: int = 30, labels: tuple[str, ...] = CLASSES) -> None:
+        #: the bundle's labels: every one is reported, also at 0 (others when seen)
+        self.labels = tuple(labels)
         self._lock = threading.Lock()
         self.started = time.monotonic()
         self.frames_captured = 0
@@ -43,6 +44,7 @@ class Metrics:
         self.frames_dropped = 0
         self._times: deque[float] = deque(maxlen=fps_window)
         self.stage_totals: dict[str, tuple[float, int]] = {}  # step -> (seconds, frames)
+        self._in_view_labels: set[str] = {*self.labels, "unknown"}
         self._clients: dict[str, int] = {"mjpeg": 0, "sse": 0}
         r = self.registry = CollectorRegistry(auto_describe=True)
         p = "screwcam_"
@@ -111,10 +113,10 @@ class Metrics:
             ["label"],
             registry=r,
         )
-        for name in LABELS:
+        for name in (*self.labels, "unknown"):
             self._in_view.labels(name)
             self._detected.labels(name)
-        for name in CLASSES:
+        for name in self.labels:
             self._counted.labels(name)
         self._tracks = Gauge(p + "tracks_active", "Tracks seen recently.", registry=r)
         self._uploads = Counter(
@@ -167,7 +169,9 @@ class Metrics:
         self._observe_stages(stages or {})
         self._inference.observe(inference_s)
         self._latency.observe(latency_s)
-        counts = dict.fromkeys(LABELS, 0)
+        with self._lock:
+            shown = self._in_view_labels = {*self._in_view_labels, *labels}
+        counts = dict.fromkeys(shown, 0)
         for label in labels:
             counts[label] = counts.get(label, 0) + 1
         for label, n in counts.items():

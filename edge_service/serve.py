@@ -105,17 +105,10 @@ def _load_model(config: Config, path: Path | None = None) -> tuple[Any, Any, Any
     that loads but cannot run is refused here, not in the pipeline."""
     import numpy as np
 
-    from screwcam.classes import CLASSES
     from screwcam.classifier import Classifier, load_bundle
     from screwcam.errors import ModelError
 
     bundle = load_bundle(path or config.model_path())
-    unknown = [name for name in bundle.labels if name not in CLASSES]
-    if unknown:
-        raise ModelError(
-            f"{bundle.path}: labels {', '.join(unknown)} are not drive types this service "
-            f"knows ({', '.join(CLASSES)})"
-        )
     threads = config.model.num_threads
     info = {
         "name": bundle.meta.name or Path(bundle.path).name,
@@ -226,7 +219,7 @@ class Service:
         from .pipeline import Pipeline
         from .streaming import QuietHandover
         from .systemd_notify import Notifier, watchdog_interval_s
-        from .tracking import GreedyTracker, HeadTracker
+        from .tracking import GreedyTracker, HeadTracker, Tally
 
         limit_arenas(2)  # before the threads start (see memory.py)
         self.config = config
@@ -247,6 +240,7 @@ class Service:
                 GreedyTracker(gate=t.gate, max_age_s=t.max_age_s),
                 confirm_frames=t.confirm_frames,
                 forget_s=2.0 * t.max_age_s,
+                tally=Tally(labels),
             )
             self.tracker.listeners.append(lambda event, _counts: metrics.head_counted(event.label))
         self.mqtt = None

@@ -176,11 +176,13 @@ class CountEvent:
 
 
 class Tally:
-    """Heads counted per class since `since` (thread-safe)."""
+    """Heads counted per class since `since` (thread-safe). Every one of `labels` is
+    reported, also at 0; another label is added when first counted."""
 
-    def __init__(self) -> None:
+    def __init__(self, labels: Sequence[str] = CLASSES) -> None:
         self._lock = threading.Lock()
-        self._counts = dict.fromkeys(CLASSES, 0)
+        self._labels = tuple(labels)
+        self._counts = dict.fromkeys(self._labels, 0)
         self._since = time.time()
 
     def add(self, label: str) -> dict[str, Any]:
@@ -190,7 +192,7 @@ class Tally:
 
     def reset(self) -> dict[str, Any]:
         with self._lock:
-            self._counts = dict.fromkeys(CLASSES, 0)
+            self._counts = dict.fromkeys(self._labels, 0)
             self._since = time.time()
             return self._snapshot()
 
@@ -206,7 +208,7 @@ class Tally:
 
 @dataclass(slots=True)
 class _Votes:
-    votes: np.ndarray  # confidence summed per class over the whole views
+    votes: dict[str, float]  # confidence summed per class over the views
     first_t: float
     last_t: float
     weight: float = 0.0  # views voted, partial ones counting `partial_weight`
@@ -234,7 +236,6 @@ class HeadTracker:
     listeners: list[Callable[[CountEvent, dict[str, Any]], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._index = {name: i for i, name in enumerate(CLASSES)}
         self._tracks: dict[int, _Votes] = {}
         self.tracks_started = 0
 
@@ -253,18 +254,17 @@ class HeadTracker:
         for head, track_id in zip(heads, ids, strict=True):
             state = self._tracks.get(track_id)
             if state is None:
-                state = self._tracks[track_id] = _Votes(np.zeros(len(CLASSES)), t, t)
+                state = self._tracks[track_id] = _Votes({}, t, t)
                 self.tracks_started += 1
             state.seen += 1
             state.last_t = t
             b, m = head.box, self.border_px
             whole = b.x > m and b.y > m and b.x + b.w < width - m and b.y + b.h < height - m
-            klass = self._index.get(head.best)
-            if klass is not None:
+            if head.best and head.best != UNKNOWN:
                 # a partial view votes a little (the label is known before the head
                 # is whole), but only whole views confirm the track
                 weight = 1.0 if whole else self.partial_weight
-                state.votes[klass] += head.confidence * weight
+                state.votes[head.best] = state.votes.get(head.best, 0.0) + head.confidence * weight
                 state.weight += weight
                 state.frames += whole
             label = self._label(track_id, state)
@@ -286,10 +286,11 @@ class HeadTracker:
     def _label(self, track_id: int, state: _Votes) -> TrackLabel:
         if state.weight <= 0.0:
             return TrackLabel(track_id, UNKNOWN, UNKNOWN, 0.0, 0, state.counted)
-        best = int(np.argmax(state.votes))
-        name = CLASSES[best]
-        confidence = float(state.votes[best]) / state.weight
-        return TrackLabel(track_id, name, ENGLISH[name], confidence, state.frames, state.counted)
+        name = max(state.votes, key=state.votes.__getitem__)
+        confidence = state.votes[name] / state.weight
+        return TrackLabel(
+            track_id, name, ENGLISH.get(name, name), confidence, state.frames, state.counted
+        )
 
     def reset(self) -> None:
         """Forget every track (not the tally)."""
