@@ -371,7 +371,6 @@ def bench_tracking(model_dir: Path, quick: bool) -> dict:
     import dataclasses
 
     from screwcam.edge_service.tracking import HeadTracker
-
     from screwcam.frames import Frame
     from screwcam.render import ConveyorSource
 

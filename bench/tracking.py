@@ -278,10 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
     args = parser.parse_args(argv)
 
-    from screwcam.edge_service.analyzer import Analyzer
-
     from screwcam.bundle import shipped_bundle
     from screwcam.classifier import Classifier, load_bundle
+    from screwcam.edge_service.analyzer import Analyzer
 
     names = available(args.trackers.split(","))
     bundle = load_bundle(shipped_bundle())

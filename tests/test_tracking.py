@@ -7,12 +7,12 @@ import dataclasses
 
 import pytest
 from _service_helpers import model_dir
+
+from screwcam.classes import CLASSES
 from screwcam.edge_service.analyzer import Analyzer
 from screwcam.edge_service.pipeline import Pipeline
 from screwcam.edge_service.results import Head
 from screwcam.edge_service.tracking import GreedyTracker, HeadTracker, Tally
-
-from screwcam.classes import CLASSES
 from screwcam.frames import Box, Frame
 from screwcam.render import DEMO_CONDITIONS, ConveyorSource, DemoSource
 
