@@ -331,14 +331,23 @@ class Service:
                 self.metrics.model_refused()
                 log.warning("model %s refused: %s", target, exc)
                 raise
-            self.analyzer.set_classifier(classifier)
-            self.upload_analyzer.set_classifier(upload_classifier)
-            info["loaded"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            self.model_info.clear()
-            self.model_info.update(info)
-            self.metrics.model_loaded(info, swapped=True)
-            log.info("model now %s (%s)", info["name"], info["path"])
-            return dict(info)
+            return self.install_model(classifier, upload_classifier, info)
+
+    def install_model(
+        self, classifier: Any, upload_classifier: Any, info: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Use these (checked, working) classifiers from the next frame on: one for the
+        pipeline, one for uploads (LiteRT interpreters are not thread-safe). Each is
+        swapped under its analyzer's lock; the stream goes on. `info` (name, path,
+        ...) is what the page, /healthz and /api/model show."""
+        self.analyzer.set_classifier(classifier)
+        self.upload_analyzer.set_classifier(upload_classifier)
+        info = {**info, "loaded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        self.model_info.clear()
+        self.model_info.update(info)
+        self.metrics.model_loaded(info, swapped=True)
+        log.info("model now %s (%s)", info.get("name"), info.get("path"))
+        return dict(info)
 
     def _mqtt_numbers(self) -> dict[str, float]:
         m = self.mqtt
