@@ -231,7 +231,7 @@ class Service:
         self.notifier = Notifier()
         self.metrics = metrics = Metrics(labels=bundle.labels)
         metrics.model_loaded(self.model_info)
-        self._swap_lock = threading.Lock()
+        self._swap_lock = threading.RLock()  # one model swap at a time
         self.reload_requested = threading.Event()  # set by SIGHUP; served by wait()
         self.tracker: HeadTracker | None = None
         if config.tracking.enabled:
@@ -340,12 +340,13 @@ class Service:
         pipeline, one for uploads (LiteRT interpreters are not thread-safe). Each is
         swapped under its analyzer's lock; the stream goes on. `info` (name, path,
         ...) is what the page, /healthz and /api/model show."""
-        self.analyzer.set_classifier(classifier)
-        self.upload_analyzer.set_classifier(upload_classifier)
-        info = {**info, "loaded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        self.model_info.clear()
-        self.model_info.update(info)
-        self.metrics.model_loaded(info, swapped=True)
+        with self._swap_lock:
+            self.analyzer.set_classifier(classifier)
+            self.upload_analyzer.set_classifier(upload_classifier)
+            info = {**info, "loaded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            self.model_info.clear()
+            self.model_info.update(info)
+            self.metrics.model_loaded(info, swapped=True)
         log.info("model now %s (%s)", info.get("name"), info.get("path"))
         return dict(info)
 
