@@ -349,7 +349,8 @@ class Picamera2Source(Source):
 
 #: the help text of every `--source` option (and the config's camera.source)
 SOURCE_HELP = (
-    "auto | demo | picamera2 | device number (0 = /dev/video0) | video file | rtsp/http URL; "
+    "auto | demo | conveyor[:LIGHT] | picamera2 | device number (0 = /dev/video0) | video file "
+    "| rtsp/http URL; "
     '"auto" (the default) is the Pi camera if picamera2 sees one, else /dev/video0 if it '
     "delivers a frame, else the demo"
 )
