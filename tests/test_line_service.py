@@ -26,6 +26,7 @@ from _mqtt_helpers import MOSQUITTO, Broker, Subscriber
 from _service_helpers import Server, model_dir, open_stream, wait_until
 
 from screwcam.classes import CLASSES
+from screwcam.render import DEMO_CONDITIONS
 
 needs_mosquitto = pytest.mark.skipif(
     MOSQUITTO is None, reason="Debian's mosquitto is not installed (./dev test installs it)"
@@ -83,8 +84,11 @@ def per_class(labels: list[str]) -> dict[str, int]:
 
 
 @needs_mosquitto
-def test_one_event_per_head_over_a_pass(tmp_path: Path, broker: Broker) -> None:
-    truth = [CLASSES[v] for v in write_conveyor_video(tmp_path / "belt.mp4")]
+@pytest.mark.parametrize("light", DEMO_CONDITIONS)
+def test_one_event_per_head_over_a_pass(tmp_path: Path, broker: Broker, light: str) -> None:
+    """A conveyor pass in each light: per class within +-1 of the truth, exactly one
+    MQTT event per counted head."""
+    truth = [CLASSES[v] for v in write_conveyor_video(tmp_path / "belt.mp4", condition=light)]
     config = write_config(
         tmp_path / "line.toml", mqtt={"url": broker.url, "device": "belt1", "topic": "plant"}
     )
@@ -101,7 +105,8 @@ def test_one_event_per_head_over_a_pass(tmp_path: Path, broker: Broker) -> None:
         sub.close()
     labels = [e["label"] for e in events]
     got, want = per_class(labels), per_class(truth)
-    assert all(abs(got[c] - want[c]) <= 1 for c in CLASSES), (got, want)
+    detail = f"got {got}, truth {want}, events {events}, health {health}"
+    assert all(abs(got[c] - want[c]) <= 1 for c in CLASSES), detail
     assert len(events) == counts["total"] and abs(len(events) - len(truth)) <= 1
     assert len({e["track"] for e in events}) == len(events)  # once per head
     first = events[0]
