@@ -60,6 +60,7 @@ class _Track:
     vx: float = 0.0  # px per second
     vy: float = 0.0
     hits: int = 1
+    misses: int = 0  # frames since last seen in which it was looked for and not found
     # the last few (t, cx, cy): velocity over this baseline, not frame to frame,
     # so a box that jitters by a few px does not fling the prediction after a miss
     trail: deque[tuple[float, float, float]] = field(default_factory=lambda: deque(maxlen=8))
@@ -77,6 +78,9 @@ class GreedyTracker:
     velocity and is dropped `max_age_s` after it was last seen, so a head missed
     for a few frames (a shadow, a glare) keeps its id."""
 
+    #: a track ends only after it was looked for in this many frames without being found
+    MIN_MISSES = 3
+
     def __init__(self, *, gate: float = 0.8, max_age_s: float = 1.0):
         self.gate = float(gate)
         self.max_age_s = float(max_age_s)
@@ -91,18 +95,28 @@ class GreedyTracker:
         return len(self._tracks)
 
     def update(self, boxes: Sequence[Box], t: float) -> list[int]:
-        self._tracks = [tr for tr in self._tracks if t - tr.t <= self.max_age_s]
+        # A track ends when it was not seen for max_age_s AND was looked for in a few
+        # frames meanwhile: a stalled pipeline (no frames at all) loses no track.
+        self._tracks = [
+            tr for tr in self._tracks if t - tr.t <= self.max_age_s or tr.misses < self.MIN_MISSES
+        ]
         ids = [0] * len(boxes)
         taken_box: set[int] = set()
-        if self._tracks and boxes:
-            pairs = self._pairs(boxes, t)
-            taken_track: set[int] = set()
-            for _, ti, bi in pairs:
+        taken_track: set[int] = set()
+        # first by the predicted positions, then what is left by the last seen ones
+        # (a velocity thrown off by an uneven frame rate)
+        for moving in (True, False):
+            if len(taken_track) == len(self._tracks) or len(taken_box) == len(boxes):
+                break
+            for _, ti, bi in self._pairs(boxes, t, moving):
                 if ti in taken_track or bi in taken_box:
                     continue
                 taken_track.add(ti)
                 taken_box.add(bi)
                 ids[bi] = self._follow(self._tracks[ti], boxes[bi], t)
+        for ti, track in enumerate(self._tracks):
+            if ti not in taken_track:
+                track.misses += 1
         for bi, box in enumerate(boxes):
             if bi not in taken_box:
                 cx, cy = box.center
@@ -113,10 +127,13 @@ class GreedyTracker:
                 ids[bi] = track.id
         return ids
 
-    def _pairs(self, boxes: Sequence[Box], t: float) -> list[tuple[float, int, int]]:
-        """(cost, track index, box index) of every pair inside the gate, cheapest first."""
+    def _pairs(
+        self, boxes: Sequence[Box], t: float, moving: bool = True
+    ) -> list[tuple[float, int, int]]:
+        """(cost, track index, box index) of every pair inside the gate, cheapest first;
+        `moving=False`: from where each track was last seen."""
         tracks = self._tracks
-        dt_s = np.array([t - tr.t for tr in tracks])
+        dt_s = np.array([t - tr.t for tr in tracks]) * (1.0 if moving else 0.0)
         px = np.array([tr.cx + tr.vx * d for tr, d in zip(tracks, dt_s, strict=True)])
         py = np.array([tr.cy + tr.vy * d for tr, d in zip(tracks, dt_s, strict=True)])
         tsize = np.array([tr.size for tr in tracks])
@@ -125,7 +142,8 @@ class GreedyTracker:
         dist = np.hypot(px[:, None] - centres[None, :, 0], py[:, None] - centres[None, :, 1])
         rel = dist / np.maximum(tsize[:, None], bsize[None, :])
         # the longer a track was not seen, the less sure its prediction: up to 1.5x gate
-        gate = self.gate * (1.0 + 0.5 * np.minimum(1.0, dt_s / self.max_age_s))
+        unseen = np.array([t - tr.t for tr in tracks])
+        gate = self.gate * (1.0 + 0.5 * np.minimum(1.0, unseen / self.max_age_s))
         pairs = []
         for ti, bi in zip(*np.nonzero(rel < gate[:, None]), strict=True):
             tr, box = tracks[ti], boxes[bi]
@@ -144,6 +162,7 @@ class GreedyTracker:
         track.cx, track.cy, track.box, track.t = cx, cy, box, t
         track.size = 0.7 * track.size + 0.3 * (box.w + box.h) / 2.0
         track.hits += 1
+        track.misses = 0
         return track.id
 
 
@@ -211,6 +230,7 @@ class _Votes:
     votes: dict[str, float]  # confidence summed per class over the views
     first_t: float
     last_t: float
+    last_frame: int = 0  # the update() call it was last seen in
     weight: float = 0.0  # views voted, partial ones counting `partial_weight`
     frames: int = 0  # whole views (not touching the frame's border)
     seen: int = 0  # every frame it was found in
@@ -237,6 +257,7 @@ class HeadTracker:
 
     def __post_init__(self) -> None:
         self._tracks: dict[int, _Votes] = {}
+        self._frame_no = 0
         self.tracks_started = 0
 
     @property
@@ -248,6 +269,7 @@ class HeadTracker:
         self, heads: Sequence[Head], t: float, size: tuple[int, int]
     ) -> tuple[list[Head], list[CountEvent]]:
         """The heads with their `track`, and the heads counted in this frame."""
+        self._frame_no += 1
         ids = self.associator.update([h.box for h in heads], t)
         width, height = size
         out, events = [], []
@@ -257,7 +279,7 @@ class HeadTracker:
                 state = self._tracks[track_id] = _Votes({}, t, t)
                 self.tracks_started += 1
             state.seen += 1
-            state.last_t = t
+            state.last_t, state.last_frame = t, self._frame_no
             b, m = head.box, self.border_px
             whole = b.x > m and b.y > m and b.x + b.w < width - m and b.y + b.h < height - m
             if head.best and head.best != UNKNOWN:
@@ -279,7 +301,14 @@ class HeadTracker:
                 for listener in self.listeners:
                     listener(event, counts)
             out.append(dataclasses.replace(head, track=label))
-        for track_id in [k for k, v in self._tracks.items() if t - v.last_t > self.forget_s]:
+        # forgotten like the tracker's own tracks: after forget_s AND a few frames (a
+        # forgotten track that the tracker still follows would be counted again)
+        gone = [
+            k
+            for k, v in self._tracks.items()
+            if t - v.last_t > self.forget_s and self._frame_no - v.last_frame > 10
+        ]
+        for track_id in gone:
             del self._tracks[track_id]
         return out, events
 
