@@ -110,7 +110,11 @@ class MqttPublisher:
             except (RuntimeError, ValueError):
                 pass
         self._client.disconnect()
-        self._client.loop_stop()
+        # paho's loop_stop() joins its thread without a timeout, and that thread may be
+        # waiting out a reconnect delay (up to a second per check): bound the wait
+        stopper = threading.Thread(target=self._client.loop_stop, name="mqtt-stop", daemon=True)
+        stopper.start()
+        stopper.join(max(0.1, deadline - time.monotonic()))
         self._thread.join(max(0.1, deadline - time.monotonic()))
 
     # --- from the pipeline (never blocks) ----------------------------------------------------
