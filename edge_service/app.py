@@ -14,6 +14,7 @@ import dataclasses
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request

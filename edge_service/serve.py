@@ -213,8 +213,8 @@ class Service:
 
         from .analyzer import Analyzer
         from .app import create_app
-        from .memory import Trimmer, limit_arenas
         from .line_api import line_blueprint
+        from .memory import Trimmer, limit_arenas
         from .metrics import Metrics
         from .pipeline import Pipeline
         from .streaming import QuietHandover
