@@ -45,7 +45,7 @@ class Metrics:
         self._times: deque[float] = deque(maxlen=fps_window)
         self.stage_totals: dict[str, tuple[float, int]] = {}  # step -> (seconds, frames)
         self._in_view_labels: set[str] = {*self.labels, "unknown"}
-        self._clients: dict[str, int] = {"mjpeg": 0, "sse": 0}
+        self.clients: dict[str, int] = {"mjpeg": 0, "sse": 0}
         r = self.registry = CollectorRegistry(auto_describe=True)
         p = "screwcam_"
         Gauge(p + "fps", "Frames processed per second (recent window).", registry=r).set_function(
@@ -88,7 +88,7 @@ class Metrics:
         self._clients_g = Gauge(
             p + "clients_connected", "Open video and event streams.", ["kind"], registry=r
         )
-        for kind in self._clients:
+        for kind in self.clients:
             self._clients_g.labels(kind)
         self._clients_dropped = Counter(
             p + "clients_dropped",
@@ -198,13 +198,13 @@ class Metrics:
 
     def client_connected(self, kind: str) -> None:
         with self._lock:
-            self._clients[kind] = self._clients.get(kind, 0) + 1
-            self._clients_g.labels(kind).set(self._clients[kind])
+            self.clients[kind] = self.clients.get(kind, 0) + 1
+            self._clients_g.labels(kind).set(self.clients[kind])
 
     def client_disconnected(self, kind: str, *, dropped: bool = False) -> None:
         with self._lock:
-            self._clients[kind] = max(0, self._clients.get(kind, 0) - 1)
-            self._clients_g.labels(kind).set(self._clients[kind])
+            self.clients[kind] = max(0, self.clients.get(kind, 0) - 1)
+            self._clients_g.labels(kind).set(self.clients[kind])
         if dropped:
             self._clients_dropped.inc()
 
@@ -243,7 +243,7 @@ class Metrics:
 
     def client_count(self) -> int:
         with self._lock:
-            return sum(self._clients.values())
+            return sum(self.clients.values())
 
     def render(self) -> str:
         return generate_latest(self.registry).decode()
