@@ -365,6 +365,51 @@ def bench_pipeline(model_dir: Path, frames: list[Any], quick: bool) -> dict:
     }
 
 
+def bench_tracking(model_dir: Path, quick: bool) -> dict:
+    """The processing thread's work per frame (Pipeline.analyze) with tracking off
+    and on, on a conveyor pass (heads entering, crossing, leaving)."""
+    import dataclasses
+
+    from screwcam.edge_service.tracking import HeadTracker
+    from screwcam.frames import Frame
+    from screwcam.render import ConveyorSource
+
+    with ConveyorSource(realtime=False, condition="even") as belt:
+        count = min(belt.pass_frames, 150 if quick else 400)
+        frames = [Frame(*belt.render(i)[:1], i, i / belt.fps) for i in range(count)]
+    passes = 2 if quick else 5
+    pipeline = _make_pipeline(model_dir, lambda: None)
+    times: dict[str, list[float]] = {"off": [], "on": []}
+    track_s: list[float] = []
+    heads = 0
+    for _ in range(passes):  # alternate, so a change in machine load hits both alike
+        for mode in ("off", "on"):
+            pipeline.tracker = HeadTracker() if mode == "on" else None
+            for frame in frames:
+                frame = dataclasses.replace(frame)
+                t0 = time.perf_counter()
+                result = pipeline.analyze(frame)
+                times[mode].append(time.perf_counter() - t0)
+                if mode == "on":
+                    track_s.append(result.stages["track"])
+                    heads += len(result.heads)
+    off, on = (float(np.median(times[m])) * 1e3 for m in ("off", "on"))
+    return {
+        "frames": count,
+        "passes": passes,
+        "heads_per_frame": heads / max(1, len(track_s)),
+        "off_ms": off,
+        "on_ms": on,
+        "off_fps": 1e3 / off,
+        "on_fps": 1e3 / on,
+        "track_ms": float(np.median(track_s)) * 1e3,
+        "track_p99_ms": float(np.percentile(track_s, 99)) * 1e3,
+        "method": f"Pipeline.analyze (find heads, crop, classify, track) on {count} frames of "
+        f"a 640x480 conveyor pass, {passes} passes alternating tracking off and on; median "
+        "per frame; track = the tracker's own stage",
+    }
+
+
 class _ReplaySource:
     """Decoded frames replayed in a loop at `fps`: a camera faster than the pipeline."""
 
@@ -817,6 +862,16 @@ def markdown(r: dict[str, Any]) -> str:
             "the camera's 30 fps (goal ≥ 10×).",
             "",
         ]
+    tr = r.get("tracking")
+    if tr:
+        lines += [
+            f"**2b. Tracking** (track ids, voted labels, counting): "
+            f"{tr['off_ms']:.2f} ms per frame off, {tr['on_ms']:.2f} ms on "
+            f"({tr['off_fps']:.0f} vs {tr['on_fps']:.0f} frames/s; the tracker itself "
+            f"{tr['track_ms']:.3f} ms median, {tr['track_p99_ms']:.3f} ms p99, "
+            f"{tr['heads_per_frame']:.1f} heads per frame) — {tr['method']}.",
+            "",
+        ]
     lat = r.get("latency")
     if lat:
         lines += [
@@ -905,6 +960,7 @@ def bench(model_dir: Path, quick: bool, run_training: bool = False) -> dict[str,
         steps: list[tuple[str, Callable[[], dict]]] = [
             ("classify", lambda: bench_classify(model_dir, frames, quick, tmp)),
             ("pipeline", lambda: bench_pipeline(model_dir, frames, quick)),
+            ("tracking", lambda: bench_tracking(model_dir, quick)),
             ("latency", lambda: bench_latency(model_dir, video, quick)),
             ("streaming", lambda: bench_streaming(model_dir, video, quick, tmp)),
             ("footprint", lambda: bench_footprint(model_dir, quick, video)),

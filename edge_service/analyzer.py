@@ -46,15 +46,19 @@ class Analyzer:
         self.find = find
         self._lock = threading.Lock()
 
-    def swap_classifier(self, classifier: ClassifierLike) -> ClassifierLike:
-        """Put `classifier` in place of the current one between two frames (under the
-        lock every classification holds); returns the one it replaced. The labels must
-        stay the same: a swap changes the model, not what the page shows."""
-        labels = tuple(getattr(getattr(classifier, "bundle", None), "labels", None) or ())
-        if labels and labels != self.labels:
-            raise ValueError(f"the new model's labels {labels} differ from {self.labels}")
+    def set_classifier(
+        self, classifier: ClassifierLike, labels: Sequence[str] | None = None
+    ) -> ClassifierLike:
+        """Swap in another classifier (a model loaded while the service runs, an adapted
+        one from the Teach panel) between two frames: waits for a classifier call in
+        progress, and the next frame uses the new one. Returns the one it replaced."""
+        bundle = getattr(classifier, "bundle", None)
+        new_labels = tuple(labels or getattr(bundle, "labels", None) or ())
+        if not new_labels:
+            raise ValueError("the classifier's bundle names no labels; pass labels=")
         with self._lock:
             old, self.classifier = self.classifier, classifier
+            self.labels = new_labels
         return old
 
     def analyze(
@@ -70,8 +74,10 @@ class Analyzer:
         batch = preprocess_many(gray, [b.as_list() for b in boxes]) if boxes else None
         t3 = time.perf_counter()
         inference_s = 0.0
+        labels = self.labels
         if batch is not None:
-            with self._lock:
+            with self._lock:  # the classifier and its labels, swapped together
+                labels = self.labels
                 t_call = time.perf_counter()
                 probs = np.asarray(self.classifier.classify(batch))
                 inference_s = time.perf_counter() - t_call
@@ -79,16 +85,16 @@ class Analyzer:
             stages.update(gray=t1 - t0, find_heads=t2 - t1, crop=t3 - t2, classify=inference_s)
         if batch is None:
             return [], 0.0
-        if probs.shape != (len(boxes), len(self.labels)):
+        if probs.shape != (len(boxes), len(labels)):
             raise RuntimeError(
                 f"classifier returned shape {probs.shape} for {len(boxes)} crops and "
-                f"{len(self.labels)} labels"
+                f"{len(labels)} labels"
             )
         heads = []
         for box, row in zip(boxes, probs, strict=True):
             best = int(np.argmax(row))
             conf = float(row[best])
-            name = self.labels[best]
+            name = labels[best]
             if conf >= self.threshold:
                 heads.append(Head(box, name, ENGLISH.get(name, name), conf, name))
             else:

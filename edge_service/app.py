@@ -14,6 +14,7 @@ import dataclasses
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
@@ -24,6 +25,7 @@ from screwcam.classes import ENGLISH
 from .analyzer import Analyzer
 from .config import Config
 from .draw import color_hex
+from .metrics import CONTENT_TYPE
 from .pipeline import Pipeline
 from .streaming import CONTENT_TYPES, NO_CACHE, StreamHub, iter_stream, take_over_waitress
 from .upload import UploadError, UploadGate, decode_upload
@@ -42,16 +44,19 @@ def create_app(
     *,
     upload_analyzer: Analyzer | None = None,
     model_info: dict[str, Any] | None = None,
+    health_extras: Callable[[], dict[str, Any]] | None = None,
 ) -> Flask:
     """The Flask app serving `pipeline`. `upload_analyzer` classifies uploads
     (its own interpreter); without it uploads share the pipeline's analyzer,
-    whose lock keeps the interpreter single-threaded."""
+    whose lock keeps the interpreter single-threaded. `model_info` is read live
+    (the page and /healthz show a swapped model); `health_extras` adds sections
+    to /healthz (tracking, MQTT)."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.server.max_upload_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     token = config.token()
     analyzer = upload_analyzer or pipeline.analyzer
-    model = model_info if model_info is not None else {}  # the live model: swaps update it
+    model = model_info if model_info is not None else {}  # live: a model swap updates it
     stop = pipeline.stop_event
     metrics = pipeline.metrics
     hub = StreamHub(
@@ -122,6 +127,7 @@ def create_app(
             source=pipeline.source_name,
             threshold=config.model.confidence_threshold,
             teach="teach" in app.blueprints,
+            tracking=config.tracking.enabled,
         )
 
     # --- streams: served by the hub's one sender thread (see streaming.py) ---------
@@ -214,7 +220,9 @@ def create_app(
     @app.get("/healthz")
     def healthz() -> Response:
         healthy, details = pipeline.health()
-        details["model"] = model
+        details["model"] = dict(model)
+        if health_extras is not None:
+            details.update(health_extras())
         response = jsonify(details)
         response.status_code = 200 if healthy else 503
         response.headers.update(NO_CACHE)
@@ -222,7 +230,7 @@ def create_app(
 
     @app.get("/metrics")
     def prometheus() -> Response:
-        return Response(metrics.render(), mimetype="text/plain; version=0.0.4")
+        return Response(metrics.render(), content_type=CONTENT_TYPE)
 
     return app
 

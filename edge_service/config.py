@@ -17,10 +17,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import socket
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from screwcam.bundle import DEFAULT_BUNDLE, resolve_bundle_path
 from screwcam.errors import ConfigError
@@ -30,6 +32,8 @@ from screwcam.sources import SOURCE_HELP
 DEFAULT_MODEL = DEFAULT_BUNDLE
 #: systemd's LoadCredential= puts the token here ($CREDENTIALS_DIRECTORY/<name>).
 CREDENTIAL_NAME = "screwcam-token"
+#: ... and the MQTT password here
+MQTT_CREDENTIAL_NAME = "mqtt-password"
 
 
 def _field(
@@ -204,12 +208,105 @@ class TeachConfig:
 
 
 @dataclass(frozen=True)
+class TrackingConfig:
+    enabled: bool = _field(
+        True, "give every head a track, vote its label over its frames and count it once"
+    )
+    confirm_frames: int = _field(
+        5,
+        "a track is counted once it was seen whole (not cut by the frame's border) in "
+        "this many frames",
+        lo=1,
+        hi=100,
+    )
+    max_age_s: float = _field(
+        1.0,
+        "a head not found for this long loses its track (a new id when it is back)",
+        lo=0.05,
+        hi=30.0,
+    )
+    gate: float = _field(
+        0.8,
+        "farthest a head may be from where its track was expected, in head sizes",
+        lo=0.1,
+        hi=5.0,
+    )
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    url: str = _field(
+        "",
+        'broker, e.g. "mqtt://192.168.1.10:1883" or "mqtts://broker.example:8883"; '
+        "empty = MQTT off",
+    )
+    username: str = _field("", "user name at the broker (empty = none)")
+    password: str = _field("", "password (prefer password_file or the systemd credential)")
+    password_file: str = _field(
+        "",
+        "read the password from this file; when empty and "
+        f"$CREDENTIALS_DIRECTORY/{MQTT_CREDENTIAL_NAME} exists, that file is used",
+    )
+    topic: str = _field("screwcam", "topic prefix: <topic>/<device>/status|events|counts")
+    device: str = _field("", "this device's name in the topics (empty = the host name)")
+    queue_size: int = _field(
+        10000,
+        "events kept while the broker is away (the oldest are dropped beyond this)",
+        lo=10,
+        hi=1_000_000,
+    )
+    keepalive_s: int = _field(30, "MQTT keep-alive in seconds", lo=5, hi=3600)
+    reconnect_min_s: float = _field(0.5, "first wait before reconnecting", lo=0.1, hi=60.0)
+    reconnect_max_s: float = _field(
+        30.0, "longest wait between reconnect attempts (doubling up to this)", lo=1.0, hi=3600.0
+    )
+    tls_ca_file: str = _field(
+        "", "CA certificate file for mqtts:// (empty = the system's certificates)"
+    )
+    home_assistant: bool = _field(
+        False, "publish Home Assistant MQTT discovery, so the counts appear as sensors"
+    )
+    discovery_prefix: str = _field("homeassistant", "Home Assistant's discovery topic prefix")
+
+    def broker(self) -> tuple[str, str, int]:
+        """(scheme, host, port) of the url (checked at load)."""
+        parts = urlsplit(self.url)
+        default = 8883 if parts.scheme == "mqtts" else 1883
+        return parts.scheme, parts.hostname or "", parts.port or default
+
+    def device_name(self) -> str:
+        return self.device or socket.gethostname().split(".")[0] or "screwcam"
+
+    def secret(self) -> str:
+        """The password in effect ("" = none): password, else password_file, else the
+        systemd credential, if present. Never logged."""
+        if self.password:
+            return self.password
+        path = self.password_file
+        if not path:
+            cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+            candidate = Path(cred_dir) / MQTT_CREDENTIAL_NAME if cred_dir else None
+            if candidate is None or not candidate.is_file():
+                return ""
+            path = str(candidate)
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"[mqtt] password_file = {path!r} cannot be read ({exc.strerror}); "
+                "fix the path or its permissions"
+            ) from exc
+
+
+@dataclass(frozen=True)
 class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
     teach: TeachConfig = field(default_factory=TeachConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     #: the file this was read from (None = built-in defaults); not a TOML key
     origin: str | None = field(default=None, compare=False)
 
@@ -246,6 +343,8 @@ SECTIONS: dict[str, type] = {
     "server": ServerConfig,
     "stream": StreamConfig,
     "teach": TeachConfig,
+    "tracking": TrackingConfig,
+    "mqtt": MqttConfig,
 }
 
 
@@ -316,8 +415,45 @@ def _check_section(origin: str | None, section: str, obj: Any) -> None:
         raise ConfigError(
             f"{_where(origin)}[server] set either access_token or token_file, not both"
         )
+    if isinstance(obj, MqttConfig):
+        _check_mqtt(origin, obj)
     if isinstance(obj, CameraConfig) and not obj.source.strip():
         raise ConfigError(f'{_where(origin)}[camera] source is empty; use "auto" or a source')
+
+
+def _check_mqtt(origin: str | None, obj: MqttConfig) -> None:
+    where = f"{_where(origin)}[mqtt]"
+    if obj.url:
+        parts = urlsplit(obj.url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ConfigError(
+                f'{where} url = {obj.url!r} is not "mqtt://HOST[:PORT]" or "mqtts://HOST[:PORT]"'
+            )
+        if parts.username is not None or parts.password is not None:
+            raise ConfigError(
+                f"{where} url carries a user or password; put them in username and "
+                "password_file (the url is printed, secrets are not)"
+            )
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError as exc:
+            raise ConfigError(f"{where} url = {obj.url!r}: bad port ({exc})") from exc
+        if parts.path not in ("", "/"):
+            raise ConfigError(f"{where} url = {obj.url!r} has a path; set the topic instead")
+    if obj.password and obj.password_file:
+        raise ConfigError(f"{where} set either password or password_file, not both")
+    for key in ("topic", "device", "discovery_prefix"):
+        value = getattr(obj, key)
+        if any(c in value for c in "+#\0") or value.startswith("/") or value.endswith("/"):
+            raise ConfigError(
+                f"{where} {key} = {value!r} may not contain + # or NUL, nor start or end with /"
+            )
+    if not obj.topic:
+        raise ConfigError(f'{where} topic is empty; use e.g. "screwcam"')
+    if "/" in obj.device:
+        raise ConfigError(f"{where} device = {obj.device!r} may not contain /")
+    if obj.reconnect_min_s > obj.reconnect_max_s:
+        raise ConfigError(f"{where} reconnect_min_s is larger than reconnect_max_s")
 
 
 def config_from_dict(data: dict[str, Any], origin: str | None = None) -> Config:
@@ -389,7 +525,7 @@ def format_config(config: Config, *, hide_secrets: bool = True, comments: bool =
         lines.append(f"[{name}]")
         for f in dataclasses.fields(section):
             value = getattr(section, f.name)
-            if hide_secrets and f.name == "access_token" and value:
+            if hide_secrets and f.name in ("access_token", "password") and value:
                 value = "<set>"
             if comments:
                 desc = f.metadata["description"]

@@ -2,6 +2,7 @@
 
     capture thread (camera.CaptureWorker) ──(1-slot mailbox, newest frame wins)──> processing thread
         find_heads -> preprocess_many -> ONE classifier call -> threshold
+        -> tracker (track ids, voted labels, counting; optional)
         -> publish Result (the predictions) -> wake every waiter
         ──(1-slot mailbox, newest wins)──> render thread
         draw -> encode JPEG once -> publish VideoFrame -> wake every video viewer
@@ -42,6 +43,7 @@ from .health import WatchdogFeeder, health_report
 from .metrics import Metrics
 from .results import CameraStatus, Result, VideoFrame, mjpeg_part
 from .systemd_notify import Notifier
+from .tracking import HeadTracker
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +66,11 @@ class Pipeline:
         hung_read_s: float = 30.0,
         stale_after_s: float = 5.0,
         watchdog_every_s: float = 1.0,
+        tracker: HeadTracker | None = None,
     ) -> None:
         self.analyzer = analyzer
+        #: gives heads a track and a voted label and counts them (None = off)
+        self.tracker = tracker
         self.watchdog_every_s = watchdog_every_s
         self.metrics = metrics or Metrics()
         self.notifier = notifier or Notifier(address="")
@@ -278,6 +283,12 @@ class Pipeline:
         public so tests and `bench` can run the exact same steps)."""
         stages: dict[str, float] = {}
         heads, inference_s = self.analyzer.analyze(frame.image, stages)
+        height, width = frame.image.shape[:2]
+        tracker = self.tracker
+        if tracker is not None:
+            t0 = time.perf_counter()
+            heads, _ = tracker.update(heads, frame.time, (width, height))
+            stages["track"] = time.perf_counter() - t0
         now, mono = time.time(), time.monotonic()
         latency = max(0.0, now - frame.time)
         self.metrics.frame_processed(
@@ -286,8 +297,8 @@ class Pipeline:
             labels=[h.label for h in heads],
             now=mono,
             stages=stages,
+            tracks=None if tracker is None else tracker.active,
         )
-        height, width = frame.image.shape[:2]
         return Result(
             seq=0,  # set by _publish
             frame_index=frame.index,
@@ -303,6 +314,11 @@ class Pipeline:
             camera=self.capture.status,
             stages=stages,
         )
+
+    def set_analyzer(self, analyzer: Analyzer) -> None:
+        """Use another analyzer from the next frame on (the stream goes on). To swap
+        only the model, `analyzer.set_classifier(...)` is enough."""
+        self.analyzer = analyzer
 
     def render(self, frame: Frame, result: Result) -> VideoFrame:
         """Draw a result onto its frame and encode the JPEG, once for every viewer

@@ -8,7 +8,8 @@ Flags override the config file; the file overrides the built-in defaults.
 effective configuration and exits (0 = fine, 2 = a problem, named).
 
 Runs under waitress. SIGTERM / SIGINT stop the pipeline and the server within
-about two seconds; under systemd (Type=notify) it reports READY, feeds the
+about two seconds; SIGHUP reloads the model bundle (as POST /api/model does)
+without stopping the stream; under systemd (Type=notify) it reports READY, feeds the
 watchdog from the processing loop and reports STOPPING.
 """
 
@@ -30,7 +31,7 @@ from typing import Any
 from screwcam.errors import ConfigError, ScrewcamError
 from screwcam.sources import SOURCE_HELP
 
-from .config import Config, format_config, load_config, with_overrides
+from .config import Config, format_config, load_config, resolve_model_path, with_overrides
 
 log = logging.getLogger("screwcam.serve")
 
@@ -98,11 +99,16 @@ def source_factory(spec: str, config: Config) -> Callable[[], Any]:
     return lambda: open_source(spec, size=size, fps=config.camera.fps)
 
 
-def _load_model(config: Config) -> tuple[Any, Any, Any, dict[str, Any]]:
-    """(bundle, pipeline classifier, upload classifier, model info)."""
-    from screwcam.classifier import Classifier, load_bundle
+def _load_model(config: Config, path: Path | None = None) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """(bundle, pipeline classifier, upload classifier, model info) of the configured
+    bundle, or of `path`. Both classifiers are tried on a blank crop, so a model
+    that loads but cannot run is refused here, not in the pipeline."""
+    import numpy as np
 
-    bundle = load_bundle(config.model_path())
+    from screwcam.classifier import Classifier, load_bundle
+    from screwcam.errors import ModelError
+
+    bundle = load_bundle(path or config.model_path())
     threads = config.model.num_threads
     info = {
         "name": bundle.meta.name or Path(bundle.path).name,
@@ -110,7 +116,19 @@ def _load_model(config: Config) -> tuple[Any, Any, Any, dict[str, Any]]:
         "created": bundle.meta.created,
         "quantization": bundle.meta.quantization,
     }
-    return bundle, Classifier(bundle, num_threads=threads), Classifier(bundle, num_threads=1), info
+    classifiers = Classifier(bundle, num_threads=threads), Classifier(bundle, num_threads=1)
+    blank = np.full((1, 28, 28), 128, dtype=np.uint8)
+    for classifier in classifiers:
+        try:
+            probs = np.asarray(classifier.classify(blank))
+        except Exception as exc:
+            raise ModelError(f"{bundle.path}: the model fails on a test crop ({exc})") from exc
+        if probs.shape != (1, len(bundle.labels)) or not np.isfinite(probs).all():
+            raise ModelError(
+                f"{bundle.path}: the model gives {probs.shape} outputs for one crop, "
+                f"expected (1, {len(bundle.labels)}) finite probabilities"
+            )
+    return bundle, classifiers[0], classifiers[1], info
 
 
 def run(args: argparse.Namespace) -> int:
@@ -195,11 +213,13 @@ class Service:
 
         from .analyzer import Analyzer
         from .app import create_app
+        from .line_api import line_blueprint
         from .memory import Trimmer, limit_arenas
         from .metrics import Metrics
         from .pipeline import Pipeline
         from .streaming import QuietHandover
         from .systemd_notify import Notifier, watchdog_interval_s
+        from .tracking import GreedyTracker, HeadTracker, Tally
 
         limit_arenas(2)  # before the threads start (see memory.py)
         self.config = config
@@ -209,11 +229,37 @@ class Service:
         labels = bundle.labels
         self.spec = resolve_source_spec(config.camera.source)
         self.notifier = Notifier()
+        self.metrics = metrics = Metrics(labels=bundle.labels)
+        metrics.model_loaded(self.model_info)
+        self._swap_lock = threading.RLock()  # one model swap at a time
+        self.reload_requested = threading.Event()  # set by SIGHUP; served by wait()
+        self.tracker: HeadTracker | None = None
+        if config.tracking.enabled:
+            t = config.tracking
+            self.tracker = HeadTracker(
+                GreedyTracker(gate=t.gate, max_age_s=t.max_age_s),
+                confirm_frames=t.confirm_frames,
+                forget_s=2.0 * t.max_age_s,
+                tally=Tally(labels),
+            )
+            self.tracker.listeners.append(lambda event, _counts: metrics.head_counted(event.label))
+        self.mqtt = None
+        if config.mqtt.url:
+            from .mqtt import MqttPublisher
+
+            tally = self.tracker.tally.snapshot() if self.tracker else None
+            self.mqtt = MqttPublisher(config.mqtt, counts=tally)
+            if self.tracker is not None:
+                self.tracker.listeners.append(self.mqtt.counted)
+            metrics.watch_mqtt(self._mqtt_numbers)
+        self.analyzer = Analyzer(classifier, threshold, labels)
+        self.upload_analyzer = Analyzer(upload_classifier, threshold, labels)
         self.pipeline = Pipeline(
             source_factory(self.spec, config),
-            Analyzer(classifier, threshold, labels),
+            self.analyzer,
             source_name=self.spec,
-            metrics=Metrics(labels=bundle.labels),
+            metrics=metrics,
+            tracker=self.tracker,
             notifier=self.notifier,
             jpeg_quality=config.stream.jpeg_quality,
             backoff_min_s=config.camera.reconnect_min_s,
@@ -223,12 +269,20 @@ class Service:
             # at least twice per WatchdogSec, and at least once a second
             watchdog_every_s=min(1.0, watchdog_interval_s() or 1.0),
         )
-        self.upload_analyzer = Analyzer(upload_classifier, threshold, labels)
         self.app = create_app(
             config,
             self.pipeline,
             upload_analyzer=self.upload_analyzer,
-            model_info=self.model_info,
+            model_info=self.model_info,  # the live dict: swap_model updates it in place
+            health_extras=self._health_extras,
+        )
+        self.app.register_blueprint(
+            line_blueprint(
+                None if self.tracker is None else self.tracker.tally,
+                self.swap_model,
+                lambda: dict(self.model_info),
+                on_reset=None if self.mqtt is None else self.mqtt.counts_changed,
+            )
         )
         host, port = config.server.host, config.server.port
         check_listen_address(host, port)
@@ -259,24 +313,64 @@ class Service:
         self._server_failed = False
         self._trimmer = Trimmer(self.pipeline.stop_event)
 
-    def swap_model(self, path: Path) -> dict[str, Any]:
-        """Switch the live pipeline and the uploads to the bundle at `path` between two
-        frames, without a restart; returns the new model info. (The one live model
-        swap; POST /api/model can call it too.)"""
-        from screwcam.classifier import Classifier, load_bundle
+    # --- the line: live model, health ------------------------------------------------------
+    def swap_model(self, path: str | None = None) -> dict[str, Any]:
+        """Load the bundle at `path` (None = reload the current one) and use it from
+        the next frame on, for the stream and for uploads; returns its info. A bundle
+        that does not load or run raises ModelError and the running model stays."""
+        from screwcam.errors import ModelError
 
-        bundle = load_bundle(path)
-        threads = self.config.model.num_threads
-        self.pipeline.analyzer.swap_classifier(Classifier(bundle, num_threads=threads))
-        self.upload_analyzer.swap_classifier(Classifier(bundle, num_threads=1))
-        self.model_info.update(
-            name=bundle.meta.name or Path(bundle.path).name,
-            path=str(bundle.path),
-            created=bundle.meta.created,
-            quantization=bundle.meta.quantization,
-        )
-        log.info("live model is now %s", bundle.path)
-        return dict(self.model_info)
+        with self._swap_lock:
+            target = (
+                resolve_model_path(path, self.config.origin)
+                if path
+                else Path(self.model_info["path"])
+            )
+            try:
+                _, classifier, upload_classifier, info = _load_model(self.config, target)
+            except ModelError as exc:
+                self.metrics.model_refused()
+                log.warning("model %s refused: %s", target, exc)
+                raise
+            return self.install_model(classifier, upload_classifier, info)
+
+    def install_model(
+        self, classifier: Any, upload_classifier: Any, info: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Use these (checked, working) classifiers from the next frame on: one for the
+        pipeline, one for uploads (LiteRT interpreters are not thread-safe). Each is
+        swapped under its analyzer's lock; the stream goes on. `info` (name, path,
+        ...) is what the page, /healthz and /api/model show."""
+        with self._swap_lock:
+            self.analyzer.set_classifier(classifier)
+            self.upload_analyzer.set_classifier(upload_classifier)
+            info = {**info, "loaded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            self.model_info.clear()
+            self.model_info.update(info)
+            self.metrics.model_loaded(info, swapped=True)
+        log.info("model now %s (%s)", info.get("name"), info.get("path"))
+        return dict(info)
+
+    def _mqtt_numbers(self) -> dict[str, float]:
+        m = self.mqtt
+        assert m is not None
+        return {
+            "connected": float(m.connected),
+            "queued": m.queued,
+            "published": m.published,
+            "dropped": m.dropped,
+            "connects": m.connects,
+        }
+
+    def _health_extras(self) -> dict[str, Any]:
+        extras: dict[str, Any] = {}
+        if self.tracker is not None:
+            extras["tracking"] = {
+                "active_tracks": self.tracker.active,
+                **self.tracker.tally.snapshot(),
+            }
+        extras["mqtt"] = {"state": "off"} if self.mqtt is None else self.mqtt.status_json()
+        return extras
 
     def _teacher(self, config: Config, bundle: Any) -> Any:
         from .teach import Teacher, TeachSettings, blueprint
@@ -315,6 +409,8 @@ class Service:
                 self.pipeline.stop_event.set()
 
     def start(self) -> None:
+        if self.mqtt is not None:
+            self.mqtt.start()
         self.pipeline.start()
         self._trimmer.start()
         if self.teacher is not None:
@@ -332,9 +428,15 @@ class Service:
         )
 
     def wait(self) -> None:
+        """Until stopped; serves reload requests (SIGHUP) meanwhile."""
         stop = self.pipeline.stop_event
-        while not stop.wait(0.5):
-            pass
+        while not stop.wait(0.2):
+            if self.reload_requested.is_set():
+                self.reload_requested.clear()
+                try:
+                    self.swap_model(None)
+                except ScrewcamError:
+                    pass  # logged by swap_model; the running model stays
 
     def stop(self) -> None:
         """Stop accepting work and end every thread; bounded to ~1.5 s."""
@@ -344,6 +446,8 @@ class Service:
         self.notifier.stopping()
         self.pipeline.stop(timeout=1.0)  # ends the streams too: they watch its event
         self.app.extensions["screwcam.streams"].stop(timeout=0.3)
+        if self.mqtt is not None:
+            self.mqtt.stop(timeout=0.5)  # "offline", and what is queued if it goes quickly
         # Waitress cannot stop itself. In its loop thread, close every connection
         # (a thread blocked writing to a stalled viewer is woken by that) and the
         # listening socket; the loop ends once nothing is left to watch.
@@ -405,7 +509,12 @@ def serve(config: Config) -> int:
         log.info("%s received, stopping", signal.Signals(signum).name)
         stop.set()
 
+    def on_hup(_signum: int, _frame: object) -> None:
+        log.info("SIGHUP received, reloading the model")
+        service.reload_requested.set()
+
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hup)
     try:
         service.start()
         service.wait()

@@ -217,16 +217,19 @@ def test_metrics_text_format() -> None:
     metrics.frame_dropped()
     metrics.client_connected("mjpeg")
     text = metrics.render()
-    lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
-    assert lines["screwcam_frames_processed_total"] == "5"
-    assert lines["screwcam_frames_dropped_total"] == "1"
-    assert lines['screwcam_inference_seconds_bucket{le="0.005"}'] == "1"
-    assert lines['screwcam_inference_seconds_bucket{le="0.01"}'] == "3"
-    assert lines['screwcam_inference_seconds_bucket{le="+Inf"}'] == "5"
-    assert lines['screwcam_heads_in_view{label="torx"}'] == "2"
-    assert lines['screwcam_heads_detected_total{label="unknown"}'] == "5"
-    assert lines['screwcam_clients_connected{kind="mjpeg"}'] == "1"
-    assert lines['screwcam_stage_seconds_count{stage="find_heads"}'] == "5"
+    lines = {
+        k: float(v)
+        for k, v in (line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    }
+    assert lines["screwcam_frames_processed_total"] == 5
+    assert lines["screwcam_frames_dropped_total"] == 1
+    assert lines['screwcam_inference_seconds_bucket{le="0.005"}'] == 1
+    assert lines['screwcam_inference_seconds_bucket{le="0.01"}'] == 3
+    assert lines['screwcam_inference_seconds_bucket{le="+Inf"}'] == 5
+    assert lines['screwcam_heads_in_view{label="torx"}'] == 2
+    assert lines['screwcam_heads_detected_total{label="unknown"}'] == 5
+    assert lines['screwcam_clients_connected{kind="mjpeg"}'] == 1
+    assert lines['screwcam_stage_seconds_count{stage="find_heads"}'] == 5
     assert float(lines['screwcam_stage_seconds_sum{stage="find_heads"}']) == pytest.approx(0.01)
     assert metrics.fps(now=100.4) == pytest.approx(10.0)
     assert metrics.fps(now=110.0) == 0.0  # stalled -> 0, not the last rate
