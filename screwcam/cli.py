@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("screwcam.training.train", "train a model (needs the [train] extra)"),
     "export": ("screwcam.export.export", "export a trained model to the device bundle"),
     "batch-test": ("screwcam.training.evaluate", "test a model bundle on folders of images"),
+    "holdout": (
+        "screwcam.training.holdout",
+        "leave-one-family-out accuracy of a model preset (needs the [train] extra)",
+    ),
     "serve": ("screwcam.edge_service.serve", "run the live web service"),
     "bench": ("screwcam.bench.bench", "measure speed, latency and footprint"),
 }
