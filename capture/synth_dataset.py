@@ -14,11 +14,12 @@ Two layouts:
 
 Generators (`--generator`, see `screwcam.render.families`): `classic` (the demo
 camera's look, the default), `render2d` (the same 2-D renderer with everything but
-the drive type randomized), `render3d` (the independently built 3-D generator) or
-`mix` (render2d and render3d alternately). With the classic generator conditions are
-balanced: sample i of every class has condition CONDITIONS[i % 6]; the others record
-every family in the condition (``gen=render2d/style=pan/finish=rusty/light=dim/...``)
-and `--only` / `--exclude KEY=VALUE` keep whole families in or out.
+the drive type randomized), `render3d` (the independently built 3-D generator),
+`mix` (render2d and render3d alternately) or `all` (classic, render2d, render3d).
+With the classic generator conditions are balanced: sample i of every class has
+condition CONDITIONS[i % 6]; the others record every family in the condition
+(``gen=render2d/style=pan/finish=rusty/light=dim/...``) and `--only` /
+`--exclude KEY=VALUE` keep whole families in or out.
 
 Boxes (`--boxes`): `finder` (the classical head finder, the classic default),
 `truth` (the renderer's own box) or `jitter` (the renderer's box shifted and scaled
@@ -67,7 +68,7 @@ def _fraction(text: str) -> float:
     return value
 
 
-MIX = ("render2d", "render3d")
+MIXES = {"mix": ("render2d", "render3d"), "all": ("classic", "render2d", "render3d")}
 BOX_MODES = ("finder", "truth", "jitter")
 
 
@@ -85,9 +86,10 @@ class Recipe:
         return self.boxes or ("finder" if self.generator == "classic" else "jitter")
 
     def generator_of(self, index: int) -> str:
-        if self.generator != "mix":
+        mix = MIXES.get(self.generator)
+        if mix is None:
             return self.generator
-        gens = self.families.allowed("gen", MIX) or MIX
+        gens = self.families.allowed("gen", mix) or mix
         return gens[index % len(gens)]
 
 
@@ -107,11 +109,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--generator",
-        choices=(*GENERATORS, "mix"),
+        choices=(*GENERATORS, *MIXES),
         default="classic",
         help="classic (the demo camera's look, default), render2d (2-D, everything but the "
-        "drive randomized), render3d (the independent 3-D generator) or mix (render2d and "
-        "render3d alternately)",
+        "drive randomized), render3d (the independent 3-D generator), mix (render2d and "
+        "render3d alternately) or all (classic, render2d and render3d alternately)",
     )
     parser.add_argument(
         "--boxes",
@@ -183,8 +185,13 @@ def _render_and_find(seed: int, label: int, index: int, recipe: Recipe = Recipe(
     sample's condition), or None when the recipe's families leave nothing to draw."""
     rng = np.random.default_rng([seed, label, index])
     generator = recipe.generator_of(index)
-    light = condition_of(index) if generator == "classic" else None
-    drawn = render_one(generator, rng, label, RENDER_SIZE, recipe.families, light=light)
+    light = (
+        condition_of(index // len(MIXES.get(recipe.generator, "x")))
+        if generator == "classic"
+        else None
+    )
+    named = recipe.generator != "classic"
+    drawn = render_one(generator, rng, label, RENDER_SIZE, recipe.families, light, named)
     if drawn is None:
         return None
     image, truth, condition = drawn
@@ -365,7 +372,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise DatasetError(f"{exc}; see screwcam synth --help") from exc
     recipe = Recipe(getattr(args, "generator", "classic"), getattr(args, "boxes", ""), families)
-    if recipe.generator in ("render3d", "mix"):
+    if recipe.generator in ("render3d", *MIXES):
         try:
             from screwcam.render.families import family_values
 

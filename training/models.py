@@ -43,7 +43,7 @@ class Preset:
     epochs: int  # upper bound; early stopping usually ends sooner
     batch_size: int
     learning_rate: float
-    augment: str  # "strong" | "light" | "none"
+    augment: str  # "wide" | "strong" | "medium" | "light" | "none"
     label_smoothing: float
     patience: int
 
@@ -154,7 +154,9 @@ def build_edge(
     x = layers.MaxPooling2D(2, name="pool2")(x)  # 7x7
     x = _conv_bn(x, widths[2], "b3a", m)
     x = _conv_bn(x, widths[2], "b3b", m)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    # the layer before the classifier head: exported as the embedding for on-device
+    # adaptation (a tiny classifier trained on these vectors)
+    x = layers.GlobalAveragePooling2D(name="embedding")(x)
     x = layers.Dropout(0.2, name="drop")(x)
     out = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
     return keras.Model(inp, out, name="edge")

@@ -130,10 +130,13 @@ def render_one(
     size: int,
     filt: FamilyFilter | None = None,
     light: str | None = None,
+    named: bool = False,
 ) -> tuple[np.ndarray, Box, str] | None:
     """(BGR image, box of the whole head, condition text) of one head, or None when the
     filter leaves no value of some family for this label (e.g. only style=pan for a hex
-    head). `light` forces the light (used for the classic generator's round robin)."""
+    head). `light` forces the light (used for the classic generator's round robin).
+    The classic generator's condition is just its light ("dim"), as it always was,
+    unless `named` (in a mix): then "gen=classic/light=dim"."""
     filt = filt or FamilyFilter()
     if generator not in filt.allowed("gen", GENERATORS):
         return None
@@ -156,7 +159,7 @@ def render_one(
         from .scene import render_sample
 
         image, box = render_sample(rng, label, pick["light"], size=size)
-        return image, box, pick["light"]
+        return image, box, condition_text(pick) if named else pick["light"]
     if generator == "render2d":
         from . import variety
 
