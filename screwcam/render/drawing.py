@@ -57,6 +57,7 @@ class HeadSpec:
     blotch: float = 0.0  # rust / dirt patches: share of the surface 0..1
     marking: str = ""  # text embossed on a hex head, e.g. "8.8"
     ribs: bool = False  # pozidriv: the second, narrow cross at 45 degrees
+    shape2: float = -1.0  # a second shape parameter in 0..1; -1 = the demo's narrower range
 
     @property
     def name(self) -> str:
@@ -118,8 +119,9 @@ def _recess_sdf(spec: HeadSpec, x, y, r, theta, rad: float) -> tuple[np.ndarray,
         # flat-walled socket with the drill cone at its bottom
         prof = 0.75 + 0.25 * np.clip(1.0 - r / (0.75 * inr), 0.0, 1.0)
         return sdf, prof
+    w2 = spec.shape2
     if spec.label == TORX:
-        lobe = 0.26 + 0.08 * v  # lobe depth as a fraction of the outer radius
+        lobe = 0.26 + 0.08 * v if w2 < 0 else 0.18 + 0.2 * w2  # lobe depth / outer radius
         c = np.cos(6.0 * theta)
         shaped = np.sign(c) * np.abs(c) ** 0.6
         rt = size * (1.0 - lobe * 0.5 * (1.0 - shaped))
@@ -129,17 +131,20 @@ def _recess_sdf(spec: HeadSpec, x, y, r, theta, rad: float) -> tuple[np.ndarray,
     ax, ay = np.abs(x), np.abs(y)
     if spec.label == PHILIPS:
         w0, w1 = size * (0.30 + 0.05 * v), size * (0.09 + 0.04 * v)  # V-shaped arms
+        if w2 >= 0:  # from nearly parallel, thin wings to a fat four-point star
+            w0, w1 = size * (0.14 + 0.22 * w2), size * (0.06 + 0.07 * v)
 
         def arm(u, w):
             half = w0 + (w1 - w0) * np.clip(u / size, 0.0, 1.0)
             return np.maximum(w - half, u - size)
 
         sdf = np.minimum(arm(ax, ay), arm(ay, ax))
-        sdf = np.minimum(sdf, r - size * (0.34 + 0.05 * v))  # rounded centre
+        centre = 0.34 + 0.05 * v if w2 < 0 else 0.2 + 0.2 * v
+        sdf = np.minimum(sdf, r - size * centre)  # rounded centre
         prof = np.clip(1.05 - r / size, 0.08, 1.0)  # conical: deepest in the centre
         return sdf, prof
     # pozidriv: parallel arms, square-ish centre with small ears on the diagonals
-    hw = size * (0.13 + 0.03 * v)  # parallel arms
+    hw = size * (0.13 + 0.03 * v if w2 < 0 else 0.09 + 0.09 * w2)  # parallel arms
     sdf = np.minimum(np.maximum(ay - hw, ax - size), np.maximum(ax - hw, ay - size))
     sdf = np.minimum(sdf, (ax + ay) / math.sqrt(2.0) - size * (0.38 + 0.05 * v))  # square centre
     prof = np.clip(1.1 - r / size, 0.15, 1.0) * 0.9

@@ -147,6 +147,7 @@ def make_spec(rng: np.random.Generator, label: int, style: str, finish: str) -> 
         blotch=blotch,
         marking=marking,
         ribs=label == POZIDRIV and rng.random() < 0.75,
+        shape2=float(rng.random()),
     )
 
 
