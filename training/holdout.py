@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from screwcam.classes import CLASSES, ENGLISH
+from screwcam.classes import CLASSES
 from screwcam.errors import DatasetError, ScrewcamError
 
 PRESETS = ("logreg", "mlp", "cnn1", "edge")
@@ -54,6 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--preset", choices=PRESETS, default="edge", help="model (default edge)")
     parser.add_argument("--epochs", type=int, default=8, help="epochs per model (default 8)")
+    parser.add_argument(
+        "--max-per-class",
+        type=int,
+        default=0,
+        metavar="N",
+        help="train each model on at most N samples per class (default 0 = all), to keep "
+        "the runs small",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--out", type=Path, required=True, help="folder for holdout.json/.md")
     parser.add_argument("--force", action="store_true", help="overwrite holdout.json/.md")
@@ -101,6 +109,7 @@ def holdout(
     preset: str = "edge",
     epochs: int = 8,
     seed: int = 0,
+    max_per_class: int = 0,
     progress=log,
 ) -> dict[str, Any]:
     """Train one model per held-out family value and test it on that family.
@@ -116,7 +125,12 @@ def holdout(
             key, value = parse_family(text)
         except ValueError as exc:
             raise ScrewcamError(f"--hold: {exc}") from exc
-        tr = _subset(train_pool, ~_has(train_pool.conditions, key, value))
+        keep = ~_has(train_pool.conditions, key, value)
+        if max_per_class > 0:  # the first N of each class (generators alternate by index)
+            for c in np.unique(train_pool.y):
+                idx = np.flatnonzero(keep & (train_pool.y == c))
+                keep[idx[max_per_class:]] = False
+        tr = _subset(train_pool, keep)
         held = _has(test_pool.conditions, key, value)
         te, rest = _subset(test_pool, held), _subset(test_pool, ~held)
         if len(te) == 0:
@@ -161,6 +175,7 @@ def holdout(
         "preset": preset,
         "epochs": epochs,
         "seed": seed,
+        "max_per_class": max_per_class,
         "rows": rows,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
@@ -168,25 +183,9 @@ def holdout(
 
 def markdown(doc: dict[str, Any], train_name: str = "", test_name: str = "") -> str:
     """The leave-one-family-out table (for the model card and the README)."""
-    head = "| held out | train n | test n | held-out accuracy | in-family accuracy | "
-    head += " | ".join(f"{ENGLISH[c]} recall" for c in CLASSES)
-    head += " | Pozidriv as Phillips |"
-    lines = [
-        f"Leave-one-family-out ({doc['preset']}, {doc['epochs']} epochs, seed {doc['seed']}, "
-        "Keras model): each row is a model trained WITHOUT that family and tested on it."
-        + (f" Train pool `{train_name}`, test pool `{test_name}`." if train_name else ""),
-        "",
-        head,
-        "|" + "---|" * (7 + len(CLASSES) - 1),
-    ]
-    for r in doc["rows"]:
-        recalls = " | ".join(f"{r['recall'][c] * 100:.1f}%" for c in CLASSES)
-        wrong, n = r["pozidriv_as_phillips"]
-        lines.append(
-            f"| {r['hold']} | {r['train_n']} | {r['test_n']} | **{r['accuracy'] * 100:.2f}%** "
-            f"| {r['in_family_accuracy'] * 100:.2f}% | {recalls} | {wrong}/{n} |"
-        )
-    return "\n".join(lines) + "\n"
+    from screwcam.training.model_card import holdout_section
+
+    return holdout_section(doc, train_name, test_name)
 
 
 def _write(path: Path, text: str) -> None:
@@ -206,7 +205,9 @@ def run(args: argparse.Namespace) -> int:
         raise ScrewcamError("--epochs must be at least 1")
     train_pool, test_pool = _load_pool(args.train), _load_pool(args.test)
     log(f"holdout: train pool {len(train_pool)} samples, test pool {len(test_pool)} samples")
-    doc = holdout(train_pool, test_pool, args.hold, args.preset, args.epochs, args.seed)
+    doc = holdout(
+        train_pool, test_pool, args.hold, args.preset, args.epochs, args.seed, args.max_per_class
+    )
     doc["train_pool"], doc["test_pool"] = str(args.train), str(args.test)
     out.mkdir(parents=True, exist_ok=True)
     table = markdown(doc, str(args.train), str(args.test))

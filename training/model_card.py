@@ -7,6 +7,30 @@ from typing import Any
 from screwcam.classes import CLASSES, ENGLISH
 
 
+def holdout_section(doc: dict[str, Any], train_name: str = "", test_name: str = "") -> str:
+    """The leave-one-family-out table of `screwcam holdout` (holdout.json) as Markdown."""
+    head = "| held out | train n | test n | held-out accuracy | in-family accuracy | "
+    head += " | ".join(f"{ENGLISH[c]} recall" for c in CLASSES)
+    head += " | Pozidriv as Phillips |"
+    lines = [
+        f"Leave-one-family-out (`{doc['preset']}`, {doc['epochs']} epochs, seed {doc['seed']}, "
+        "Keras model): each row is a model trained WITHOUT that family and tested only on it; "
+        "in-family = the same model on the rest of the test pool."
+        + (f" Train pool `{train_name}`, test pool `{test_name}`." if train_name else ""),
+        "",
+        head,
+        "|" + "---|" * (6 + len(CLASSES)),
+    ]
+    for r in doc["rows"]:
+        recalls = " | ".join(f"{r['recall'][c] * 100:.1f}%" for c in CLASSES)
+        wrong, n = r["pozidriv_as_phillips"]
+        lines.append(
+            f"| {r['hold']} | {r['train_n']} | {r['test_n']} | **{r['accuracy'] * 100:.2f}%** "
+            f"| {r['in_family_accuracy'] * 100:.2f}% | {recalls} | {wrong}/{n} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def model_card(name: str, metrics: dict[str, Any], bundle: dict[str, Any] | None = None) -> str:
     test = metrics["test"]
     data = metrics["data"]
