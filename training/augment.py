@@ -35,14 +35,21 @@ class AugmentConfig:
     invert_p: float = 0.15
     noise_std: float = 6.0
     restretch_p: float = 0.5  # re-stretch to 0..255 afterwards, as the crop step would
-    blur_p: float = 0.0  # share of images blurred (defocus), sigma up to blur_max px
-    blur_max: float = 1.2
-    lowres_p: float = 0.0  # share of batches shrunk to 10-20 px and blown up again (tiny heads)
 
 
 STRONG = AugmentConfig()
-# The `edge` recipe for the varied generators: also defocus and tiny-head upsampling.
-WIDE = AugmentConfig(zoom=(0.8, 1.2), blur_p=0.25, lowres_p=0.15, invert_p=0.1)
+# The `edge` recipe on the varied generators (render2d, render3d): their images already
+# vary in light, finish, view, blur and noise, so training adds less on top (with STRONG
+# the model underfit: 77 % augmented training accuracy vs 84 % validation, measured).
+VARIED = AugmentConfig(
+    warp_p=0.5,
+    zoom=(0.85, 1.15),
+    brightness=0.2,
+    contrast=0.3,
+    shadow_p=0.25,
+    invert_p=0.1,
+    noise_std=4.0,
+)
 # For the small thesis models: the same kinds of change, milder, no polarity inversion
 # (CNN1 has too little capacity to learn both polarities and underfits).
 MEDIUM = AugmentConfig(
@@ -90,31 +97,6 @@ def _shadow(x: tf.Tensor, seed: tf.Tensor, cfg: AugmentConfig) -> tf.Tensor:
     mask = tf.sigmoid(dist / softness)
     factor = 1.0 - apply * strength * mask
     return x * factor
-
-
-def _blur(x: tf.Tensor, seed: tf.Tensor, cfg: AugmentConfig) -> tf.Tensor:
-    """Gaussian blur of a random share of the images (one sigma per batch, 5x5 kernel)."""
-    s = tf.random.experimental.stateless_split(seed, 2)
-    sigma = _uniform([], 0.4, cfg.blur_max, s[0])
-    r = tf.range(-2.0, 3.0)
-    k1 = tf.exp(-(r * r) / (2.0 * sigma * sigma))
-    k1 = k1 / tf.reduce_sum(k1)
-    kernel = tf.reshape(k1[:, None] * k1[None, :], [5, 5, 1, 1])
-    padded = tf.pad(x, [[0, 0], [2, 2], [2, 2], [0, 0]], mode="REFLECT")
-    blurred = tf.nn.conv2d(padded, kernel, strides=1, padding="VALID")
-    apply = tf.cast(_uniform([tf.shape(x)[0], 1, 1, 1], 0.0, 1.0, s[1]) < cfg.blur_p, x.dtype)
-    return apply * blurred + (1.0 - apply) * x
-
-
-def _lowres(x: tf.Tensor, seed: tf.Tensor, p: float) -> tf.Tensor:
-    """With probability p (per batch), shrink every image to 10-20 px and blow it up
-    again, like the crop of a head only ~16 px across."""
-    s = tf.random.experimental.stateless_split(seed, 2)
-    side = tf.random.stateless_uniform([], s[0], 10, 21, dtype=tf.int32)
-    h, w = x.shape[1], x.shape[2]
-    small = tf.image.resize(x, tf.stack([side, side]), method="area")
-    big = tf.image.resize(small, [h, w], method="bilinear")
-    return tf.cond(_uniform([], 0.0, 1.0, s[1]) < p, lambda: big, lambda: x)
 
 
 def _restretch(x: tf.Tensor, seed: tf.Tensor, p: float) -> tf.Tensor:
@@ -177,17 +159,13 @@ class Augmenter:
     def __call__(self, x: tf.Tensor, y: tf.Tensor, step: tf.Tensor):
         cfg = self.cfg
         base = tf.stack([tf.cast(self.seed, tf.int64), tf.cast(step, tf.int64)])
-        seeds = tf.random.experimental.stateless_split(tf.cast(base, tf.int64), 9)
+        seeds = tf.random.experimental.stateless_split(tf.cast(base, tf.int64), 7)
         if cfg.flip:
             k = tf.random.stateless_uniform([], seeds[5], 0, 4, dtype=tf.int32)
             x = tf.image.rot90(x, k)
         x = self._warp(x, seeds[6])
         for layer in self.layers:
             x = layer(x, training=True)
-        if cfg.lowres_p:
-            x = _lowres(x, seeds[7], cfg.lowres_p)
-        if cfg.blur_p:
-            x = _blur(x, seeds[8], cfg)
         if cfg.shadow_p:
             x = _shadow(x, seeds[0], cfg)
         if cfg.noise_std:

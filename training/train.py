@@ -164,7 +164,7 @@ def train(
     ds = ds.batch(batch_size, drop_remainder=False)
     if p.augment != "none":
         cfg = {
-            "wide": augment.WIDE,
+            "varied": augment.VARIED,
             "strong": augment.STRONG,
             "medium": augment.MEDIUM,
             "light": augment.LIGHT,
