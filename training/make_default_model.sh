@@ -13,8 +13,9 @@
 # 3. train the `edge` preset on the pool
 # 4. export to an int8 bundle (parity gate against the Keras model)
 # 5. batch-test the bundle on both held-out sets
-# 6. leave-one-family-out: one small model per held-out generator, style, finish,
-#    light and view, trained without it and tested on it (screwcam holdout)
+# 6. leave-one-family-out: one small model (800 per class, 8 epochs) per held-out
+#    generator, style, finish and light, trained without it and tested on it
+#    (screwcam holdout)
 # 7. copy the bundle, plots, model card, batch-test and holdout results into
 #    models/default/ (model.keras too: `screwcam bench` compares it with the bundle).
 #    Only the classifier's files are replaced; a `parts` entry (e.g. the detector)
@@ -33,7 +34,8 @@ PER_CLASS=${PER_CLASS:-2400}  # a third from each generator
 TEST_PER_CLASS=${TEST_PER_CLASS:-400}
 EPOCHS=${EPOCHS:-24}
 HOLDOUT_EPOCHS=${HOLDOUT_EPOCHS:-8}
-HOLDS=${HOLDS:-"gen=render3d gen=render2d style=countersunk finish=rusty light=dim view=tiny"}
+HOLDOUT_PER_CLASS=${HOLDOUT_PER_CLASS:-800}  # small models: one per held-out family
+HOLDS=${HOLDS:-"gen=render3d gen=render2d style=countersunk finish=rusty light=dim"}
 OUT=models/default
 START=$(date +%s)
 
@@ -57,7 +59,8 @@ $SCREWCAM batch-test --model "$WORK/default" "$WORK/heldout-classic" \
 HOLD_ARGS=()
 for h in $HOLDS; do HOLD_ARGS+=(--hold "$h"); done
 $SCREWCAM holdout --train "$WORK/synth-train" --test "$WORK/heldout-families" \
-    "${HOLD_ARGS[@]}" --epochs "$HOLDOUT_EPOCHS" --seed "$SEED_MODEL" --out "$WORK/default"
+    "${HOLD_ARGS[@]}" --epochs "$HOLDOUT_EPOCHS" --max-per-class "$HOLDOUT_PER_CLASS" \
+    --seed "$SEED_MODEL" --out "$WORK/default"
 MINUTES=$(( ($(date +%s) - START + 59) / 60 ))
 
 {
