@@ -74,6 +74,12 @@ def model_card(name: str, metrics: dict[str, Any], bundle: dict[str, Any] | None
         lines += ["", "| condition | accuracy | n |", "|---|---|---|"]
         for c, v in conds.items():
             lines.append(f"| {c or '(none)'} | {v['accuracy'] * 100:.2f}% | {v['n']} |")
+    families = test.get("per_family") or {}
+    if families:
+        lines += ["", "| family | value | accuracy | n |", "|---|---|---|---|"]
+        for family in ("gen", "light", "view"):
+            for value, v in (families.get(family) or {}).items():
+                lines.append(f"| {family} | {value} | {v['accuracy'] * 100:.2f}% | {v['n']} |")
     lines += ["", "Plots: `training_curves.png`, `confusion_matrix.png`."]
     if bundle:
         lines += [
