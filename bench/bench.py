@@ -71,6 +71,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="replace the benchmark block of this README with the new table",
     )
     parser.add_argument(
+        "--load",
+        action="store_true",
+        help="instead: the service under load and hostile input (viewers 1/20/200, a 20 s "
+        "load, a bad-input corpus; see bench/load.py)",
+    )
+    parser.add_argument(
         "--train",
         action="store_true",
         help="part 6: actually run the default training recipe and time it "
@@ -219,11 +225,9 @@ def bench_classify(model_dir: Path, frames: list[Any], quick: bool, tmp: Path) -
             )
 
     keras_note = ""
-    try:
-        from screwcam.training import keras_bench
-    except ImportError:  # pragma: no cover - only on a device without the train extra
-        keras_bench = None
-    if keras_bench is not None and _has_tensorflow() and (model_dir / "model.keras").exists():
+    from screwcam.bench import keras_bench  # imports TensorFlow only when called
+
+    if _has_tensorflow() and (model_dir / "model.keras").exists():
         log("  Keras model.predict (the thesis's way) ...")
         model = keras_bench.load_keras_model(model_dir)
         t = keras_bench.predict_times(model, crops, repeats=10 if quick else 30)
@@ -275,11 +279,10 @@ def _has_tensorflow() -> bool:
 
 
 def _make_pipeline(model_dir: Path, source_factory: Callable[[], Any]) -> Any:
+    from screwcam.classifier import Classifier
     from screwcam.edge_service.analyzer import Analyzer
     from screwcam.edge_service.config import Config
     from screwcam.edge_service.pipeline import Pipeline
-
-    from screwcam.classifier import Classifier
 
     cfg = Config()
     analyzer = Analyzer(
@@ -292,7 +295,6 @@ def _make_pipeline(model_dir: Path, source_factory: Callable[[], Any]) -> Any:
 
 def bench_pipeline(model_dir: Path, frames: list[Any], quick: bool) -> dict:
     from screwcam.edge_service.draw import annotate, encode_jpeg
-
     from screwcam.heads import find_heads
     from screwcam.preprocess import preprocess_many, to_gray
 
@@ -591,9 +593,9 @@ def _naive_server(video: str, model_dir: str, port: int) -> None:
     """The way the common Flask streaming tutorials do it: every client's generator
     opens the camera itself, and analyses, draws and encodes every frame itself."""
     from flask import Flask, Response
-    from screwcam.edge_service.analyzer import Analyzer
 
     from screwcam.classifier import Classifier
+    from screwcam.edge_service.analyzer import Analyzer
     from screwcam.sources import VideoFileSource
 
     app = Flask("naive")
@@ -917,6 +919,17 @@ def bench(model_dir: Path, quick: bool, run_training: bool = False) -> dict[str,
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.load:
+        from .load import markdown_load, run_load
+
+        results = run_load(resolve_bundle_path(args.model), args.quick)
+        table = markdown_load(results)
+        print(table)
+        if args.json:
+            _write_atomic(args.json, json.dumps(results, indent=2, default=str) + "\n")
+        if args.markdown:
+            _write_atomic(args.markdown, table)
+        return 0
     results = bench(resolve_bundle_path(args.model), args.quick, args.train)
     table = markdown(results)
     print(table)

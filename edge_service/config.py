@@ -24,6 +24,7 @@ from typing import Any
 
 from screwcam.bundle import DEFAULT_BUNDLE, resolve_bundle_path
 from screwcam.errors import ConfigError
+from screwcam.sources import SOURCE_HELP
 
 #: paths are looked up here, so the service works from any working directory.
 DEFAULT_MODEL = DEFAULT_BUNDLE
@@ -49,8 +50,7 @@ def _field(
 class CameraConfig:
     source: str = _field(
         "auto",
-        'where frames come from: "auto" (the Pi camera if there is one, else the demo), '
-        '"demo", "picamera2", a device index like "0", a video file path, or an rtsp/http URL',
+        "where frames come from: " + SOURCE_HELP,
     )
     width: int = _field(640, "requested frame width in pixels (cameras only)", lo=64, hi=4096)
     height: int = _field(480, "requested frame height in pixels (cameras only)", lo=48, hi=4096)
@@ -98,10 +98,10 @@ class ServerConfig:
     host: str = _field("0.0.0.0", "address to listen on (0.0.0.0 = every interface)")
     port: int = _field(8080, "TCP port", lo=1, hi=65535)
     threads: int = _field(
-        48,
-        "web server threads; every open video stream or event stream holds one, so allow "
-        "for the number of viewers plus a few",
-        lo=4,
+        8,
+        "web server threads for the page, the API, uploads and /healthz (video and event "
+        "streams do not hold one: one sender thread writes every stream)",
+        lo=2,
         hi=512,
     )
     access_token: str = _field(
@@ -128,6 +128,19 @@ class ServerConfig:
         lo=64 * 64,
         hi=200_000_000,
     )
+    max_decode_pixels: int = _field(
+        4_000_000,
+        "most pixels an upload is decoded to: a bigger JPEG is decoded at 1/2, 1/4 or 1/8 "
+        "of its size (boxes are still reported in its own pixels); a bigger PNG is refused",
+        lo=64 * 64,
+        hi=50_000_000,
+    )
+    max_concurrent_uploads: int = _field(
+        2,
+        "uploads decoded at the same time; one more gets 503 with Retry-After at once",
+        lo=1,
+        hi=64,
+    )
 
 
 @dataclass(frozen=True)
@@ -141,10 +154,17 @@ class StreamConfig:
     )
     viewer_timeout_s: float = _field(
         10.0,
-        "a viewer that accepts no data for this long is disconnected, which frees the "
-        "server thread its stream holds",
+        "a video or event viewer that accepts no data for this long while data waits for "
+        "it is disconnected",
         lo=1.0,
         hi=3600.0,
+    )
+    max_viewers: int = _field(
+        64,
+        "open video and event streams at most (a page viewer holds two); one more gets "
+        "503 with Retry-After",
+        lo=1,
+        hi=10_000,
     )
 
 

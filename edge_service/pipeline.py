@@ -1,6 +1,6 @@
-"""The frame pipeline: one per camera.
+"""The frame pipeline: one per camera, three threads.
 
-    capture thread ──(1-slot mailbox, newest frame wins)──> processing thread
+    capture thread (camera.CaptureWorker) ──(1-slot mailbox, newest frame wins)──> processing thread
         find_heads -> preprocess_many -> ONE classifier call -> threshold
         -> publish Result (the predictions) -> wake every waiter
         ──(1-slot mailbox, newest wins)──> render thread
@@ -19,8 +19,9 @@ other viewers.
 The capture thread survives camera failures: it marks the camera down, closes
 it, and reopens it with exponential backoff until it delivers again.
 
-State lives in instances; both threads stop on one Event, and every wait has a
-timeout, so `stop()` returns promptly.
+State lives in instances; all three threads stop on one Event, and every wait has
+a timeout, so `stop()` returns promptly. /healthz and the systemd watchdog follow the
+policy in `health`.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ log = logging.getLogger(__name__)
 
 
 class Pipeline:
-    """Capture + processing threads for one source; clients read `Result`s."""
+    """Capture, processing and render threads for one source; clients read `Result`s
+    and `VideoFrame`s."""
 
     def __init__(
         self,

@@ -15,8 +15,11 @@ watchdog from the processing loop and reports STOPPING.
 from __future__ import annotations
 
 import argparse
+import errno
+import json
 import logging
 import signal
+import socket
 import sys
 import threading
 import time
@@ -24,14 +27,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from screwcam.errors import ScrewcamError
+from screwcam.errors import ConfigError, ScrewcamError
+from screwcam.sources import SOURCE_HELP
 
 from .config import Config, format_config, load_config, with_overrides
 
 log = logging.getLogger("screwcam.serve")
 
-#: per-connection output buffered for a slow viewer before its thread waits
-OUTBUF_HIGH_WATERMARK = 1 << 20
+#: per-connection output buffered for a slow client before its thread waits
+OUTBUF_HIGH_WATERMARK = 256 * 1024
+#: open connections waitress serves at once (streams are not counted: the stream
+#: hub owns those); beyond, new connections wait in the listen backlog
+CONNECTION_LIMIT = 256
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,8 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--source",
-        help="demo | picamera2 | device index (0) | video file | "
-        "rtsp/http URL; default: the Pi camera if present, else the demo",
+        help=SOURCE_HELP,
     )
     parser.add_argument(
         "--model",
@@ -52,7 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--host", help="address to listen on (default 0.0.0.0)")
     parser.add_argument("--port", type=int, help="TCP port (default 8080)")
-    parser.add_argument("--threads", type=int, help="web server threads (default 48)")
+    parser.add_argument(
+        "--threads", type=int, help="web server threads for requests other than streams (default 8)"
+    )
     parser.add_argument(
         "--check-config",
         action="store_true",
@@ -112,9 +120,67 @@ def run(args: argparse.Namespace) -> int:
     return serve(config)
 
 
+def check_listen_address(host: str, port: int) -> None:
+    """ConfigError unless `host` is an address (or a name resolving to one)."""
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError, ValueError) as exc:
+        raise ConfigError(
+            f"--host / [server] host = {host!r} is not an IP address or a known host name; "
+            "use 0.0.0.0 (every interface), 127.0.0.1 (this machine only) or one of this "
+            "machine's addresses"
+        ) from exc
+
+
+def listen_error(host: str, port: int, exc: OSError) -> ScrewcamError:
+    """One line saying why the server cannot listen, and what to do."""
+    where = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    if exc.errno == errno.EADDRINUSE:
+        return ScrewcamError(f"{where}; is another screwcam running? choose another --port")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return ScrewcamError(
+            f"{where}; no network interface of this machine has that address: use --host "
+            "0.0.0.0 (every interface) or one of its own addresses"
+        )
+    if exc.errno == errno.EACCES:
+        return ScrewcamError(f"{where}; ports below 1024 need privileges: use --port 8080")
+    return ScrewcamError(where)
+
+
+def check_source(spec: str) -> str:
+    """The source spec resolved and checked the way `serve` would use it, without
+    taking a camera away from anyone: the text must parse, a video file must
+    decode, a device must exist, picamera2 must be installed. CameraError else."""
+    import importlib.util
+
+    from screwcam.errors import CameraError
+    from screwcam.sources import DeviceSource, Picamera2Source, VideoFileSource, open_source
+
+    resolved = resolve_source_spec(spec)
+    source = open_source(resolved)  # unknown text or a missing file: CameraError
+    if isinstance(source, VideoFileSource):
+        source.open()  # decodes the first frame
+        source.close()
+    elif isinstance(source, DeviceSource) and sys.platform.startswith("linux"):
+        if not Path(f"/dev/video{source.index}").exists():
+            raise CameraError(
+                f"source {resolved!r}: there is no /dev/video{source.index}; plug the camera "
+                "in (ls /dev/video*) or choose another --source"
+            )
+    elif isinstance(source, Picamera2Source) and importlib.util.find_spec("picamera2") is None:
+        raise CameraError(
+            "source 'picamera2': the picamera2 module is not installed (sudo apt install "
+            "python3-picamera2, and a venv made with --system-site-packages)"
+        )
+    return resolved
+
+
 def check_config(config: Config) -> int:
     config.token()  # a token file that cannot be read is a config error
+    check_listen_address(config.server.host, config.server.port)
+    source = check_source(config.camera.source)
     bundle = _load_model(config)[0]
+    print(f"# source OK: {source}")
     print(f"# effective configuration ({config.origin or 'built-in defaults'})")
     print(f"# model bundle OK: {bundle.path}")
     print(format_config(config))
@@ -129,22 +195,25 @@ class Service:
 
         from .analyzer import Analyzer
         from .app import create_app
+        from .memory import Trimmer, limit_arenas
         from .metrics import Metrics
         from .pipeline import Pipeline
+        from .streaming import QuietHandover
         from .systemd_notify import Notifier, watchdog_interval_s
 
+        limit_arenas(2)  # before the threads start (see memory.py)
         self.config = config
         self.token = config.token()
         bundle, classifier, upload_classifier, self.model_info = _load_model(config)
         threshold = config.model.confidence_threshold
-        labels = getattr(bundle, "labels", None)
+        labels = bundle.labels
         self.spec = resolve_source_spec(config.camera.source)
         self.notifier = Notifier()
         self.pipeline = Pipeline(
             source_factory(self.spec, config),
             Analyzer(classifier, threshold, labels),
             source_name=self.spec,
-            metrics=Metrics(),
+            metrics=Metrics(labels=bundle.labels),
             notifier=self.notifier,
             jpeg_quality=config.stream.jpeg_quality,
             backoff_min_s=config.camera.reconnect_min_s,
@@ -160,29 +229,33 @@ class Service:
             upload_analyzer=Analyzer(upload_classifier, threshold, labels),
             model_info=self.model_info,
         )
+        host, port = config.server.host, config.server.port
+        check_listen_address(host, port)
         try:
             self.server = create_server(
                 self.app,
-                host=config.server.host,
-                port=config.server.port,
+                host=host,
+                port=port,
                 threads=config.server.threads,
                 ident="screwcam",
                 asyncore_use_poll=True,  # select() breaks beyond 1024 descriptors
                 outbuf_high_watermark=OUTBUF_HIGH_WATERMARK,
                 # Bodies a little over the limit reach Flask, which answers with a
-                # JSON 413; waitress itself cuts off anything far beyond it.
+                # JSON 413; waitress itself cuts off anything far beyond it (in JSON too).
                 max_request_body_size=2 * config.server.max_upload_bytes + (1 << 20),
-                connection_limit=max(100, config.server.threads * 4),
+                connection_limit=CONNECTION_LIMIT,
             )
         except OSError as exc:
-            raise ScrewcamError(
-                f"cannot listen on {config.server.host}:{config.server.port}: {exc.strerror}; "
-                "is another screwcam running? choose another --port"
-            ) from exc
+            raise listen_error(host, port, exc) from exc
+        except ValueError as exc:  # waitress: "Invalid host/port specified."
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc}") from exc
+        use_json_errors(self.server, config.server.max_upload_bytes)
+        logging.getLogger("waitress").addFilter(QuietHandover())
         self._server_thread = threading.Thread(
             target=self._run_server, name="waitress", daemon=True
         )
         self._server_failed = False
+        self._trimmer = Trimmer(self.pipeline.stop_event)
 
     @property
     def port(self) -> int:
@@ -199,6 +272,7 @@ class Service:
 
     def start(self) -> None:
         self.pipeline.start()
+        self._trimmer.start()
         self._server_thread.start()
         host = self.config.server.host
         shown = "localhost" if host in ("0.0.0.0", "::") else host
@@ -223,6 +297,7 @@ class Service:
         t0 = time.monotonic()
         self.notifier.stopping()
         self.pipeline.stop(timeout=1.0)  # ends the streams too: they watch its event
+        self.app.extensions["screwcam.streams"].stop(timeout=0.3)
         # Waitress cannot stop itself. In its loop thread, close every connection
         # (a thread blocked writing to a stalled viewer is woken by that) and the
         # listening socket; the loop ends once nothing is left to watch.
@@ -241,6 +316,37 @@ class Service:
         server.task_dispatcher.shutdown(timeout=max(0.1, 1.5 - (time.monotonic() - t0)))
         self.notifier.close()
         log.info("stopped in %.2f s", time.monotonic() - t0)
+
+
+def use_json_errors(server: Any, max_upload_bytes: int) -> None:
+    """Make waitress's own error answers (400 bad request, 413 body too large,
+    431 headers too large, ...) JSON like every other error of the service."""
+    specific = {
+        413: f"upload too large: at most {max_upload_bytes} bytes are accepted "
+        "([server] max_upload_bytes)",
+        431: "the request's headers are too large (a cookie or header gone wild?)",
+    }
+    from waitress.channel import HTTPChannel
+    from waitress.task import ErrorTask
+
+    class JsonErrorTask(ErrorTask):
+        def execute(self) -> None:
+            error = self.request.error
+            detail = " ".join(str(error.body).split())
+            message = specific.get(error.code) or detail or error.reason
+            body = json.dumps(
+                {"error": error.reason.lower().replace(" ", "_"), "message": message}
+            ).encode()
+            self.status = f"{error.code} {error.reason}"
+            self.response_headers.append(("Content-Type", "application/json"))
+            self.set_close_on_finish()
+            self.content_length = len(body)
+            self.write(body)
+
+    class JsonErrorChannel(HTTPChannel):
+        error_task_class = JsonErrorTask
+
+    server.channel_class = JsonErrorChannel
 
 
 def serve(config: Config) -> int:

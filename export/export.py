@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,10 @@ def convert(model: Any, quantize: str, calib: np.ndarray) -> bytes:
         converter.target_spec.supported_types = [tf.float16]
     chatter = io.StringIO()  # the converter prints the SavedModel's signature to stdout
     try:
-        with contextlib.redirect_stdout(chatter):
+        with contextlib.redirect_stdout(chatter), warnings.catch_warnings():
+            # int8 input tensors get their scale from the calibration, which the converter
+            # then reports as "statistics ... not specified; continuing anyway": harmless
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
             return converter.convert()
     except Exception as exc:  # the converter raises many types
         raise ModelError(
@@ -202,8 +206,8 @@ def export(
         raise ScrewcamError("the dataset has no test images for the parity check")
 
     import keras
-    import screwcam.training.models  # noqa: F401  (registers custom layers)
 
+    import screwcam.training.models  # noqa: F401  (registers custom layers)
     from screwcam.bundle import write_bundle
     from screwcam.classifier import Classifier, load_bundle
 

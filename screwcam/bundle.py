@@ -364,9 +364,9 @@ def write_bundle(
             staged.append((Path(tmp), folder / name))
         # meta.json last: the bundle is complete once its meta.json is in place
         (folder / META_FILE).unlink(missing_ok=True)
-        for tmp, final in staged:
-            os.replace(tmp, final)
+        for part, final in staged:
+            os.replace(part, final)
     finally:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
+        for part, _ in staged:
+            part.unlink(missing_ok=True)
     return folder

@@ -10,11 +10,21 @@ as one line, without a traceback, and give a non-zero exit.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import importlib.util
 import logging
+import os
+import signal
 import sys
+from collections.abc import Iterator
 
+from screwcam import __version__
 from screwcam.errors import ScrewcamError
+
+#: commands that need the [train] extra (TensorFlow); they quiet its native start-up
+#: noise (CUDA probing, oneDNN notices) unless -v is given
+NEEDS_TENSORFLOW = frozenset({"train", "export"})
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -33,12 +43,48 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """TensorFlow's C++ side writes straight to file descriptor 2 (CUDA probing on a CPU
+    machine, oneDNN notices) and ignores TF_CPP_MIN_LOG_LEVEL for some of it. While the
+    command runs, fd 2 points at /dev/null and Python's sys.stderr at the real stderr, so
+    our own progress and errors still show; both are restored afterwards. -v keeps all."""
+    try:
+        python_fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        python_fd = None  # sys.stderr is not a file (e.g. captured by a test)
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield  # no stderr to quiet
+        return
+    original = sys.stderr
+    if python_fd == 2:
+        sys.stderr.flush()
+        sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        if sys.stderr is not original:
+            sys.stderr.flush()
+            sys.stderr.close()
+            sys.stderr = original
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="screwcam",
         description="Recognize the drive type of every screw head a camera sees.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging (and TensorFlow's own)"
+    )
+    parser.add_argument("--version", action="version", version=f"screwcam {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (_module, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, description=help_text)
@@ -51,6 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     # First pass without -h/--help, so `screwcam serve --help` lists serve's own options.
     first = [a for a in argv if a not in ("-h", "--help")]
     known, _ = parser.parse_known_args(first or argv)
+    if known.command in NEEDS_TENSORFLOW or known.command == "bench":
+        quiet = not known.verbose
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if quiet else "0")
+    if known.command in NEEDS_TENSORFLOW:
+        if importlib.util.find_spec("tensorflow") is None:
+            print(
+                f"screwcam {known.command}: error: needs TensorFlow, which the device set "
+                "does not install; on a workstation: pip install 'screwcam[train]'",
+                file=sys.stderr,
+            )
+            return 2
     module = importlib.import_module(COMMANDS[known.command][0])
     # Re-parse with the chosen subcommand's own arguments added.
     sub_action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -60,14 +117,30 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # other libraries' chatter (font caches, absl) only with -v
+        for name in ("matplotlib", "absl", "tensorflow", "h5py"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    # SIGTERM ends a command like Ctrl-C: its cleanup runs (staged files removed,
+    # worker processes stopped). `serve` installs its own handler.
+    signal.signal(signal.SIGTERM, _terminate)
+    native_stderr = (
+        _quiet_native_stderr()
+        if args.command in NEEDS_TENSORFLOW and not args.verbose
+        else contextlib.nullcontext()
+    )
     try:
-        return int(module.run(args) or 0)
+        with native_stderr:
+            return int(module.run(args) or 0)
     except ScrewcamError as exc:
         print(f"screwcam {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"screwcam {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

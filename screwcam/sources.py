@@ -131,7 +131,10 @@ class VideoFileSource(Source):
                 if not self.loop:
                     raise SourceEnded(f"video file {self.path} ended after {self._index} frames")
                 self._reopen()
-                image, self._pending = self._pending, None
+                pending, self._pending = self._pending, None
+                if pending is None:
+                    raise CameraError(f"video file {self.path} delivers no frames after reopening")
+                image = pending
             image = _as_bgr(image)
         if self._pacer is not None:
             self._pacer.wait()
@@ -344,6 +347,14 @@ class Picamera2Source(Source):
                 camera.close()
 
 
+#: the help text of every `--source` option (and the config's camera.source)
+SOURCE_HELP = (
+    "auto | demo | picamera2 | device number (0 = /dev/video0) | video file | rtsp/http URL; "
+    '"auto" (the default) is the Pi camera if picamera2 sees one, else /dev/video0 if it '
+    "delivers a frame, else the demo"
+)
+
+
 def open_source(
     spec: str,
     *,
@@ -363,7 +374,6 @@ def open_source(
     text = str(spec).strip()
     if text == "auto":
         text = default_source_spec()
-    camera = {k: v for k, v in (("size", size), ("fps", fps)) if v is not None}
     if text == "demo":
         from .render import DemoSource  # the renderer; imported only when asked for
 
@@ -371,9 +381,9 @@ def open_source(
             return DemoSource(realtime=realtime)
         return DemoSource(realtime=realtime, heads=1, labels=[label], seed=time.time_ns() % (2**31))
     if text == "picamera2":
-        return Picamera2Source(**camera)
+        return Picamera2Source(size=size or (640, 480), fps=fps or 30.0)
     if text.isdigit():
-        return DeviceSource(int(text), **camera)
+        return DeviceSource(int(text), size=size, fps=fps)
     if text.lower().startswith(("rtsp://", "rtsps://", "http://", "https://")):
         return StreamSource(text)
     path = Path(text).expanduser()

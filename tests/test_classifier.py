@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _service_helpers import model_dir
 
 from screwcam.classes import CLASSES, NUM_CLASSES
 from screwcam.classifier import Classifier, load_bundle
 from screwcam.errors import ModelError
 from screwcam.preprocess import PREPROCESS_VERSION, preprocess
 
-DEFAULT = Path(__file__).resolve().parents[1] / "models" / "default"
+DEFAULT = model_dir()  # the bundle shipped with screwcam
 
 
 def rendered(n_per_class: int, seed: int, condition: str = "even"):

@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_default_model_exports_its_embedding_as_a_second_output(tmp_path):
     keras = pytest.importorskip("keras")
     tf = pytest.importorskip("tensorflow")
-    import screwcam.training.models  # noqa: F401  (custom layer registration)
     from ai_edge_litert.interpreter import Interpreter
 
+    import screwcam.training.models  # noqa: F401  (custom layer registration)
     from screwcam.preprocess import preprocess
     from screwcam.render import render_sample
 

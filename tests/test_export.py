@@ -18,7 +18,8 @@ from screwcam.cli import main
 from screwcam.errors import ModelError
 from screwcam.preprocess import PREPROCESS_VERSION
 
-pytestmark = pytest.mark.slow
+# training and export need TensorFlow (the [train] extra); skipped on the device set
+pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +88,7 @@ def test_parity_failure_leaves_no_bundle(easy: Path, tmp_path: Path):
     """Logits scaled so small that every int8 softmax output is the same value:
     Keras still ranks the classes, the int8 model cannot -> the gate must fail."""
     import keras
+
     from screwcam.export.export import export
 
     model_dir = tmp_path / "flat"

@@ -114,10 +114,9 @@ def holdout(
 ) -> dict[str, Any]:
     """Train one model per held-out family value and test it on that family.
     Returns {"rows": [...], ...} as written to holdout.json."""
+    from screwcam.render.families import parse_family
     from screwcam.training.report import evaluate, pozidriv_as_phillips
     from screwcam.training.train import train
-
-    from screwcam.render.families import parse_family
 
     rows = []
     for text in holds:

@@ -129,6 +129,7 @@ def train(
     Returns (keras model to save, metrics dict). Evaluates on test_set."""
     import keras
     import tensorflow as tf
+
     from screwcam.training import augment, models
     from screwcam.training.report import evaluate
 
@@ -230,6 +231,7 @@ def train(
         steps_per_epoch=steps,
         validation_data=val_ds,
         callbacks=callbacks,
+        shuffle=False,  # the tf.data pipeline shuffles (Keras warns about shuffle=True)
         verbose=0,
     )
     seconds = time.perf_counter() - t0
@@ -285,6 +287,7 @@ def write_model_dir(model: Any, metrics: dict[str, Any], out: Path, force: bool)
     check_out_dir(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes 0700; the service's user must read the model
     try:
         model.save(tmp / "model.keras")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", "utf-8")
