@@ -142,7 +142,12 @@ def holdout(
         )
         t0 = time.perf_counter()
         model, metrics = train(
-            tr, rest, preset=preset, epochs=epochs, seed=seed, progress=lambda m: None
+            tr,
+            rest,
+            preset=preset,
+            epochs=epochs,
+            seed=seed,
+            progress=lambda m, tag=f"{key}={value}": progress(f"  {tag}: {m}"),
         )
         seconds = time.perf_counter() - t0
         probs = model.predict(te.x.astype(np.float32)[..., None], batch_size=512, verbose=0)
