@@ -589,6 +589,7 @@ def bench_streaming(model_dir: Path, video: Path, quick: bool, tmp: Path) -> dic
     servers = {
         "screwcam": (
             [
+                "-P",
                 "-m",
                 "screwcam.cli",
                 "serve",
@@ -605,7 +606,7 @@ def bench_streaming(model_dir: Path, video: Path, quick: bool, tmp: Path) -> dic
             "/healthz",
         ),
         "naive": (
-            ["-m", "screwcam.bench.bench", "--naive-server", str(video), str(model_dir)],
+            ["-P", "-m", "screwcam.bench.bench", "--naive-server", str(video), str(model_dir)],
             "/video_feed",
             "/",
         ),
@@ -677,6 +678,7 @@ def _serving_rss_mb(model_dir: Path, source: str, seconds: float) -> float:
     port = _free_port()
     proc = _serve(
         [
+            "-P",
             "-m",
             "screwcam.cli",
             "serve",
@@ -708,6 +710,7 @@ def bench_footprint(model_dir: Path, quick: bool, video: Path) -> dict:
     t0 = time.monotonic()
     proc = _serve(
         [
+            "-P",
             "-m",
             "screwcam.cli",
             "serve",
@@ -743,7 +746,7 @@ def bench_footprint(model_dir: Path, quick: bool, video: Path) -> dict:
     if _has_tensorflow():
         try:
             out = subprocess.run(
-                [sys.executable, "-m", "screwcam.bench.keras_bench"],
+                [sys.executable, "-P", "-m", "screwcam.bench.keras_bench"],
                 capture_output=True,
                 text=True,
                 timeout=120,

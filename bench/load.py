@@ -84,7 +84,7 @@ class _Service:
         config.write_text(config_text, "utf-8")
         self.port = _free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "screwcam.cli", "serve", "--source", "demo"]
+            [sys.executable, "-P", "-m", "screwcam.cli", "serve", "--source", "demo"]
             + ["--model", str(model), "--config", str(config)]
             + ["--host", "127.0.0.1", "--port", str(self.port)],
             stdout=subprocess.DEVNULL,

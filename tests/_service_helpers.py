@@ -63,6 +63,7 @@ class Server:
         self.port = free_port()
         self.args = [
             PYTHON,
+            "-P",
             "-m",
             "screwcam.cli",
             "serve",

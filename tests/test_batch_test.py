@@ -143,7 +143,7 @@ sys.exit(rc if not heavy else 3)
 """
     env = dict(os.environ)
     proc = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-P", "-c", code],
         cwd=tmp_path,
         env=env,
         capture_output=True,

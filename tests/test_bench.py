@@ -26,6 +26,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str
     out = subprocess.run(
         [
             sys.executable,
+            "-P",
             "-m",
             "screwcam.cli",
             "bench",

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _synth(out: Path, per_class: int, *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "screwcam.cli", "synth", "--out", str(out)]
+        [sys.executable, "-P", "-m", "screwcam.cli", "synth", "--out", str(out)]
         + ["--per-class", str(per_class), *extra],
         cwd=ROOT,
         stdout=subprocess.PIPE,

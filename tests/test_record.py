@@ -155,7 +155,7 @@ def test_unknown_label_lists_the_valid_ones(tmp_path, capsys):
 def _start_recorder(out: Path, *extra: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen(
-        [sys.executable, "-m", "screwcam.cli", "record", "--label", "philips",
+        [sys.executable, "-P", "-m", "screwcam.cli", "record", "--label", "philips",
          "--source", "demo", "--out", str(out), *extra],
         cwd=out.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

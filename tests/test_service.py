@@ -361,6 +361,7 @@ def test_check_config_prints_the_effective_config(tmp_path: Path) -> None:
     config.write_text('[camera]\nsource = "demo"\n[stream]\nmax_fps = 5\n')
     cmd = [
         PYTHON,
+        "-P",
         "-m",
         "screwcam.cli",
         "serve",

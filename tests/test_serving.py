@@ -408,7 +408,7 @@ def test_a_raw_upload_body_is_read_whatever_its_content_type(tmp_path: Path) -> 
 
 def _serve_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "screwcam.cli", "serve", *args],
+        [sys.executable, "-P", "-m", "screwcam.cli", "serve", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
