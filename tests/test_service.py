@@ -420,17 +420,19 @@ def test_clean_stream_has_no_drawings_where_the_annotated_one_has_boxes(tmp_path
     labels, clean = pictures["/stream.mjpg"], pictures["/stream.mjpg?labels=0"]
     assert labels.shape == clean.shape == pictures["/stream.mjpg?labels=1"].shape == (480, 640, 3)
     diff = cv2.absdiff(labels, clean).max(axis=2) > 30
+    # boxes may move by a pixel or two between frames (the finder on a re-decoded frame)
+    drawn = cv2.dilate(diff.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
     # every head's box outline is drawn into the annotated frame, not into the clean one
     for x, y, w, h in boxes:
         outline = np.concatenate(
             [
-                diff[y, x : x + w],
-                diff[y + h - 1, x : x + w],
-                diff[y : y + h, x],
-                diff[y : y + h, x + w - 1],
+                drawn[y, x : x + w],
+                drawn[y + h - 1, x : x + w],
+                drawn[y : y + h, x],
+                drawn[y : y + h, x + w - 1],
             ]
         )
-        assert outline.mean() > 0.4, (x, y, w, h, outline.mean())
+        assert outline.mean() > 0.9, (x, y, w, h, outline.mean())
     # and nothing else differs (beyond JPEG noise): labels sit just above or below a box
     near = np.zeros_like(diff)
     for x, y, w, h in boxes:

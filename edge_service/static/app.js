@@ -38,7 +38,9 @@
     let text = "video: reconnecting…";
     try {
       const headers = token ? { Authorization: "Bearer " + token } : {};
-      const resp = await fetch("/stream.mjpg?labels=0", { method: "HEAD", headers, cache: "no-store" });
+      const signal = AbortSignal.timeout ? AbortSignal.timeout(4000) : undefined;
+      const resp = await fetch("/stream.mjpg?labels=0",
+        { method: "HEAD", headers, cache: "no-store", signal });
       if (resp.status === 503) {
         seconds = Math.min(60, Math.max(1, parseInt(resp.headers.get("Retry-After"), 10) || 5));
         text = "too many viewers — video retries in " + seconds + " s";
@@ -74,8 +76,7 @@
     lastLook = look;
     if (sameLooks >= 2 && Date.now() - lastResultAt < 3000) {
       sameLooks = 0;
-      showNote("video: reconnecting…");
-      startVideo();
+      startVideo(); // quietly: the old picture stays until the new stream's first frame
     }
   }, 4000);
   startVideo();

@@ -48,7 +48,7 @@
       text.setAttribute("font-size", size);
       text.style.strokeWidth = (3 * scale) + "px";
       text.textContent = voted
-        ? `#${t.id} ${t.label_en || names[label] || label} ${Math.round(t.confidence * 100)}%`
+        ? `${t.label_en || names[label] || label} ${Math.round(t.confidence * 100)}% #${t.id}`
         : `${head.label_en || names[label] || label} ${Math.round(head.confidence * 100)}%`;
       text.classList.add("label");
       text.dataset.label = label;
