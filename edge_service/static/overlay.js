@@ -25,9 +25,10 @@
     if (!w || !h) return;
     svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
     place();
-    // text size in frame pixels for ~16 CSS px on screen
+    // text size in frame pixels for ~16 CSS px on screen (13 on a phone)
+    const narrow = img.offsetWidth < 500;
     const scale = w / Math.max(1, img.offsetWidth);
-    const size = 16 * scale;
+    const size = (narrow ? 13 : 16) * scale;
     const items = [];
     for (const head of data.heads || []) {
       const [x, y, bw, bh] = head.box;
@@ -48,13 +49,20 @@
       text.setAttribute("font-size", size);
       text.style.strokeWidth = (3 * scale) + "px";
       text.textContent = voted
-        ? `${t.label_en || names[label] || label} ${Math.round(t.confidence * 100)}% #${t.id}`
+        ? `${t.label_en || names[label] || label} ${Math.round(t.confidence * 100)}%` +
+          (narrow ? "" : ` #${t.id}`)
         : `${head.label_en || names[label] || label} ${Math.round(head.confidence * 100)}%`;
       text.classList.add("label");
       text.dataset.label = label;
       items.push(rect, text);
     }
     svg.replaceChildren(...items);
+    // keep every label inside the picture (a head at the right edge)
+    for (const text of svg.querySelectorAll("text")) {
+      const x = +text.getAttribute("x");
+      const len = text.getComputedTextLength();
+      if (x + len > w) text.setAttribute("x", Math.max(0, w - len));
+    }
   }
   document.addEventListener("screwcam-result", (e) => draw(e.detail));
   window.addEventListener("resize", place);
