@@ -189,7 +189,7 @@ def _load_adapter(bundle: Bundle) -> Any:
             f"{bundle.path}: the bundle has an adapter but its model has no embedding output; "
             "adapt a bundle exported with an embedding (`screwcam export --embedding`)"
         )
-    from .adapt import Adapter
+    from .adapter import Adapter
 
     return Adapter.load(bundle.part("adapter"), bundle.labels, bundle.meta.embedding.shape[1])
 
@@ -321,7 +321,7 @@ class Classifier:
         crops = _as_crops(crops)
         n = len(crops)
         if adapter.views > 1 and n:
-            from .adapt import view_stack
+            from .adapter import view_stack
 
             probs, emb = self._invoke(view_stack(crops, adapter.views), True)
             probs = probs[:n]
