@@ -11,8 +11,8 @@ from typing import Protocol
 import numpy as np
 
 from screwcam.classes import ENGLISH
+from screwcam.detector import find_heads_fn
 from screwcam.frames import Box
-from screwcam.heads import find_heads
 from screwcam.preprocess import preprocess_many, to_gray
 
 from .results import UNKNOWN, Head
@@ -23,7 +23,11 @@ class ClassifierLike(Protocol):
 
 
 class Analyzer:
-    """find_heads -> preprocess_many -> one classifier call -> threshold.
+    """find heads -> preprocess_many -> one classifier call -> threshold.
+
+    The heads are found by `find` (frame -> boxes); by default the learned detector
+    of the classifier's bundle (its own interpreter, `find_threads` threads), or the
+    classical finder for a bundle without one (`screwcam.detector.find_heads_fn`).
 
     A LiteRT interpreter is not thread-safe: every call holds this analyzer's
     lock. The pipeline and the upload endpoint use separate analyzers (separate
@@ -35,7 +39,8 @@ class Analyzer:
         classifier: ClassifierLike,
         confidence_threshold: float,
         labels: Sequence[str] | None = None,
-        find: Callable[[np.ndarray], list[Box]] = find_heads,
+        find: Callable[[np.ndarray], list[Box]] | None = None,
+        find_threads: int = 2,
     ) -> None:
         self.classifier = classifier
         self.threshold = float(confidence_threshold)
@@ -43,7 +48,7 @@ class Analyzer:
         self.labels = tuple(labels or getattr(bundle, "labels", None) or ())
         if not self.labels:
             raise ValueError("the classifier's bundle names no labels; pass labels=")
-        self.find = find
+        self.find = find if find is not None else find_heads_fn(bundle, find_threads)
         self._lock = threading.Lock()
 
     def analyze(

@@ -142,7 +142,7 @@ class Service:
         self.notifier = Notifier()
         self.pipeline = Pipeline(
             source_factory(self.spec, config),
-            Analyzer(classifier, threshold, labels),
+            Analyzer(classifier, threshold, labels, find_threads=config.model.num_threads),
             source_name=self.spec,
             metrics=Metrics(),
             notifier=self.notifier,
@@ -157,7 +157,7 @@ class Service:
         self.app = create_app(
             config,
             self.pipeline,
-            upload_analyzer=Analyzer(upload_classifier, threshold, labels),
+            upload_analyzer=Analyzer(upload_classifier, threshold, labels, find_threads=1),
             model_info=self.model_info,
         )
         try:
