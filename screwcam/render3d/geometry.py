@@ -169,16 +169,16 @@ def recess_params(rng: np.random.Generator, recess: str) -> dict:
     if recess == "phillips":
         return {
             "depth": rng.uniform(0.8, 1.1),
-            "wing": rng.uniform(0.17, 0.24),
-            "taper": rng.uniform(0.35, 0.6),
-            "diamond": rng.uniform(0.36, 0.48),
+            "wing": rng.uniform(0.22, 0.3),
+            "taper": rng.uniform(0.25, 0.5),
+            "diamond": rng.uniform(0.42, 0.56),
         }
     if recess == "pozidriv":
         return {
             "depth": rng.uniform(0.7, 1.0),
-            "wing": rng.uniform(0.14, 0.19),
-            "sec_wing": rng.uniform(0.06, 0.09),
-            "sec_len": rng.uniform(0.45, 0.6),
+            "wing": rng.uniform(0.16, 0.22),
+            "sec_wing": rng.uniform(0.055, 0.08),
+            "sec_len": rng.uniform(0.32, 0.45),
             "tick_from": rng.uniform(0.65, 0.85),
             "tick_to": rng.uniform(1.1, 1.35),
             "tick_w": rng.uniform(0.025, 0.045),

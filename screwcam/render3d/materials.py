@@ -69,7 +69,7 @@ def finish_params(rng: np.random.Generator, finish: str) -> dict:
         p.update(rough=rng.uniform(0.18, 0.45))
     elif finish == "stainless":
         p.update(base=_bgr(0.57, 0.56, 0.55) * rng.uniform(0.8, 1.0), metal=1.0)
-        p.update(rough=rng.uniform(0.1, 0.35), turned=rng.random() < 0.6)
+        p.update(rough=rng.uniform(0.1, 0.35), turned=rng.random() < 0.35)
     elif finish == "painted":
         palette = [
             (0.75, 0.75, 0.75),
@@ -113,7 +113,7 @@ def apply_finish(rng, fp: dict, part: np.ndarray, r: np.ndarray, cam: "np.ndarra
     bump = np.zeros(shape, np.float32)
     recess = part == PART_RECESS
     if fp.get("turned"):
-        rough = np.clip(rough + 0.06 * np.sin(r * float(rng.uniform(60, 140))), 0.05, 1.0)
+        rough = np.clip(rough + 0.03 * np.sin(r * float(rng.uniform(80, 200))), 0.05, 1.0)
     if "rust" in fp:
         m = fbm(rng, shape, 6.0, 4)
         rust = np.clip((m - (1.0 - fp["cover"])) * 6.0, 0.0, 1.0)

@@ -182,7 +182,8 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
     diameter / image side, default 0.4-0.85), angle (in-plane rotation, radians),
     silhouette (bool) with polarity ('dark_on_light' | 'light_on_dark'), lowres (render
     at this many pixels and upscale, e.g. 16 for tiny heads), effects (False: no
-    blur/noise/JPEG), defocus, motion_blur, noise, jpeg (bool each), supersample (int),
+    blur/noise/JPEG), defocus, motion_blur, noise, jpeg (bool each), supersample
+    (render at this many times the output size; default 1.5 up to 160 px, else 1),
     mask (True: info['mask'] = the head's uint8 mask, 255 = head, same size as image).
     """
     known = {
@@ -225,12 +226,12 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
     polarity = _pick(rng, ("dark_on_light", "light_on_dark"), overrides.get("polarity"), "polarity")
     lowres = overrides.get("lowres")
     work = int(lowres) if lowres else size
-    ss = int(overrides.get("supersample") or (2 if work <= 128 else 1))
-    n = work * ss
+    ss = float(overrides.get("supersample") or (1.5 if work <= 160 else 1.0))
+    n = int(round(work * ss))
     radius = fill * n / 2.0
     cos_t = np.cos(np.radians(tilt))
-    hs = int(np.ceil(n / cos_t * 1.12)) if tilt > 0.5 else n
-    ws = int(np.ceil(n * 1.12)) if tilt > 0.5 else n
+    hs = int(np.ceil(n / cos_t * 1.06)) if tilt > 0.5 else n
+    ws = int(np.ceil(n * 1.06)) if tilt > 0.5 else n
     stage = _Stage(rng, (hs, ws), bg)
     cx, cy = ws / 2.0, hs / 2.0
     oid = stage.add(rng, cx, cy, radius, angle, label=label, style=style, finish=finish)
@@ -271,7 +272,7 @@ def render_head(rng: np.random.Generator, label: int, size: int = 96, **override
     else:
         obj = stage.obj
     head = (obj == oid).astype(np.float32)
-    if ss > 1:
+    if n != work:
         color = cv2.resize(color, (work, work), interpolation=cv2.INTER_AREA)
         head = cv2.resize(head, (work, work), interpolation=cv2.INTER_AREA)
     if lowres:

@@ -64,7 +64,7 @@ def environment(rng: np.random.Generator, photos=None) -> dict:
         y0, y1 = int(max(0, cy - h / 2)), int(min(n, cy + h / 2)) + 1
         env[y0:y1, x0:x1] = col
     env = np.ascontiguousarray(env, np.float32)
-    levels = [cv2.GaussianBlur(env, (0, 0), s) for s in (0.7, 3.0, 8.0)]
+    levels = [cv2.GaussianBlur(env, (0, 0), s) for s in (0.8, 5.0)]
     diffuse = cv2.GaussianBlur(env, (0, 0), 16.0)
     return {"levels": levels, "diffuse": diffuse, "mean": float(env.mean())}
 
@@ -180,7 +180,7 @@ def ambient_occlusion(z: np.ndarray, scales: tuple[float, ...]) -> np.ndarray:
     return ao
 
 
-def shadow(z: np.ndarray, ldir: np.ndarray, max_len: float, softness: float, steps: int = 10):
+def shadow(z: np.ndarray, ldir: np.ndarray, max_len: float, softness: float, steps: int = 7):
     """Visibility (0..1) of a directional light over a height field (z in pixels)."""
     lx, ly, lz = (float(c) for c in ldir)
     horiz = np.hypot(lx, ly)
@@ -189,7 +189,7 @@ def shadow(z: np.ndarray, ldir: np.ndarray, max_len: float, softness: float, ste
     dx, dy, tan_e = lx / horiz, ly / horiz, lz / horiz
     vis = np.ones_like(z)
     h, w = z.shape
-    for t in np.geomspace(0.7, max(1.0, max_len), steps):
+    for t in np.geomspace(0.8, max(1.0, max_len), steps):
         m = np.float32([[1, 0, t * dx], [0, 1, t * dy]])
         s = cv2.warpAffine(
             z,
@@ -223,8 +223,15 @@ def shade(z, base, metal, rough, rig: dict, env: dict, view: np.ndarray, ao_scal
     f0 = 0.04 * (1.0 - metal3) + base * metal3
     diff_col = base * (1.0 - metal3)
     alpha = np.maximum(rough * rough, 0.003)
-    out = np.zeros(z.shape + (3,), np.float32)
     h, w = z.shape
+    # Lights are white (white balance comes later), so every direct light adds to three
+    # scalar maps: diffuse A, specular without Fresnel tail B and Fresnel tail C;
+    # radiance = diff_col * (1 - f0) * A + f0 * B + C.
+    acc_a = np.zeros(z.shape, np.float32)
+    acc_b = np.zeros(z.shape, np.float32)
+    acc_c = np.zeros(z.shape, np.float32)
+    k = (rough + 1.0) ** 2 / 8.0
+    gv = nv / (nv * (1 - k) + k)
     for light in rig["lights"]:
         l_vec = light["dir"]
         power = light["power"]
@@ -239,10 +246,12 @@ def shade(z, base, metal, rough, rig: dict, env: dict, view: np.ndarray, ao_scal
             d2 = lx * lx + ly * ly + lz * lz
             inv = 1.0 / np.sqrt(d2)
             lx, ly, lz = lx * inv, ly * inv, lz * inv
-            atten = (light["dist"] ** 2) / d2
+            atten = np.float32(light["dist"] ** 2) / d2
+            mean_dir = np.array([lx.mean(), ly.mean(), lz.mean()], np.float32)
         else:
             lx, ly, lz = (np.float32(c) for c in l_vec)
-            atten = 1.0
+            atten = np.float32(1.0)
+            mean_dir = np.asarray(l_vec, np.float32)
         nl = np.clip(nx * lx + ny * ly + nz * lz, 0.0, 1.0)
         hx, hy, hz = lx + vx, ly + vy, lz + vz
         hn = 1.0 / np.sqrt(hx * hx + hy * hy + hz * hz)
@@ -251,16 +260,13 @@ def shade(z, base, metal, rough, rig: dict, env: dict, view: np.ndarray, ao_scal
         a = np.minimum(alpha + light.get("size", 0.0) * 0.5, 1.0)  # area light: wider lobe
         a2 = a * a
         dd = nh * nh * (a2 - 1.0) + 1.0
-        dist = a2 / (np.pi * dd * dd)
-        k = (rough + 1.0) ** 2 / 8.0
-        geo = (nl / (nl * (1 - k) + k)) * (nv / (nv * (1 - k) + k))
-        fw = ((1.0 - vh) ** 5)[..., None]
-        fres = f0 + (1.0 - f0) * fw
-        spec = fres * (dist * geo / (4.0 * nl * nv + 1e-3))[..., None]
-        diff = diff_col * (1.0 - fres) / np.pi
-        e = power * np.pi * nl * atten
+        dist = a2 / (np.float32(np.pi) * dd * dd)
+        geo = (nl / (nl * (1 - k) + k)) * gv
+        one_vh = 1.0 - vh
+        fw = one_vh * one_vh
+        fw = fw * fw * one_vh  # Schlick (1 - v.h)^5
+        e = (np.float32(power * np.pi) * atten) * nl
         if light.get("shadow", True):
-            mean_dir = np.array([np.mean(lx), np.mean(ly), np.mean(lz)], np.float32)
             vis = shadow(
                 z,
                 mean_dir / np.linalg.norm(mean_dir),
@@ -268,20 +274,20 @@ def shade(z, base, metal, rough, rig: dict, env: dict, view: np.ndarray, ao_scal
                 softness=max(0.02, light.get("size", 0.0)),
             )
             e = e * vis
-        out += (diff + spec) * e[..., None]
+        spec = dist * geo / (4.0 * nl * nv + 1e-3) * e
+        acc_a += (1.0 - fw) * e * np.float32(1 / np.pi)
+        acc_c += fw * spec
+        acc_b += spec - fw * spec
+    out = diff_col * (1.0 - f0) * acc_a[..., None] + f0 * acc_b[..., None] + acc_c[..., None]
     if rig["env"] > 0:
         # image-based lighting: reflection vector into the environment sphere map
         rdot = 2.0 * nv
         rx, ry, rz = rdot * nx - vx, rdot * ny - vy, rdot * nz - vz
         levels = env["levels"]
-        t = np.clip(rough * 2.0, 0.0, 2.0)
-        lo = _sphere_lookup(levels[0], rx, ry, rz)
-        mid = _sphere_lookup(levels[1], rx, ry, rz)
-        hi = _sphere_lookup(levels[2], rx, ry, rz)
-        w1 = np.clip(t, 0, 1)[..., None]
-        w2 = np.clip(t - 1, 0, 1)[..., None]
-        pre = lo * (1 - w1) + mid * w1
-        pre = pre * (1 - w2) + hi * w2
+        sharp = _sphere_lookup(levels[0], rx, ry, rz)
+        blurry = _sphere_lookup(levels[1], rx, ry, rz)
+        wgt = np.clip(rough * 1.6 - 0.1, 0.0, 1.0)[..., None]
+        pre = sharp + (blurry - sharp) * wgt
         ea, eb = _env_brdf(rough, nv)
         spec_env = pre * (f0 * ea[..., None] + eb[..., None])
         irr = _sphere_lookup(env["diffuse"], nx, ny, nz)
