@@ -46,36 +46,32 @@ def project(layers, z, tilt_deg: float, center, out_shape, origin, focal: float,
 
 
 def fill_holes(img: np.ndarray, covered: np.ndarray, nearest=False) -> np.ndarray:
-    """Fill pixels no surface landed on from their covered neighbours."""
+    """Fill pixels no surface landed on from their covered neighbours (in place)."""
     if covered.all():
         return img
     if nearest:
-        # integer layers (ids, parts): take a covered neighbour's value
-        out = img.copy()
-        miss = ~covered
-        for _ in range(4):
-            grown = cv2.dilate(out, np.ones((3, 3), np.uint8))
-            out = np.where(miss, grown, out)
-            miss = miss & (out == 0)
-            if not miss.any():
+        # integer layers (ids, parts): take the largest covered neighbour's value
+        for k in (3, 7):
+            grown = cv2.dilate(img, np.ones((k, k), np.uint8))
+            miss = ~covered
+            img[miss] = grown[miss]
+            covered = covered | (grown > 0)
+            if covered.all():
                 break
-        return out
+        return img
     cov = covered.astype(np.float32)
-    out = img.copy()
-    for k in (3, 7, 21):
-        num = cv2.blur(img * (cov[..., None] if img.ndim == 3 else cov), (k, k))
+    for k in (5, 15, 45):
+        weighted = img * cov[..., None] if img.ndim == 3 else img * cov
+        num = cv2.blur(weighted, (k, k))
         den = cv2.blur(cov, (k, k))
         miss = ~covered & (den > 1e-3)
-        val = (
-            num / np.maximum(den, 1e-3)[..., None] if img.ndim == 3 else num / np.maximum(den, 1e-3)
-        )
-        out[miss] = val[miss]
+        den = np.maximum(den, 1e-3)
+        img[miss] = (num / (den[..., None] if img.ndim == 3 else den))[miss]
         covered = covered | miss
-        cov = covered.astype(np.float32)
-        img = out
         if covered.all():
             break
-    return out
+        cov = covered.astype(np.float32)
+    return img
 
 
 def _motion_kernel(length: int, angle: float) -> np.ndarray:

@@ -328,10 +328,11 @@ def build_head(X, Y, style: str, sp: dict, recess: "str | None", rp: dict, marks
             d, tick = RECESSES[recess](xs, ys, rp)
             depth = d * s
             hv = h[inside] - depth
-            pv = np.where(depth > 1e-3, PART_RECESS, part[inside])
+            # the recess proper (deeper than a countersink or worn bevel at its mouth)
+            pv = np.where(d > 0.22, PART_RECESS, part[inside])
             if tick is not None:
                 hv = hv - tick * s
-                pv = np.where((tick > 1e-3) & (depth <= 1e-3), PART_MARK, pv)
+                pv = np.where((tick > 1e-3) & (d <= 1e-3), PART_MARK, pv)
             h[inside] = hv
             part[inside] = pv
     if marks is not None and style in ("hex", "washer_hex"):
@@ -341,8 +342,7 @@ def build_head(X, Y, style: str, sp: dict, recess: "str | None", rp: dict, marks
         my = ((Y / span) * 0.5 + 0.5) * (size - 1)
         m = cv2.remap(marks, mx.astype(np.float32), my.astype(np.float32), cv2.INTER_LINEAR)
         sign = 1.0 if sp.get("marks_raised", True) else -1.0
-        h = h + sign * 0.035 * m
-        part = np.where((m > 0.3) & mask, PART_MARK, part)
+        h = h + sign * 0.035 * m  # embossed: part of the head (PART_MARK is for recess ticks)
     return h, part, mask
 
 

@@ -74,17 +74,18 @@ def finish_params(rng: np.random.Generator, finish: str) -> dict:
         palette = [
             (0.75, 0.75, 0.75),
             (0.03, 0.03, 0.03),
-            (0.05, 0.05, 0.5),
-            (0.5, 0.2, 0.05),
-            (0.05, 0.35, 0.05),
-            (0.03, 0.45, 0.7),
-            (0.6, 0.55, 0.45),
+            (0.04, 0.04, 0.3),
+            (0.3, 0.15, 0.05),
+            (0.05, 0.2, 0.06),
+            (0.03, 0.3, 0.45),
+            (0.5, 0.48, 0.42),
         ]
         col = np.array(palette[int(rng.integers(len(palette)))], np.float32)
         p.update(base=col * rng.uniform(0.7, 1.1), metal=0.0, rough=rng.uniform(0.25, 0.7))
     elif finish == "rusty":
         p.update(base=_bgr(0.45, 0.45, 0.44), metal=1.0, rough=rng.uniform(0.35, 0.6))
-        p.update(rust=_bgr(0.02, 0.07, 0.22) * rng.uniform(0.5, 1.4), cover=rng.uniform(0.3, 0.95))
+        rust = _bgr(0.012, 0.035, 0.11) * rng.uniform(0.5, 1.5)
+        p.update(rust=rust, cover=rng.uniform(0.3, 0.95))
     elif finish == "dirty":
         inner = finish_params(rng, str(rng.choice(["zinc", "stainless", "brass", "black_oxide"])))
         p.update({k: v for k, v in inner.items() if k != "finish"})
@@ -116,10 +117,10 @@ def apply_finish(rng, fp: dict, part: np.ndarray, r: np.ndarray, cam: "np.ndarra
         rough = np.clip(rough + 0.03 * np.sin(r * float(rng.uniform(80, 200))), 0.05, 1.0)
     if "rust" in fp:
         m = fbm(rng, shape, 6.0, 4)
-        rust = np.clip((m - (1.0 - fp["cover"])) * 6.0, 0.0, 1.0)
-        base = (
-            base * (1 - rust[..., None]) + fp["rust"] * (0.6 + 0.8 * m)[..., None] * rust[..., None]
-        )
+        grain = fbm(rng, shape, max(shape) / 3.0, 2)
+        rust = np.clip((m - (1.0 - fp["cover"])) * 4.0 + (grain - 0.5), 0.0, 1.0)
+        tone = (0.4 + 1.2 * grain)[..., None]
+        base = base * (1 - rust[..., None]) + fp["rust"] * tone * rust[..., None]
         metal = metal * (1 - rust)
         rough = rough * (1 - rust) + 0.9 * rust
         bump += 0.02 * rust * fbm(rng, shape, 24.0, 2)
@@ -142,10 +143,10 @@ def apply_finish(rng, fp: dict, part: np.ndarray, r: np.ndarray, cam: "np.ndarra
         for _ in range(fp["scratches"]):
             x0, y0 = rng.integers(0, w), rng.integers(0, h)
             ang = rng.uniform(0, np.pi)
-            ln = rng.uniform(0.1, 0.5) * w
+            ln = rng.uniform(0.05, 0.3) * w
             x1, y1 = int(x0 + ln * np.cos(ang)), int(y0 + ln * np.sin(ang))
             cv2.line(lines, (int(x0), int(y0)), (x1, y1), 255, 1, cv2.LINE_AA)
-        s = lines.astype(np.float32) / 255.0
+        s = lines.astype(np.float32) / 255.0 * float(rng.uniform(0.3, 0.8))
         base = base * (1 - s[..., None]) + _bgr(0.6, 0.6, 0.6) * s[..., None]
         metal = np.maximum(metal, s)
         rough = rough * (1 - s) + 0.25 * s

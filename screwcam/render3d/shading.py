@@ -47,7 +47,7 @@ def environment(rng: np.random.Generator, photos=None) -> dict:
             from .. import photos as photos_module
 
             photos = photos_module
-        env = srgb_to_linear(photos.random_crop(rng, (n, n), scale=(2.0, 6.0)))
+        env = srgb_to_linear(photos.random_crop(rng, (n, n), scale=(2.0, 6.0), fast=True))
     except Exception:  # scikit-image missing: a procedural room instead
         env = None
     if env is None:
