@@ -27,7 +27,7 @@ import cv2
 
 from screwcam.classes import CLASSES, ENGLISH, label_id
 from screwcam.errors import CameraError
-from screwcam.sources import Source, SourceEnded, default_source_spec, open_source
+from screwcam.sources import SOURCE_HELP, Source, SourceEnded, default_source_spec, open_source
 
 FOURCC = "mp4v"
 SUFFIX = ".mp4"
@@ -200,8 +200,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--source",
         default=None,
-        help="demo | picamera2 | device number | video file | rtsp/http URL "
-        "(default: Pi camera, else /dev/video0, else demo)",
+        help=SOURCE_HELP,
     )
     parser.add_argument(
         "--seconds", type=float, default=None, help="stop after this long (default: Ctrl-C)"

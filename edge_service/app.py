@@ -20,7 +20,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from screwcam.classes import CLASSES, ENGLISH
+from screwcam.classes import ENGLISH
 
 from .analyzer import Analyzer
 from .config import Config
@@ -170,8 +170,9 @@ def create_app(
     # --- page -----------------------------------------------------------------------
     @app.get("/")
     def index() -> str:
-        classes = [
-            {"name": name, "en": ENGLISH[name], "color": color_hex(name)} for name in CLASSES
+        classes = [  # the bundle's labels, in its output order
+            {"name": name, "en": ENGLISH.get(name, name), "color": color_hex(name)}
+            for name in pipeline.analyzer.labels
         ]
         classes.append({"name": "unknown", "en": "unknown", "color": color_hex("unknown")})
         return render_template(

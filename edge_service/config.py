@@ -24,6 +24,7 @@ from typing import Any
 
 from screwcam.bundle import DEFAULT_BUNDLE, resolve_bundle_path
 from screwcam.errors import ConfigError
+from screwcam.sources import SOURCE_HELP
 
 #: paths are looked up here, so the service works from any working directory.
 DEFAULT_MODEL = DEFAULT_BUNDLE
@@ -49,8 +50,7 @@ def _field(
 class CameraConfig:
     source: str = _field(
         "auto",
-        'where frames come from: "auto" (the Pi camera if there is one, else the demo), '
-        '"demo", "picamera2", a device index like "0", a video file path, or an rtsp/http URL',
+        "where frames come from: " + SOURCE_HELP,
     )
     width: int = _field(640, "requested frame width in pixels (cameras only)", lo=64, hi=4096)
     height: int = _field(480, "requested frame height in pixels (cameras only)", lo=48, hi=4096)

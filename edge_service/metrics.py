@@ -11,8 +11,6 @@ import time
 from bisect import bisect_left
 from collections import deque
 
-from screwcam.classes import CLASSES
-
 #: upper bounds (seconds) of the latency histograms
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -41,7 +39,9 @@ class Histogram:
 
 
 class Metrics:
-    def __init__(self, fps_window: int = 30) -> None:
+    def __init__(self, fps_window: int = 30, labels: tuple[str, ...] = ()) -> None:
+        #: the bundle's labels (every one is reported, also at 0); others seen are added
+        self.labels = tuple(labels)
         self._lock = threading.Lock()
         self.started = time.monotonic()
         self.frames_captured = 0
@@ -61,6 +61,11 @@ class Metrics:
         self._times: deque[float] = deque(maxlen=fps_window)
 
     # --- updates -------------------------------------------------------------
+
+    def _label_names(self) -> list[str]:
+        seen = [n for n in sorted({*self.heads_total, *self.heads_in_view}) if n != "unknown"]
+        return [*self.labels, *(n for n in seen if n not in self.labels), "unknown"]
+
     def frame_captured(self) -> None:
         with self._lock:
             self.frames_captured += 1
@@ -204,14 +209,14 @@ class Metrics:
                 "# TYPE screwcam_heads_in_view gauge",
                 *(
                     f'screwcam_heads_in_view{{label="{name}"}} {self.heads_in_view.get(name, 0)}'
-                    for name in (*CLASSES, "unknown")
+                    for name in self._label_names()
                 ),
                 "# HELP screwcam_heads_detected_total Heads per class over all frames.",
                 "# TYPE screwcam_heads_detected_total counter",
                 *(
                     f'screwcam_heads_detected_total{{label="{name}"}} '
                     f"{self.heads_total.get(name, 0)}"
-                    for name in (*CLASSES, "unknown")
+                    for name in self._label_names()
                 ),
                 "# HELP screwcam_uploads_classified_total Images classified via "
                 "POST /api/classify.",

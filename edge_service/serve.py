@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from screwcam.errors import ScrewcamError
+from screwcam.sources import SOURCE_HELP
 
 from .config import Config, format_config, load_config, with_overrides
 
@@ -42,8 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--source",
-        help="demo | picamera2 | device index (0) | video file | "
-        "rtsp/http URL; default: the Pi camera if present, else the demo",
+        help=SOURCE_HELP,
     )
     parser.add_argument(
         "--model",
@@ -137,14 +137,14 @@ class Service:
         self.token = config.token()
         bundle, classifier, upload_classifier, self.model_info = _load_model(config)
         threshold = config.model.confidence_threshold
-        labels = getattr(bundle, "labels", None)
+        labels = bundle.labels
         self.spec = resolve_source_spec(config.camera.source)
         self.notifier = Notifier()
         self.pipeline = Pipeline(
             source_factory(self.spec, config),
             Analyzer(classifier, threshold, labels, find_threads=config.model.num_threads),
             source_name=self.spec,
-            metrics=Metrics(),
+            metrics=Metrics(labels=bundle.labels),
             notifier=self.notifier,
             jpeg_quality=config.stream.jpeg_quality,
             backoff_min_s=config.camera.reconnect_min_s,

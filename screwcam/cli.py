@@ -11,10 +11,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import logging
+import os
 import sys
 
+from screwcam import __version__
 from screwcam.errors import ScrewcamError
+
+#: commands that need the [train] extra (TensorFlow); they quiet its native start-up
+#: noise (CUDA probing, oneDNN notices) unless -v is given
+NEEDS_TENSORFLOW = frozenset({"train", "export"})
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -35,12 +42,31 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _quiet_native_stderr() -> None:
+    """TensorFlow's C++ side writes straight to file descriptor 2 (CUDA probing on a CPU
+    machine, oneDNN notices) and ignores TF_CPP_MIN_LOG_LEVEL for some of it. Point fd 2
+    at /dev/null for this process and keep Python's sys.stderr on the real terminal, so
+    our own progress and errors still show. -v keeps everything."""
+    try:
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        sys.stderr.flush()
+        sys.stderr = os.fdopen(saved, "w", buffering=1, encoding="utf-8", errors="replace")
+    except OSError:
+        pass  # no stderr to redirect (e.g. closed): nothing to quiet
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="screwcam",
         description="Recognize the drive type of every screw head a camera sees.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging (and TensorFlow's own)"
+    )
+    parser.add_argument("--version", action="version", version=f"screwcam {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (_module, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, description=help_text)
@@ -53,6 +79,19 @@ def main(argv: list[str] | None = None) -> int:
     # First pass without -h/--help, so `screwcam serve --help` lists serve's own options.
     first = [a for a in argv if a not in ("-h", "--help")]
     known, _ = parser.parse_known_args(first or argv)
+    if known.command in NEEDS_TENSORFLOW or known.command == "bench":
+        quiet = not known.verbose
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if quiet else "0")
+    if known.command in NEEDS_TENSORFLOW:
+        if importlib.util.find_spec("tensorflow") is None:
+            print(
+                f"screwcam {known.command}: error: needs TensorFlow, which the device set "
+                "does not install; on a workstation: pip install 'screwcam[train]'",
+                file=sys.stderr,
+            )
+            return 2
+        if not known.verbose:
+            _quiet_native_stderr()
     module = importlib.import_module(COMMANDS[known.command][0])
     # Re-parse with the chosen subcommand's own arguments added.
     sub_action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -62,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # other libraries' chatter (font caches, absl) only with -v
+        for name in ("matplotlib", "absl", "tensorflow", "h5py"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return int(module.run(args) or 0)
     except ScrewcamError as exc:

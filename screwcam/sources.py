@@ -344,6 +344,14 @@ class Picamera2Source(Source):
                 camera.close()
 
 
+#: the help text of every `--source` option (and the config's camera.source)
+SOURCE_HELP = (
+    "auto | demo | picamera2 | device number (0 = /dev/video0) | video file | rtsp/http URL; "
+    '"auto" (the default) is the Pi camera if picamera2 sees one, else /dev/video0 if it '
+    "delivers a frame, else the demo"
+)
+
+
 def open_source(
     spec: str,
     *,

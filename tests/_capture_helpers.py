@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from screwcam.classes import CLASSES
-from screwcam.heads import Box
+from screwcam.frames import Box
 from screwcam.render import DemoSource, render_sample
 
 SIZE = (320, 240)
@@ -43,10 +43,17 @@ def demo_frames(
 
 
 def write_demo_video(
-    path: Path, n: int = 30, *, heads: int = 1, seed: int = 0, fps: float = 30.0, start: int = 0
+    path: Path,
+    n: int = 30,
+    *,
+    heads: int = 1,
+    seed: int = 0,
+    fps: float = 30.0,
+    start: int = 0,
+    size: tuple[int, int] = SIZE,
 ) -> list[list[Box]]:
     """A real video file of the demo camera; returns the heads' boxes per frame."""
-    frames, boxes = demo_frames(n, heads=heads, seed=seed, start=start)
+    frames, boxes = demo_frames(n, heads=heads, seed=seed, start=start, size=size)
     write_video(path, frames, fps)
     return boxes
 

@@ -23,30 +23,17 @@ PYTHON = sys.executable
 
 
 def model_dir() -> Path:
-    """The bundled default model (SCREWCAM_TEST_MODEL may point elsewhere)."""
-    return Path(os.environ.get("SCREWCAM_TEST_MODEL", ROOT / "models" / "default"))
+    """The bundle shipped with screwcam (SCREWCAM_TEST_MODEL may point elsewhere); the
+    `model_dir` fixture of conftest.py is this."""
+    from screwcam.bundle import shipped_bundle
+
+    return Path(os.environ.get("SCREWCAM_TEST_MODEL") or shipped_bundle("default"))
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def write_demo_video(path: Path, frames: int = 30, fps: float = 30.0, seed: int = 0) -> Path:
-    """A real mp4 written with OpenCV from the demo source."""
-    from screwcam.render import DemoSource
-
-    with DemoSource(realtime=False, seed=seed) as source:
-        first = source.read()
-        h, w = first.image.shape[:2]
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-        assert writer.isOpened(), "OpenCV cannot write mp4v here"
-        writer.write(first.image)
-        for _ in range(frames - 1):
-            writer.write(source.read().image)
-        writer.release()
-    return path
 
 
 def demo_jpeg(seed: int = 3, index: int = 0) -> tuple[bytes, Any]:

@@ -18,7 +18,8 @@ from screwcam.cli import main
 from screwcam.errors import ModelError
 from screwcam.preprocess import PREPROCESS_VERSION
 
-pytestmark = pytest.mark.slow
+# training and export need TensorFlow (the [train] extra); skipped on the device set
+pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

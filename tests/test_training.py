@@ -13,6 +13,9 @@ from _training_helpers import write_thesis_npy
 from screwcam.classes import CLASSES
 from screwcam.cli import main
 
+# training and export need TensorFlow (the [train] extra); skipped on the device set
+pytestmark = pytest.mark.tensorflow
+
 FILES = (
     "model.keras",
     "metrics.json",

@@ -227,6 +227,7 @@ def train(
         steps_per_epoch=steps,
         validation_data=val_ds,
         callbacks=callbacks,
+        shuffle=False,  # the tf.data pipeline shuffles (Keras warns about shuffle=True)
         verbose=0,
     )
     seconds = time.perf_counter() - t0
@@ -282,6 +283,7 @@ def write_model_dir(model: Any, metrics: dict[str, Any], out: Path, force: bool)
     check_out_dir(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes 0700; the service's user must read the model
     try:
         model.save(tmp / "model.keras")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", "utf-8")
