@@ -373,7 +373,7 @@ def write_bundle(
 
 
 def add_part(
-    folder: str | Path, name: str, entry: Mapping[str, Any], files: Mapping[str, bytes]
+    folder: str | Path, name: str, entry: Mapping[str, Any], files: Mapping[str, bytes | str]
 ) -> Path:
     """Add (or replace) the part `name` of the existing bundle in `folder`: its files and
     its entry under `parts` in meta.json; everything else in the bundle stays as it is.

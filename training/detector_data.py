@@ -12,6 +12,9 @@ blur, sensor noise and JPEG.
 Families (for leave-one-family-out evaluation, see docs/notes/detector.md):
 - "render": heads from `screwcam.render` (renderer A) on synthetic surfaces
 - "photo":  heads from `screwcam.render` on real-photo surfaces with photo clutter
+- "gen2":   scenes of the independent generator `screwcam.render3d` (true 3-D height
+            fields, physically based shading, its own distractors); ~0.5 s a scene, so
+            mostly a held-out test family
 - "demo":   frames of `screwcam.render.DemoSource` (test only: its ground truth)
 
 Training-time only (imports scikit-image's data folder); the device never needs it.
@@ -48,7 +51,7 @@ from screwcam.render.scene import (
 
 #: the scene canvas (width, height): a 640x480 frame at half size
 SCENE_SIZE = (320, 240)
-FAMILIES = ("render", "photo")
+FAMILIES = ("render", "photo", "gen2")
 SCENE_CONDITIONS = ("even", "shadow", "dim", "overexposed", "side", "silhouette")
 # real photographs inside scikit-image's wheel (read with OpenCV, never downloaded)
 _PHOTOS = (
@@ -200,6 +203,13 @@ def compose_scene(
 ) -> Scene:
     """One gray scene (uint8, size=(width, height)) with the box and label of every head."""
     width, height = size
+    if family == "gen2":
+        from screwcam.render3d import render_scene
+
+        image, heads3d = render_scene(rng, size=size)
+        boxes3d = [Box(*(int(v) for v in box)) for box, _, _ in heads3d]
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        return Scene(gray, boxes3d, [int(label) for _, label, _ in heads3d])
     condition = condition or SCENE_CONDITIONS[int(rng.integers(len(SCENE_CONDITIONS)))]
     if family == "photo":
         surface = photo_surface(rng, size)
