@@ -141,6 +141,8 @@ class Detector:
                 f"{DETECTOR_FORMAT}; {_REEXPORT}"
             )
         self.threshold = float(entry.get("threshold", DEFAULT_THRESHOLD))
+        #: snap each box to the head's outline where one is found (`heads.refine_box`)
+        self.refine = bool(entry.get("refine", True))
         self.stride = int(entry.get("stride", DEFAULT_STRIDE))
         self._interp = make_interpreter(self.path, num_threads=num_threads)
         self._interp.allocate_tensors()
@@ -203,9 +205,10 @@ class Detector:
 
     def detect(self, frame: np.ndarray, threshold: float | None = None) -> list[tuple[Box, float]]:
         """Every head in a BGR or gray frame: [(box in frame pixels, score)], strongest first."""
-        heat, box, scale, ox, oy = self.raw(frame)
-        h, w = frame.shape[:2]
-        return decode(
+        gray = to_gray(frame)
+        heat, box, scale, ox, oy = self.raw(gray)
+        h, w = gray.shape[:2]
+        found = decode(
             heat,
             box,
             threshold=self.threshold if threshold is None else threshold,
@@ -214,6 +217,11 @@ class Detector:
             offset=(ox, oy),
             frame_size=(w, h),
         )
+        if self.refine:
+            from .heads import refine_box
+
+            found = [(refine_box(gray, b), s) for b, s in found]
+        return found
 
     def __call__(self, frame: np.ndarray) -> list[Box]:
         return sorted((b for b, _ in self.detect(frame)), key=lambda b: (b.x, b.y))

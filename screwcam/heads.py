@@ -229,3 +229,43 @@ def find_main_head(frame: np.ndarray) -> Box | None:
     if ix * iy >= 0.8 * area and circle.w * circle.h > 1.8 * area:
         return circle  # the outline finder only saw the recess
     return best
+
+
+_REFINE_SIDE = 96  # a head's region is examined at most this many pixels across
+_REFINE_AGREE = 0.6  # an outline replaces the learned box only if they overlap this much
+
+
+def refine_box(gray: np.ndarray, box: Box) -> Box:
+    """A learned detector's box snapped to the head's own outline, if one is found.
+
+    The region around the box (1.5x its size, scaled to at most 96 px) goes through the
+    outline finder above; the closed, compact outline that overlaps the box most (IoU >=
+    0.6, so never the recess alone nor a neighbour) replaces it. Otherwise the box is
+    returned as it is: the detector finds the head, the outline makes the box tight."""
+    height, width = gray.shape[:2]
+    cx, cy = box.center
+    half = 0.75 * max(box.w, box.h)
+    x0, y0 = int(max(0, cx - half)), int(max(0, cy - half))
+    x1, y1 = int(min(width, cx + half)), int(min(height, cy + half))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return box
+    region = gray[y0:y1, x0:x1]
+    f = min(1.0, _REFINE_SIDE / max(region.shape))
+    if f < 1.0:
+        size = (max(1, round(region.shape[1] * f)), max(1, round(region.shape[0] * f)))
+        region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+    best, best_iou = box, _REFINE_AGREE
+    for x, y, w, h, fill in _candidates(region, 0.5 * max(box.w, box.h) * f):
+        if fill < _MIN_FILL or not 0.7 <= w / h <= 1.43:
+            continue
+        # the outline's edge band lies ~1 px outside the head: shrink it back
+        cand = Box(
+            int(round((x + 1) / f)) + x0,
+            int(round((y + 1) / f)) + y0,
+            int(round((w - 2) / f)),
+            int(round((h - 2) / f)),
+        )
+        iou = cand.iou(box)
+        if iou > best_iou:
+            best, best_iou = cand, iou
+    return best

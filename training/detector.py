@@ -414,6 +414,25 @@ def train_detector(
     return entry
 
 
+def reevaluate(out_dir: Path, test_scenes_n: int = 300) -> dict:
+    """Evaluate an already trained detector in OUT_DIR again (e.g. after the decoding
+    changed) and rewrite the metrics in its detector.json."""
+    from screwcam.detector import Detector
+
+    out_dir = Path(out_dir)
+    try:
+        entry = json.loads((out_dir / PART_META).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{out_dir} holds no trained detector ({exc})") from exc
+    detector = Detector(out_dir / DETECTOR_FILE, entry, num_threads=2)
+    families = tuple(f for f in entry["metrics"]["by_family"] if f != "demo")
+    entry["metrics"]["by_family"] = evaluate_all(
+        detector, families, test_scenes_n, entry["training"]["seed"] + 7919
+    )
+    (out_dir / PART_META).write_text(json.dumps(entry, indent=2) + "\n", encoding="utf-8")
+    return entry
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out_dir", type=Path, help="folder for the detector (created)")
     parser.add_argument("--scenes", type=int, default=6000, help="training scenes (6000)")
@@ -432,6 +451,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true", help="replace an existing detector")
+    parser.add_argument(
+        "--evaluate-only",
+        action="store_true",
+        help="do not train: evaluate the detector already in OUT_DIR again",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -442,17 +466,20 @@ def run(args: argparse.Namespace) -> int:
     for f in fams + tests:
         if f not in FAMILIES:
             raise DatasetError(f"unknown scene family {f!r}; choose from {', '.join(FAMILIES)}")
-    entry = train_detector(
-        args.out_dir,
-        scenes=args.scenes,
-        epochs=args.epochs,
-        families=fams,
-        test_families=tests,
-        seed=args.seed,
-        test_scenes_n=args.test_scenes,
-        width=args.width,
-        force=args.force,
-    )
+    if args.evaluate_only:
+        entry = reevaluate(args.out_dir, args.test_scenes)
+    else:
+        entry = train_detector(
+            args.out_dir,
+            scenes=args.scenes,
+            epochs=args.epochs,
+            families=fams,
+            test_families=tests,
+            seed=args.seed,
+            test_scenes_n=args.test_scenes,
+            width=args.width,
+            force=args.force,
+        )
     for family, m in entry["metrics"]["by_family"].items():
         print(
             f"{family:8s} recall {m['recall']:.3f} precision {m['precision']:.3f} "
