@@ -101,6 +101,8 @@ def _load_model(config: Config) -> tuple[Any, Any, Any, dict[str, Any]]:
         "path": str(bundle.path),
         "created": bundle.meta.created,
         "quantization": bundle.meta.quantization,
+        # the learned detector when the bundle has one, else the classical fallback
+        "head_finder": "detector" if "detector" in bundle.meta.parts else "classical",
     }
     return bundle, Classifier(bundle, num_threads=threads), Classifier(bundle, num_threads=1), info
 
@@ -203,9 +205,10 @@ class Service:
         host = self.config.server.host
         shown = "localhost" if host in ("0.0.0.0", "::") else host
         log.info(
-            "serving %s with model %s on http://%s:%d/%s",
+            "serving %s with model %s (%s head finder) on http://%s:%d/%s",
             self.spec,
             self.model_info["path"],
+            self.model_info["head_finder"],
             shown,
             self.port,
             " (access token required for uploads)" if self.token else "",
