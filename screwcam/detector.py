@@ -12,7 +12,9 @@ its two outputs live on a grid of cells `stride` (8) input pixels wide:
 A head is a local maximum of the heat map above the threshold; its box is decoded from
 the box output at that cell and mapped back to the frame's own pixels; heads whose
 centres lie inside a stronger head's box core are dropped (non-maximum suppression by
-distance, plus IoU).
+distance, plus IoU). Each box is then snapped to the head's own outline where the
+classical outline finder, run on just that head's region, finds one that agrees with it
+(`screwcam.heads.refine_box`): the network finds the head, the outline makes its box tight.
 
 `find_heads_fn(bundle)` is the one factory everything uses (live service, slice,
 datasets, uploads, `detect`): the detector when the bundle has one, else the classical

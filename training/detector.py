@@ -309,6 +309,32 @@ def demo_scenes(frames: int = 150, step: int = 3) -> tuple[list[np.ndarray], lis
     return images, boxes
 
 
+def choose_threshold(detector, families: tuple[str, ...], n: int, seed: int) -> float:
+    """The heat threshold with the best F1 (IoU >= 0.5) on validation scenes of the
+    training families (their own seed: neither training nor test scenes)."""
+    images, boxes = [], []
+    for family in families:
+        im, bx = test_scenes(family, n, seed)
+        images += im
+        boxes += bx
+    found = [detector.detect(image, threshold=0.1) for image in images]
+    best, best_f1 = THRESHOLD, -1.0
+    for threshold in np.arange(0.15, 0.71, 0.05):
+        counts = np.zeros(3, np.int64)
+        for dets, truth in zip(found, boxes, strict=True):
+            big = [t for t in truth if min(t.w, t.h) * 2 >= 16]
+            small = [t for t in truth if min(t.w, t.h) * 2 < 16]
+            kept = [b for b, s in dets if s >= threshold]
+            kept = [b for b in kept if not any(b.iou(t) >= 0.5 for t in small)]
+            counts += match(kept, big)
+        tp, fp, fn = counts
+        f1 = 2 * tp / max(1, 2 * tp + fp + fn)
+        log.info("threshold %.2f: F1 %.4f (tp %d, fp %d, fn %d)", threshold, f1, tp, fp, fn)
+        if f1 > best_f1:
+            best, best_f1 = float(round(threshold, 2)), f1
+    return best
+
+
 def evaluate_all(finder, families: tuple[str, ...], n: int, seed: int) -> dict[str, dict]:
     out = {}
     for family in families:
@@ -382,6 +408,8 @@ def train_detector(
     os.replace(tmp, out_dir / DETECTOR_FILE)
 
     detector = Detector(out_dir / DETECTOR_FILE, {"threshold": THRESHOLD}, num_threads=2)
+    threshold = choose_threshold(detector, families, 100, seed + 104729)
+    detector.threshold = threshold
     metrics = evaluate_all(detector, test_families, test_scenes_n, seed + 7919)
     entry = {
         "file": DETECTOR_FILE,
@@ -389,7 +417,7 @@ def train_detector(
         "preprocess_version": PREPROCESS_VERSION,
         "input": {"width": INPUT_SIZE[0], "height": INPUT_SIZE[1], "dtype": "int8"},
         "stride": STRIDE,
-        "threshold": THRESHOLD,
+        "threshold": threshold,
         "size_bytes": len(tflite),
         "parameters": int(model.count_params()),
         "training": {
@@ -425,10 +453,12 @@ def reevaluate(out_dir: Path, test_scenes_n: int = 300) -> dict:
     except (OSError, ValueError) as exc:
         raise DatasetError(f"{out_dir} holds no trained detector ({exc})") from exc
     detector = Detector(out_dir / DETECTOR_FILE, entry, num_threads=2)
-    families = tuple(f for f in entry["metrics"]["by_family"] if f != "demo")
-    entry["metrics"]["by_family"] = evaluate_all(
-        detector, families, test_scenes_n, entry["training"]["seed"] + 7919
+    seed = entry["training"]["seed"]
+    entry["threshold"] = detector.threshold = choose_threshold(
+        detector, tuple(entry["training"]["families"]), 100, seed + 104729
     )
+    families = tuple(f for f in entry["metrics"]["by_family"] if f != "demo")
+    entry["metrics"]["by_family"] = evaluate_all(detector, families, test_scenes_n, seed + 7919)
     (out_dir / PART_META).write_text(json.dumps(entry, indent=2) + "\n", encoding="utf-8")
     return entry
 
