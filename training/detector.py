@@ -40,6 +40,9 @@ STRIDE = DEFAULT_STRIDE
 GRID = (INPUT_SIZE[1] // STRIDE, INPUT_SIZE[0] // STRIDE)  # (rows, cols)
 PART_META = "detector.json"
 THRESHOLD = 0.35
+# test and validation scenes are the same for every detector trained with this recipe
+# (training scenes are seeded with seed * 100003 + chunk, never these)
+TEST_SEED, VALIDATION_SEED = 7919, 104729
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,6 +368,8 @@ def train_detector(
     test_scenes_n: int = 300,
     width: float = 1.0,
     force: bool = False,
+    init: Path | None = None,
+    lr: float = 4e-3,
 ) -> dict:
     import tensorflow as tf
 
@@ -381,12 +386,17 @@ def train_detector(
     t_data = time.monotonic() - t_start
     log.info("rendered %d scenes in %.0f s", len(x), t_data)
 
-    model = build_model(width)
+    if init is not None:  # continue training a detector (on fresh scenes)
+        model = tf.keras.models.load_model(Path(init) / "detector.keras", compile=False)
+        prior = json.loads((Path(init) / PART_META).read_text(encoding="utf-8"))["training"]
+    else:
+        model = build_model(width)
+        prior = None
     heat_loss, box_loss = _losses()
     steps = epochs * math.ceil(len(x) / 32)
-    lr = tf.keras.optimizers.schedules.CosineDecay(4e-3, steps, alpha=0.02)
+    schedule = tf.keras.optimizers.schedules.CosineDecay(lr, steps, alpha=0.02)
     model.compile(
-        optimizer=tf.keras.optimizers.Adam(lr),
+        optimizer=tf.keras.optimizers.Adam(schedule),
         loss={"heat": heat_loss, "box": box_loss},
         loss_weights={"heat": 1.0, "box": 1.0},
     )
@@ -408,9 +418,9 @@ def train_detector(
     os.replace(tmp, out_dir / DETECTOR_FILE)
 
     detector = Detector(out_dir / DETECTOR_FILE, {"threshold": THRESHOLD}, num_threads=2)
-    threshold = choose_threshold(detector, families, 100, seed + 104729)
+    threshold = choose_threshold(detector, families, 100, VALIDATION_SEED)
     detector.threshold = threshold
-    metrics = evaluate_all(detector, test_families, test_scenes_n, seed + 7919)
+    metrics = evaluate_all(detector, test_families, test_scenes_n, TEST_SEED)
     entry = {
         "file": DETECTOR_FILE,
         "format": DETECTOR_FORMAT,
@@ -428,6 +438,8 @@ def train_detector(
             "width": width,
             "seconds": {"data": round(t_data), "train": round(t_train)},
             "final_loss": round(float(history.history["loss"][-1]), 4),
+            "learning_rate": lr,
+            "continued_from": prior,
         },
         "metrics": {
             "iou": 0.5,
@@ -453,12 +465,11 @@ def reevaluate(out_dir: Path, test_scenes_n: int = 300) -> dict:
     except (OSError, ValueError) as exc:
         raise DatasetError(f"{out_dir} holds no trained detector ({exc})") from exc
     detector = Detector(out_dir / DETECTOR_FILE, entry, num_threads=2)
-    seed = entry["training"]["seed"]
     entry["threshold"] = detector.threshold = choose_threshold(
-        detector, tuple(entry["training"]["families"]), 100, seed + 104729
+        detector, tuple(entry["training"]["families"]), 100, VALIDATION_SEED
     )
     families = tuple(f for f in entry["metrics"]["by_family"] if f != "demo")
-    entry["metrics"]["by_family"] = evaluate_all(detector, families, test_scenes_n, seed + 7919)
+    entry["metrics"]["by_family"] = evaluate_all(detector, families, test_scenes_n, TEST_SEED)
     (out_dir / PART_META).write_text(json.dumps(entry, indent=2) + "\n", encoding="utf-8")
     return entry
 
@@ -480,6 +491,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-scenes", type=int, default=300, help="test scenes per family")
     parser.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr", type=float, default=4e-3, help="peak learning rate (0.004)")
+    parser.add_argument(
+        "--init",
+        type=Path,
+        help="continue training the detector in this folder (on new scenes of --seed)",
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing detector")
     parser.add_argument(
         "--evaluate-only",
@@ -509,6 +526,8 @@ def run(args: argparse.Namespace) -> int:
             test_scenes_n=args.test_scenes,
             width=args.width,
             force=args.force,
+            init=args.init,
+            lr=args.lr,
         )
     for family, m in entry["metrics"]["by_family"].items():
         print(
