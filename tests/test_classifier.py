@@ -40,7 +40,8 @@ def classifier() -> Classifier:
 def bundle_copy(tmp_path: Path) -> Path:
     dst = tmp_path / "bundle"
     dst.mkdir()
-    for name in ("model.tflite", "labels.txt", "meta.json"):
+    parts = json.loads((DEFAULT / "meta.json").read_text()).get("parts", {})
+    for name in ("model.tflite", "labels.txt", "meta.json", *(p["file"] for p in parts.values())):
         shutil.copy(DEFAULT / name, dst / name)
     return dst
 
