@@ -13,8 +13,9 @@ A head is a local maximum of the heat map above the threshold; its box is decode
 the box output at that cell and mapped back to the frame's own pixels; heads whose
 centres lie inside a stronger head's box core are dropped (non-maximum suppression by
 distance, plus IoU). Each box is then snapped to the head's own outline where the
-classical outline finder, run on just that head's region, finds one that agrees with it
-(`screwcam.heads.refine_box`): the network finds the head, the outline makes its box tight.
+classical outline finder (one pass over the frame) finds one that agrees with it
+(`screwcam.heads.refine_boxes`): the network finds the heads, the outlines make their
+boxes tight.
 
 `find_heads_fn(bundle)` is the one factory everything uses (live service, slice,
 datasets, uploads, `detect`): the detector when the bundle has one, else the classical
@@ -219,10 +220,11 @@ class Detector:
             offset=(ox, oy),
             frame_size=(w, h),
         )
-        if self.refine:
-            from .heads import refine_box
+        if self.refine and found:
+            from .heads import refine_boxes
 
-            found = [(refine_box(gray, b), s) for b, s in found]
+            tight = refine_boxes(gray, [b for b, _ in found])
+            found = [(b, s) for b, (_, s) in zip(tight, found, strict=True)]
         return found
 
     def __call__(self, frame: np.ndarray) -> list[Box]:

@@ -231,41 +231,34 @@ def find_main_head(frame: np.ndarray) -> Box | None:
     return best
 
 
-_REFINE_SIDE = 96  # a head's region is examined at most this many pixels across
-_REFINE_AGREE = 0.6  # an outline replaces the learned box only if they overlap this much
+_REFINE_AGREE = 0.6  # an outline replaces a learned box only if they overlap this much
 
 
-def refine_box(gray: np.ndarray, box: Box) -> Box:
-    """A learned detector's box snapped to the head's own outline, if one is found.
+def refine_boxes(gray: np.ndarray, boxes: list[Box]) -> list[Box]:
+    """A learned detector's boxes snapped to the heads' own outlines, where found.
 
-    The region around the box (1.5x its size, scaled to at most 96 px) goes through the
-    outline finder above; the closed, compact outline that overlaps the box most (IoU >=
-    0.6, so never the recess alone nor a neighbour) replaces it. Otherwise the box is
-    returned as it is: the detector finds the head, the outline makes the box tight."""
-    height, width = gray.shape[:2]
-    cx, cy = box.center
-    half = 0.75 * max(box.w, box.h)
-    x0, y0 = int(max(0, cx - half)), int(max(0, cy - half))
-    x1, y1 = int(min(width, cx + half)), int(min(height, cy + half))
-    if x1 - x0 < 8 or y1 - y0 < 8:
-        return box
-    region = gray[y0:y1, x0:x1]
-    f = min(1.0, _REFINE_SIDE / max(region.shape))
-    if f < 1.0:
-        size = (max(1, round(region.shape[1] * f)), max(1, round(region.shape[0] * f)))
-        region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
-    best, best_iou = box, _REFINE_AGREE
-    for x, y, w, h, fill in _candidates(region, 0.5 * max(box.w, box.h) * f):
+    One pass of the outline finder above over the whole frame (at its working scale)
+    gives the closed, compact outlines; each box is replaced by the outline that
+    overlaps it most if their IoU is at least 0.6 (so never by the recess alone nor by
+    a neighbour), else kept as it is: the detector finds the heads, the outlines make
+    their boxes tight. Costs about one classical pass, whatever the number of heads."""
+    if not boxes:
+        return []
+    small, scale = _work_image(gray)
+    min_side = 0.5 * min(max(b.w, b.h) for b in boxes) * scale
+    outlines = []
+    for x, y, w, h, fill in _candidates(small, min_side):
         if fill < _MIN_FILL or not 0.7 <= w / h <= 1.43:
             continue
         # the outline's edge band lies ~1 px outside the head: shrink it back
-        cand = Box(
-            int(round((x + 1) / f)) + x0,
-            int(round((y + 1) / f)) + y0,
-            int(round((w - 2) / f)),
-            int(round((h - 2) / f)),
-        )
-        iou = cand.iou(box)
-        if iou > best_iou:
-            best, best_iou = cand, iou
-    return best
+        box = Box(x + 1, y + 1, w - 2, h - 2)
+        outlines.append(box.scaled(1.0 / scale) if scale < 1.0 else box)
+    refined = []
+    for box in boxes:
+        best, best_iou = box, _REFINE_AGREE
+        for outline in outlines:
+            iou = outline.iou(box)
+            if iou > best_iou:
+                best, best_iou = outline, iou
+        refined.append(best)
+    return refined
