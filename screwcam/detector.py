@@ -15,7 +15,8 @@ centres lie inside a stronger head's box core are dropped (non-maximum suppressi
 distance, plus IoU). Each box is then snapped to the head's own outline where the
 classical outline finder (one pass over the frame) finds one that agrees with it
 (`screwcam.heads.refine_boxes`): the network finds the heads, the outlines make their
-boxes tight.
+boxes tight. A head's score is its heat, doubled when an outline confirms it: a weak
+peak (a plain hex head on a bright surface) counts when its outline is there.
 
 `find_heads_fn(bundle)` is the one factory everything uses (live service, slice,
 datasets, uploads, `detect`): the detector when the bundle has one, else the classical
@@ -211,10 +212,13 @@ class Detector:
         gray = to_gray(frame)
         heat, box, scale, ox, oy = self.raw(gray)
         h, w = gray.shape[:2]
+        low = self.threshold if threshold is None else threshold
+        if self.refine:
+            low *= 0.5  # a weaker peak counts if the head's own outline confirms it
         found = decode(
             heat,
             box,
-            threshold=self.threshold if threshold is None else threshold,
+            threshold=low,
             stride=self.stride,
             scale=scale,
             offset=(ox, oy),
@@ -224,7 +228,12 @@ class Detector:
             from .heads import refine_boxes
 
             tight = refine_boxes(gray, [b for b, _ in found])
-            found = [(b, s) for b, (_, s) in zip(tight, found, strict=True)]
+            found = [
+                (b, min(1.0, 2.0 * s) if confirmed else s)
+                for (b, confirmed), (_, s) in zip(tight, found, strict=True)
+            ]
+            found = [(b, s) for b, s in found if s >= 2.0 * low]
+            found.sort(key=lambda bs: -bs[1])
         return found
 
     def __call__(self, frame: np.ndarray) -> list[Box]:

@@ -234,8 +234,9 @@ def find_main_head(frame: np.ndarray) -> Box | None:
 _REFINE_AGREE = 0.6  # an outline replaces a learned box only if they overlap this much
 
 
-def refine_boxes(gray: np.ndarray, boxes: list[Box]) -> list[Box]:
-    """A learned detector's boxes snapped to the heads' own outlines, where found.
+def refine_boxes(gray: np.ndarray, boxes: list[Box]) -> list[tuple[Box, bool]]:
+    """A learned detector's boxes snapped to the heads' own outlines, where found:
+    (box, whether an outline confirmed it) for each box.
 
     One pass of the outline finder above over the whole frame (at its working scale)
     gives the closed, compact outlines; each box is replaced by the outline that
@@ -260,5 +261,5 @@ def refine_boxes(gray: np.ndarray, boxes: list[Box]) -> list[Box]:
             iou = outline.iou(box)
             if iou > best_iou:
                 best, best_iou = outline, iou
-        refined.append(best)
+        refined.append((best, best is not box))
     return refined

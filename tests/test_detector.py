@@ -103,10 +103,11 @@ def test_refine_boxes_snaps_a_rough_box_to_the_outline_but_not_to_the_recess() -
         b = t.box
         rough = Box(b.x + b.w // 8, b.y - b.h // 10, int(b.w * 0.88), int(b.h * 1.12))
         assert rough.iou(b) < 0.8
-        assert refine_boxes(gray, [rough])[0].iou(b) >= 0.8
+        ((snapped, confirmed),) = refine_boxes(gray, [rough])
+        assert confirmed and snapped.iou(b) >= 0.8
         # a box around the recess only (a third of the head) is left as it is
         inner = Box(b.x + b.w // 3, b.y + b.h // 3, b.w // 3, b.h // 3)
-        assert refine_boxes(gray, [inner]) == [inner]
+        assert refine_boxes(gray, [inner]) == [(inner, False)]
 
 
 def test_letterbox_maps_points_back() -> None:
