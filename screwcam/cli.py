@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "train the head detector (needs the [train] extra)",
     ),
     "export-detector": ("screwcam.export.detector", "add a trained head detector to a bundle"),
-    "detect": ("screwcam.detect", "box and name every screw head in photos"),
+    "detect": ("screwcam.edge_service.detect", "box and name every screw head in photos"),
     "batch-test": ("screwcam.training.evaluate", "test a model bundle on folders of images"),
     "serve": ("screwcam.edge_service.serve", "run the live web service"),
     "bench": ("screwcam.bench.bench", "measure speed, latency and footprint"),

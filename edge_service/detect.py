@@ -7,8 +7,10 @@ Printed per file; with --json, written as
                  "heads": [{"box": [x, y, w, h], "label": ..., "label_en": ...,
                             "confidence": ...}]}]}
 
-the same head JSON as /api/predictions. Boxes are in the image's own pixels as a viewer
-shows it: the EXIF orientation (JPEG, PNG eXIf, WebP, TIFF) is applied when decoding.
+the same head JSON as /api/predictions, made by the same Analyzer as the live service and
+uploads (the bundle's detector, the one preprocessing, the classifier, the threshold).
+Boxes are in the image's own pixels as a viewer shows it: the EXIF orientation (JPEG,
+PNG eXIf, WebP, TIFF) is applied when decoding.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .bundle import DEFAULT_BUNDLE, resolve_bundle_path
-from .dataset import IMAGE_SUFFIXES
-from .errors import DatasetError, ScrewcamError
+from screwcam.bundle import DEFAULT_BUNDLE, resolve_bundle_path
+from screwcam.dataset import IMAGE_SUFFIXES
+from screwcam.errors import DatasetError, ScrewcamError
 
 
 def read_photo(path: Path) -> np.ndarray:
@@ -70,7 +72,8 @@ def detect_files(
 ) -> list[dict[str, Any]]:
     """One {"file", "width", "height", "heads"} entry per file (see the module doc)."""
     from screwcam.classifier import Classifier, load_bundle
-    from screwcam.edge_service.analyzer import Analyzer
+
+    from .analyzer import Analyzer
 
     bundle = load_bundle(resolve_bundle_path(model))
     threshold = 0.5 if threshold is None else threshold
