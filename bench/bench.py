@@ -71,6 +71,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="replace the benchmark block of this README with the new table",
     )
     parser.add_argument(
+        "--load",
+        action="store_true",
+        help="instead: the service under load and hostile input (viewers 1/20/200, a 20 s "
+        "load, a bad-input corpus; see bench/load.py)",
+    )
+    parser.add_argument(
         "--train",
         action="store_true",
         help="part 6: actually run the default training recipe and time it "
@@ -221,11 +227,9 @@ def bench_classify(model_dir: Path, frames: list[Any], quick: bool, tmp: Path) -
             )
 
     keras_note = ""
-    try:
-        from screwcam.training import keras_bench
-    except ImportError:  # pragma: no cover - only on a device without the train extra
-        keras_bench = None
-    if keras_bench is not None and _has_tensorflow() and (model_dir / "model.keras").exists():
+    from screwcam.bench import keras_bench  # imports TensorFlow only when called
+
+    if _has_tensorflow() and (model_dir / "model.keras").exists():
         log("  Keras model.predict (the thesis's way) ...")
         model = keras_bench.load_keras_model(model_dir)
         t = keras_bench.predict_times(model, crops, repeats=10 if quick else 30)
@@ -342,11 +346,10 @@ def bench_finders(model_dir: Path, quick: bool) -> dict:
 
 
 def _make_pipeline(model_dir: Path, source_factory: Callable[[], Any]) -> Any:
+    from screwcam.classifier import Classifier
     from screwcam.edge_service.analyzer import Analyzer
     from screwcam.edge_service.config import Config
     from screwcam.edge_service.pipeline import Pipeline
-
-    from screwcam.classifier import Classifier
 
     cfg = Config()
     analyzer = Analyzer(
@@ -359,7 +362,6 @@ def _make_pipeline(model_dir: Path, source_factory: Callable[[], Any]) -> Any:
 
 def bench_pipeline(model_dir: Path, frames: list[Any], quick: bool) -> dict:
     from screwcam.edge_service.draw import annotate, encode_jpeg
-
     from screwcam.preprocess import preprocess_many, to_gray
 
     pipeline = _make_pipeline(model_dir, lambda: None)
@@ -427,6 +429,51 @@ def bench_pipeline(model_dir: Path, frames: list[Any], quick: bool) -> dict:
         f"decoded 640x480 frames x {passes} passes, median per frame; floor = sum of "
         "the medians of each bare operation timed alone over the same frames; "
         f"throughput: {threaded['method']}",
+    }
+
+
+def bench_tracking(model_dir: Path, quick: bool) -> dict:
+    """The processing thread's work per frame (Pipeline.analyze) with tracking off
+    and on, on a conveyor pass (heads entering, crossing, leaving)."""
+    import dataclasses
+
+    from screwcam.edge_service.tracking import HeadTracker
+    from screwcam.frames import Frame
+    from screwcam.render import ConveyorSource
+
+    with ConveyorSource(realtime=False, condition="even") as belt:
+        count = min(belt.pass_frames, 150 if quick else 400)
+        frames = [Frame(*belt.render(i)[:1], i, i / belt.fps) for i in range(count)]
+    passes = 2 if quick else 5
+    pipeline = _make_pipeline(model_dir, lambda: None)
+    times: dict[str, list[float]] = {"off": [], "on": []}
+    track_s: list[float] = []
+    heads = 0
+    for _ in range(passes):  # alternate, so a change in machine load hits both alike
+        for mode in ("off", "on"):
+            pipeline.tracker = HeadTracker() if mode == "on" else None
+            for frame in frames:
+                frame = dataclasses.replace(frame)
+                t0 = time.perf_counter()
+                result = pipeline.analyze(frame)
+                times[mode].append(time.perf_counter() - t0)
+                if mode == "on":
+                    track_s.append(result.stages["track"])
+                    heads += len(result.heads)
+    off, on = (float(np.median(times[m])) * 1e3 for m in ("off", "on"))
+    return {
+        "frames": count,
+        "passes": passes,
+        "heads_per_frame": heads / max(1, len(track_s)),
+        "off_ms": off,
+        "on_ms": on,
+        "off_fps": 1e3 / off,
+        "on_fps": 1e3 / on,
+        "track_ms": float(np.median(track_s)) * 1e3,
+        "track_p99_ms": float(np.percentile(track_s, 99)) * 1e3,
+        "method": f"Pipeline.analyze (find heads, crop, classify, track) on {count} frames of "
+        f"a 640x480 conveyor pass, {passes} passes alternating tracking off and on; median "
+        "per frame; track = the tracker's own stage",
     }
 
 
@@ -609,6 +656,7 @@ def bench_streaming(model_dir: Path, video: Path, quick: bool, tmp: Path) -> dic
     servers = {
         "screwcam": (
             [
+                "-P",
                 "-m",
                 "screwcam.cli",
                 "serve",
@@ -625,7 +673,7 @@ def bench_streaming(model_dir: Path, video: Path, quick: bool, tmp: Path) -> dic
             "/healthz",
         ),
         "naive": (
-            ["-m", "screwcam.bench.bench", "--naive-server", str(video), str(model_dir)],
+            ["-P", "-m", "screwcam.bench.bench", "--naive-server", str(video), str(model_dir)],
             "/video_feed",
             "/",
         ),
@@ -658,9 +706,9 @@ def _naive_server(video: str, model_dir: str, port: int) -> None:
     """The way the common Flask streaming tutorials do it: every client's generator
     opens the camera itself, and analyses, draws and encodes every frame itself."""
     from flask import Flask, Response
-    from screwcam.edge_service.analyzer import Analyzer
 
     from screwcam.classifier import Classifier
+    from screwcam.edge_service.analyzer import Analyzer
     from screwcam.sources import VideoFileSource
 
     app = Flask("naive")
@@ -697,6 +745,7 @@ def _serving_rss_mb(model_dir: Path, source: str, seconds: float) -> float:
     port = _free_port()
     proc = _serve(
         [
+            "-P",
             "-m",
             "screwcam.cli",
             "serve",
@@ -728,6 +777,7 @@ def bench_footprint(model_dir: Path, quick: bool, video: Path) -> dict:
     t0 = time.monotonic()
     proc = _serve(
         [
+            "-P",
             "-m",
             "screwcam.cli",
             "serve",
@@ -763,7 +813,7 @@ def bench_footprint(model_dir: Path, quick: bool, video: Path) -> dict:
     if _has_tensorflow():
         try:
             out = subprocess.run(
-                [sys.executable, "-m", "screwcam.bench.keras_bench"],
+                [sys.executable, "-P", "-m", "screwcam.bench.keras_bench"],
                 capture_output=True,
                 text=True,
                 timeout=120,
@@ -896,6 +946,16 @@ def markdown(r: dict[str, Any]) -> str:
             "the camera's 30 fps (goal ≥ 10×).",
             "",
         ]
+    tr = r.get("tracking")
+    if tr:
+        lines += [
+            f"**2b. Tracking** (track ids, voted labels, counting): "
+            f"{tr['off_ms']:.2f} ms per frame off, {tr['on_ms']:.2f} ms on "
+            f"({tr['off_fps']:.0f} vs {tr['on_fps']:.0f} frames/s; the tracker itself "
+            f"{tr['track_ms']:.3f} ms median, {tr['track_p99_ms']:.3f} ms p99, "
+            f"{tr['heads_per_frame']:.1f} heads per frame) — {tr['method']}.",
+            "",
+        ]
     lat = r.get("latency")
     if lat:
         lines += [
@@ -985,6 +1045,7 @@ def bench(model_dir: Path, quick: bool, run_training: bool = False) -> dict[str,
             ("classify", lambda: bench_classify(model_dir, frames, quick, tmp)),
             ("finders", lambda: bench_finders(model_dir, quick)),
             ("pipeline", lambda: bench_pipeline(model_dir, frames, quick)),
+            ("tracking", lambda: bench_tracking(model_dir, quick)),
             ("latency", lambda: bench_latency(model_dir, video, quick)),
             ("streaming", lambda: bench_streaming(model_dir, video, quick, tmp)),
             ("footprint", lambda: bench_footprint(model_dir, quick, video)),
@@ -999,6 +1060,17 @@ def bench(model_dir: Path, quick: bool, run_training: bool = False) -> dict[str,
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.load:
+        from .load import markdown_load, run_load
+
+        results = run_load(resolve_bundle_path(args.model), args.quick)
+        table = markdown_load(results)
+        print(table)
+        if args.json:
+            _write_atomic(args.json, json.dumps(results, indent=2, default=str) + "\n")
+        if args.markdown:
+            _write_atomic(args.markdown, table)
+        return 0
     results = bench(resolve_bundle_path(args.model), args.quick, args.train)
     table = markdown(results)
     print(table)

@@ -20,6 +20,7 @@ from screwcam.timing import median_seconds
 def load_keras_model(model_dir: Path) -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
+
     import screwcam.training.models  # noqa: F401  (registers the custom layers)
 
     return keras.models.load_model(Path(model_dir) / "model.keras")
@@ -38,9 +39,8 @@ def predict_times(model: Any, crops: np.ndarray, repeats: int) -> dict[str, floa
 def float32_bundle(model: Any, model_dir: Path, out_dir: Path) -> Path:
     """Write a float32 (unquantized) bundle of the same Keras model into `out_dir`,
     with the export command's own converter and metadata, and return its path."""
-    from screwcam.export.export import bundle_meta, convert
-
     from screwcam.bundle import write_bundle
+    from screwcam.export.export import bundle_meta, convert
 
     out_dir.mkdir(parents=True, exist_ok=True)
     tflite = convert(model, "none", np.zeros((0, 28, 28), np.uint8))

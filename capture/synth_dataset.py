@@ -20,11 +20,13 @@ always gives the same images, in any number of processes.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,6 +169,8 @@ def _make_chunk(args: tuple[int, list[tuple[int, int]]]) -> list[SynthSample]:
 
 def _init_worker() -> None:
     cv2.setNumThreads(1)  # the processes already use every core
+    # Ctrl-C reaches the whole process group: the parent stops the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def generate(seed: int, per_class: int, jobs: int = 1) -> Iterator[SynthSample]:
@@ -177,9 +181,17 @@ def generate(seed: int, per_class: int, jobs: int = 1) -> Iterator[SynthSample]:
         for chunk in chunks:
             yield from _make_chunk(chunk)
         return
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker) as pool:
-        for result in pool.map(_make_chunk, chunks):
+    # A multiprocessing Pool, not a ProcessPoolExecutor: leaving this block for any
+    # reason (Ctrl-C, SIGTERM, an error, the generator closed) terminates the workers
+    # at once instead of letting them render the remaining chunks.
+    pool = multiprocessing.get_context().Pool(jobs, initializer=_init_worker)
+    try:
+        for result in pool.imap(_make_chunk, chunks):
             yield from result
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
 
 
 class _Progress:
@@ -270,7 +282,17 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     progress = _Progress(total)
-    samples = generate(args.seed, args.per_class, jobs)
+    with contextlib.closing(generate(args.seed, args.per_class, jobs)) as samples:
+        return _write(args, out, samples, progress, total)
+
+
+def _write(
+    args: argparse.Namespace,
+    out: Path,
+    samples: Iterator[SynthSample],
+    progress: _Progress,
+    total: int,
+) -> int:
     if args.by_condition:
         out.mkdir(parents=True, exist_ok=True)
         missed = write_by_condition(out, samples, progress)

@@ -18,6 +18,13 @@ from screwcam.preprocess import preprocess_many, to_gray
 from .results import UNKNOWN, Head
 
 
+def _detector_file(bundle: object) -> object:
+    """What identifies a bundle's detector: its file's path and size, or None."""
+    part = getattr(bundle, "part", None)
+    path = part("detector") if callable(part) else None
+    return None if path is None else (str(path), path.stat().st_size)
+
+
 class ClassifierLike(Protocol):
     def classify(self, batch: np.ndarray) -> np.ndarray: ...
 
@@ -49,7 +56,31 @@ class Analyzer:
         if not self.labels:
             raise ValueError("the classifier's bundle names no labels; pass labels=")
         self.find = find if find is not None else find_heads_fn(bundle, find_threads)
+        # a finder made from the bundle follows the bundle when the classifier is swapped
+        self._own_find = find is None
+        self._find_threads = find_threads
+        self._find_from = _detector_file(bundle)
         self._lock = threading.Lock()
+
+    def set_classifier(
+        self, classifier: ClassifierLike, labels: Sequence[str] | None = None
+    ) -> ClassifierLike:
+        """Swap in another classifier (a model loaded while the service runs, an adapted
+        one from the Teach panel) between two frames: waits for a classifier call in
+        progress, and the next frame uses the new one. Returns the one it replaced."""
+        bundle = getattr(classifier, "bundle", None)
+        new_labels = tuple(labels or getattr(bundle, "labels", None) or ())
+        if not new_labels:
+            raise ValueError("the classifier's bundle names no labels; pass labels=")
+        new_find, source = self.find, self._find_from
+        if self._own_find and _detector_file(bundle) != self._find_from:
+            # the new bundle brings another detector (or none): built before the swap
+            new_find, source = find_heads_fn(bundle, self._find_threads), _detector_file(bundle)
+        with self._lock:
+            old, self.classifier = self.classifier, classifier
+            self.labels = new_labels
+            self.find, self._find_from = new_find, source
+        return old
 
     def analyze(
         self, image: np.ndarray, stages: dict[str, float] | None = None
@@ -64,8 +95,10 @@ class Analyzer:
         batch = preprocess_many(gray, [b.as_list() for b in boxes]) if boxes else None
         t3 = time.perf_counter()
         inference_s = 0.0
+        labels = self.labels
         if batch is not None:
-            with self._lock:
+            with self._lock:  # the classifier and its labels, swapped together
+                labels = self.labels
                 t_call = time.perf_counter()
                 probs = np.asarray(self.classifier.classify(batch))
                 inference_s = time.perf_counter() - t_call
@@ -73,16 +106,16 @@ class Analyzer:
             stages.update(gray=t1 - t0, find_heads=t2 - t1, crop=t3 - t2, classify=inference_s)
         if batch is None:
             return [], 0.0
-        if probs.shape != (len(boxes), len(self.labels)):
+        if probs.shape != (len(boxes), len(labels)):
             raise RuntimeError(
                 f"classifier returned shape {probs.shape} for {len(boxes)} crops and "
-                f"{len(self.labels)} labels"
+                f"{len(labels)} labels"
             )
         heads = []
         for box, row in zip(boxes, probs, strict=True):
             best = int(np.argmax(row))
             conf = float(row[best])
-            name = self.labels[best]
+            name = labels[best]
             if conf >= self.threshold:
                 heads.append(Head(box, name, ENGLISH.get(name, name), conf, name))
             else:

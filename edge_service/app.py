@@ -1,20 +1,20 @@
 """The web app: page, MJPEG stream, event stream, JSON API, health and metrics.
 
 `create_app(config, pipeline)` builds a Flask app around a running (or not yet
-started) `Pipeline`; nothing starts at import time. Streams read the pipeline's
-latest result with a timeout, so they skip frames when a client is slow and end
-promptly when the pipeline stops. Every error, 4xx or 5xx, is JSON.
+started) `Pipeline`; nothing starts at import time. A stream request is checked
+here (token, viewer capacity: 503 beyond) and then handed to the `StreamHub`
+(streaming.py), whose one sender thread writes every viewer, so streams never
+hold a server thread. Uploads are decoded within the device's memory and at most
+`max_concurrent_uploads` at once (upload.py). Every error, 4xx or 5xx, is JSON.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
-import itertools
-import json
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
@@ -25,9 +25,10 @@ from screwcam.classes import ENGLISH
 from .analyzer import Analyzer
 from .config import Config
 from .draw import color_hex
+from .metrics import CONTENT_TYPE
 from .pipeline import Pipeline
-from .results import MJPEG_BOUNDARY
-from .upload import UploadError, decode_upload
+from .streaming import CONTENT_TYPES, NO_CACHE, StreamHub, iter_stream, take_over_waitress
+from .upload import UploadError, UploadGate, decode_upload
 
 log = logging.getLogger(__name__)
 
@@ -37,93 +38,37 @@ _OPEN_ENDPOINTS = {"healthz", "static"}
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-class StallGuard:
-    """Disconnects viewers that stopped reading.
-
-    A stream's server thread blocks once the viewer's socket and the server's
-    output buffer are full (a phone asleep with the page open, a stuck client).
-    Each stream marks itself busy while a chunk is being handed to the server;
-    when that lasts longer than `limit_s`, this guard closes the connection from
-    the server's own loop, which wakes the thread, ends the stream and frees it.
-    Its thread starts with the first stream and ends with the pipeline.
-    """
-
-    def __init__(self, stop: threading.Event, limit_s: float, on_stalled: Callable[[], None]):
-        self._stop = stop
-        self.limit_s = limit_s
-        self._on_stalled = on_stalled
-        self._lock = threading.Lock()
-        self._busy: dict[int, tuple[float, Callable[[], None], str]] = {}
-        self._thread: threading.Thread | None = None
-
-    @staticmethod
-    def closer_for(environ: dict[str, Any]) -> Callable[[], None] | None:
-        """A function closing this request's connection in waitress's loop thread
-        (None under another server: then stalled viewers are not cut off)."""
-        check = environ.get("waitress.client_disconnected")
-        channel = getattr(check, "__self__", None)
-        trigger = getattr(getattr(channel, "server", None), "trigger", None)
-        if channel is None or trigger is None or not hasattr(channel, "handle_close"):
-            return None
-
-        def close() -> None:
-            if channel.connected:
-                channel.handle_close()
-
-        return lambda: trigger.pull_trigger(close)
-
-    def busy(self, key: int, closer: Callable[[], None] | None, peer: str) -> None:
-        if closer is None:
-            return
-        with self._lock:
-            self._busy[key] = (time.monotonic(), closer, peer)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="stall-guard", daemon=True)
-                self._thread.start()
-
-    def done(self, key: int) -> None:
-        with self._lock:
-            self._busy.pop(key, None)
-
-    def _run(self) -> None:
-        while not self._stop.wait(min(1.0, self.limit_s / 4)):
-            now = time.monotonic()
-            with self._lock:
-                stalled = [(k, v) for k, v in self._busy.items() if now - v[0] > self.limit_s]
-                for key, _ in stalled:
-                    del self._busy[key]
-            for _, (since, closer, peer) in stalled:
-                log.warning(
-                    "viewer %s accepted no data for %.0f s; disconnecting it", peer, now - since
-                )
-                self._on_stalled()
-                try:
-                    closer()
-                except Exception:
-                    log.exception("could not disconnect viewer %s", peer)
-
-
 def create_app(
     config: Config,
     pipeline: Pipeline,
     *,
     upload_analyzer: Analyzer | None = None,
     model_info: dict[str, Any] | None = None,
+    health_extras: Callable[[], dict[str, Any]] | None = None,
 ) -> Flask:
     """The Flask app serving `pipeline`. `upload_analyzer` classifies uploads
     (its own interpreter); without it uploads share the pipeline's analyzer,
-    whose lock keeps the interpreter single-threaded."""
+    whose lock keeps the interpreter single-threaded. `model_info` is read live
+    (the page and /healthz show a swapped model); `health_extras` adds sections
+    to /healthz (tracking, MQTT)."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.server.max_upload_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     token = config.token()
     analyzer = upload_analyzer or pipeline.analyzer
-    model = dict(model_info or {})
-    stream_period = 1.0 / config.stream.max_fps if config.stream.max_fps > 0 else 0.0
+    model = model_info if model_info is not None else {}  # live: a model swap updates it
     stop = pipeline.stop_event
     metrics = pipeline.metrics
-    guard = StallGuard(stop, config.stream.viewer_timeout_s, metrics.client_stalled)
-    stream_ids = itertools.count(1)
+    hub = StreamHub(
+        pipeline,
+        max_viewers=config.stream.max_viewers,
+        viewer_timeout_s=config.stream.viewer_timeout_s,
+        max_fps=config.stream.max_fps,
+        metrics=metrics,
+        stop_event=stop,
+    )
+    app.extensions["screwcam.streams"] = hub
+    gate = UploadGate(config.server.max_concurrent_uploads)
 
     # --- access token -----------------------------------------------------------
     def _given_token() -> str:
@@ -181,74 +126,38 @@ def create_app(
             model=model,
             source=pipeline.source_name,
             threshold=config.model.confidence_threshold,
+            teach="teach" in app.blueprints,
+            tracking=config.tracking.enabled,
         )
 
-    # --- streams ----------------------------------------------------------------------
+    # --- streams: served by the hub's one sender thread (see streaming.py) ---------
     @app.get("/stream.mjpg")
     def stream() -> Response:
-        peer = request.remote_addr or "?"
-        return Response(
-            _mjpeg(peer, StallGuard.closer_for(request.environ)),
-            mimetype=f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}",
-            headers=_no_cache(),
-        )
-
-    def _mjpeg(peer: str, closer: Callable[[], None] | None) -> Iterator[bytes]:
-        metrics.client_connected("mjpeg")
-        log.info("video client %s connected", peer)
-        previous, finished, key = 0, False, next(stream_ids)
-        try:
-            while not stop.is_set():
-                video = pipeline.wait_for_video(previous, timeout=1.0)
-                if video is None:
-                    continue
-                previous = video.seq
-                sent_at = time.monotonic()
-                guard.busy(key, closer, peer)
-                yield video.mjpeg_part
-                guard.done(key)
-                if stream_period:  # at most max_fps for this viewer
-                    stop.wait(max(0.0, stream_period - (time.monotonic() - sent_at)))
-            finished = True
-        finally:
-            # GeneratorExit here means the server gave up on the client (its
-            # socket write failed or it disconnected): drop it, nothing else.
-            guard.done(key)
-            metrics.client_disconnected("mjpeg", dropped=not finished)
-            log.info("video client %s %s", peer, "closed" if finished else "dropped")
+        return _stream("mjpeg")
 
     @app.get("/api/events")
     def events() -> Response:
-        peer = request.remote_addr or "?"
-        headers = _no_cache()
-        headers["X-Accel-Buffering"] = "no"
-        closer = StallGuard.closer_for(request.environ)
-        return Response(_sse(peer, closer), mimetype="text/event-stream", headers=headers)
+        return _stream("sse")
 
-    def _sse(peer: str, closer: Callable[[], None] | None) -> Iterator[bytes]:
-        metrics.client_connected("sse")
-        previous, finished, key = 0, False, next(stream_ids)
-        try:
-            yield b"retry: 2000\n\n"
-            last_status = 0.0
-            while not stop.is_set():
-                result = pipeline.wait_for_result(previous, timeout=1.0)
-                if result is not None:
-                    previous = result.seq
-                    guard.busy(key, closer, peer)
-                    yield result.sse_event
-                    guard.done(key)
-                now = time.monotonic()
-                if result is None or now - last_status > 2.0:
-                    # Camera state even while no frames arrive (and a keep-alive).
-                    last_status = now
-                    payload = json.dumps(pipeline.status_json(), separators=(",", ":"))
-                    yield f"event: status\ndata: {payload}\n\n".encode()
-            finished = True
-        finally:
-            guard.done(key)
-            metrics.client_disconnected("sse", dropped=not finished)
-            log.debug("event client %s %s", peer, "closed" if finished else "dropped")
+    def _stream(kind: str) -> Response:
+        if not hub.reserve():
+            return _error(
+                503,
+                "too_many_viewers",
+                f"{hub.max_viewers} viewers are watching already ([stream] max_viewers); "
+                "try again later",
+                headers={"Retry-After": "5"},
+            )
+        headers = {**NO_CACHE, "X-Accel-Buffering": "no"}
+        if request.method == "HEAD":
+            hub.release()
+            return Response(mimetype=CONTENT_TYPES[kind], headers=headers)
+        peer = request.remote_addr or "?"
+        taken = take_over_waitress(request.environ)
+        if taken is not None:
+            hub.attach(taken[0], kind, peer, early=taken[1])
+            return Response(status=204)  # never sent: the connection is the hub's now
+        return Response(iter_stream(hub, kind, peer), mimetype=CONTENT_TYPES[kind], headers=headers)
 
     # --- JSON API ---------------------------------------------------------------------
     @app.get("/api/predictions")
@@ -265,25 +174,45 @@ def create_app(
 
     @app.post("/api/classify")
     def classify() -> Response:
-        if "image" in request.files:
-            data = request.files["image"].read()
-        elif request.files:
-            return _error(400, "bad_request", "send the image in the multipart field 'image'")
-        else:
-            data = request.get_data(cache=False)
+        # Before the body is read: a refused upload costs no memory.
+        if not gate.try_enter():
+            return _error(
+                503,
+                "busy",
+                f"{gate.limit} uploads are being classified already "
+                "([server] max_concurrent_uploads); try again in a moment",
+                headers={"Retry-After": "1"},
+            )
         try:
-            image = decode_upload(data, config.server.max_upload_pixels)
+            return _classify()
+        finally:
+            gate.leave()
+
+    def _classify() -> Response:
+        if request.mimetype == "multipart/form-data":
+            if "image" not in request.files:
+                return _error(400, "bad_request", "send the image in the multipart field 'image'")
+            data = request.files["image"].read()
+        else:  # the raw body, whatever it claims to be (curl --data-binary says form data)
+            data = request.get_data(cache=False, parse_form_data=False)
+        try:
+            upload = decode_upload(
+                data, config.server.max_upload_pixels, config.server.max_decode_pixels
+            )
         except UploadError as exc:
             return _error(exc.status, "bad_image", str(exc))
-        heads, inference_s = analyzer.analyze(image)
+        del data
+        heads, inference_s = analyzer.analyze(upload.image)
         metrics.upload_classified()
+        if upload.scale != 1:  # boxes in the (upright) original image's pixels
+            heads = [dataclasses.replace(h, box=h.box.scaled(upload.scale)) for h in heads]
         return jsonify(
             {
                 "seq": 0,
                 "frame": 0,
                 "time": round(time.time(), 3),
                 "heads": [h.to_json() for h in heads],
-                "size": [int(image.shape[1]), int(image.shape[0])],
+                "size": [upload.width, upload.height],
                 "inference_ms": round(inference_s * 1000.0, 2),
             }
         )
@@ -291,21 +220,19 @@ def create_app(
     @app.get("/healthz")
     def healthz() -> Response:
         healthy, details = pipeline.health()
-        details["model"] = model
+        details["model"] = dict(model)
+        if health_extras is not None:
+            details.update(health_extras())
         response = jsonify(details)
         response.status_code = 200 if healthy else 503
-        response.headers.update(_no_cache())
+        response.headers.update(NO_CACHE)
         return response
 
     @app.get("/metrics")
     def prometheus() -> Response:
-        return Response(metrics.render(), mimetype="text/plain; version=0.0.4")
+        return Response(metrics.render(), content_type=CONTENT_TYPE)
 
     return app
-
-
-def _no_cache() -> dict[str, str]:
-    return {"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache"}
 
 
 def _error(

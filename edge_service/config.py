@@ -17,10 +17,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import socket
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from screwcam.bundle import DEFAULT_BUNDLE, resolve_bundle_path
 from screwcam.errors import ConfigError
@@ -30,6 +32,8 @@ from screwcam.sources import SOURCE_HELP
 DEFAULT_MODEL = DEFAULT_BUNDLE
 #: systemd's LoadCredential= puts the token here ($CREDENTIALS_DIRECTORY/<name>).
 CREDENTIAL_NAME = "screwcam-token"
+#: ... and the MQTT password here
+MQTT_CREDENTIAL_NAME = "mqtt-password"
 
 
 def _field(
@@ -98,10 +102,10 @@ class ServerConfig:
     host: str = _field("0.0.0.0", "address to listen on (0.0.0.0 = every interface)")
     port: int = _field(8080, "TCP port", lo=1, hi=65535)
     threads: int = _field(
-        48,
-        "web server threads; every open video stream or event stream holds one, so allow "
-        "for the number of viewers plus a few",
-        lo=4,
+        8,
+        "web server threads for the page, the API, uploads and /healthz (video and event "
+        "streams do not hold one: one sender thread writes every stream)",
+        lo=2,
         hi=512,
     )
     access_token: str = _field(
@@ -128,6 +132,19 @@ class ServerConfig:
         lo=64 * 64,
         hi=200_000_000,
     )
+    max_decode_pixels: int = _field(
+        4_000_000,
+        "most pixels an upload is decoded to: a bigger JPEG is decoded at 1/2, 1/4 or 1/8 "
+        "of its size (boxes are still reported in its own pixels); a bigger PNG is refused",
+        lo=64 * 64,
+        hi=50_000_000,
+    )
+    max_concurrent_uploads: int = _field(
+        2,
+        "uploads decoded at the same time; one more gets 503 with Retry-After at once",
+        lo=1,
+        hi=64,
+    )
 
 
 @dataclass(frozen=True)
@@ -141,11 +158,144 @@ class StreamConfig:
     )
     viewer_timeout_s: float = _field(
         10.0,
-        "a viewer that accepts no data for this long is disconnected, which frees the "
-        "server thread its stream holds",
+        "a video or event viewer that accepts no data for this long while data waits for "
+        "it is disconnected",
         lo=1.0,
         hi=3600.0,
     )
+    max_viewers: int = _field(
+        64,
+        "open video and event streams at most (a page viewer holds two); one more gets "
+        "503 with Retry-After",
+        lo=1,
+        hi=10_000,
+    )
+
+
+@dataclass(frozen=True)
+class TeachConfig:
+    enabled: bool = _field(True, "offer the Teach panel (examples, review queue, adapt)")
+    dir: str = _field(
+        "",
+        "folder for examples, the review queue, training videos and adapted models; "
+        "empty = $STATE_DIRECTORY/teach under systemd, else "
+        "$XDG_STATE_HOME/screwcam/teach (~/.local/state/screwcam/teach)",
+    )
+    record_seconds: float = _field(
+        10.0, "default length of a teaching recording, seconds", lo=1.0, hi=120.0
+    )
+    review_threshold: float = _field(
+        0.6,
+        'heads shown "unknown" or below this confidence go to the review queue',
+        lo=0.0,
+        hi=1.0,
+    )
+    review_every_s: float = _field(
+        2.0, "at most one head per this many seconds goes to the review queue", lo=0.1, hi=3600.0
+    )
+    review_max: int = _field(
+        200, "most crops kept in the review queue (oldest dropped first)", lo=1, hi=100_000
+    )
+
+    def folder(self) -> Path:
+        if self.dir:
+            return Path(self.dir).expanduser()
+        state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+        if state:
+            return Path(state) / "teach"
+        xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        return Path(xdg) / "screwcam" / "teach"
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    enabled: bool = _field(
+        True, "give every head a track, vote its label over its frames and count it once"
+    )
+    confirm_frames: int = _field(
+        5,
+        "a track is counted once it was seen whole (not cut by the frame's border) in "
+        "this many frames",
+        lo=1,
+        hi=100,
+    )
+    max_age_s: float = _field(
+        1.0,
+        "a head not found for this long loses its track (a new id when it is back)",
+        lo=0.05,
+        hi=30.0,
+    )
+    gate: float = _field(
+        0.8,
+        "farthest a head may be from where its track was expected, in head sizes",
+        lo=0.1,
+        hi=5.0,
+    )
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    url: str = _field(
+        "",
+        'broker, e.g. "mqtt://192.168.1.10:1883" or "mqtts://broker.example:8883"; '
+        "empty = MQTT off",
+    )
+    username: str = _field("", "user name at the broker (empty = none)")
+    password: str = _field("", "password (prefer password_file or the systemd credential)")
+    password_file: str = _field(
+        "",
+        "read the password from this file; when empty and "
+        f"$CREDENTIALS_DIRECTORY/{MQTT_CREDENTIAL_NAME} exists, that file is used",
+    )
+    topic: str = _field("screwcam", "topic prefix: <topic>/<device>/status|events|counts")
+    device: str = _field("", "this device's name in the topics (empty = the host name)")
+    queue_size: int = _field(
+        10000,
+        "events kept while the broker is away (the oldest are dropped beyond this)",
+        lo=10,
+        hi=1_000_000,
+    )
+    keepalive_s: int = _field(30, "MQTT keep-alive in seconds", lo=5, hi=3600)
+    reconnect_min_s: float = _field(0.5, "first wait before reconnecting", lo=0.1, hi=60.0)
+    reconnect_max_s: float = _field(
+        30.0, "longest wait between reconnect attempts (doubling up to this)", lo=1.0, hi=3600.0
+    )
+    tls_ca_file: str = _field(
+        "", "CA certificate file for mqtts:// (empty = the system's certificates)"
+    )
+    home_assistant: bool = _field(
+        False, "publish Home Assistant MQTT discovery, so the counts appear as sensors"
+    )
+    discovery_prefix: str = _field("homeassistant", "Home Assistant's discovery topic prefix")
+
+    def broker(self) -> tuple[str, str, int]:
+        """(scheme, host, port) of the url (checked at load)."""
+        parts = urlsplit(self.url)
+        default = 8883 if parts.scheme == "mqtts" else 1883
+        return parts.scheme, parts.hostname or "", parts.port or default
+
+    def device_name(self) -> str:
+        return self.device or socket.gethostname().split(".")[0] or "screwcam"
+
+    def secret(self) -> str:
+        """The password in effect ("" = none): password, else password_file, else the
+        systemd credential, if present. Never logged."""
+        if self.password:
+            return self.password
+        path = self.password_file
+        if not path:
+            cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+            candidate = Path(cred_dir) / MQTT_CREDENTIAL_NAME if cred_dir else None
+            if candidate is None or not candidate.is_file():
+                return ""
+            path = str(candidate)
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"[mqtt] password_file = {path!r} cannot be read ({exc.strerror}); "
+                "fix the path or its permissions"
+            ) from exc
 
 
 @dataclass(frozen=True)
@@ -154,6 +304,9 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
+    teach: TeachConfig = field(default_factory=TeachConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     #: the file this was read from (None = built-in defaults); not a TOML key
     origin: str | None = field(default=None, compare=False)
 
@@ -189,6 +342,9 @@ SECTIONS: dict[str, type] = {
     "model": ModelConfig,
     "server": ServerConfig,
     "stream": StreamConfig,
+    "teach": TeachConfig,
+    "tracking": TrackingConfig,
+    "mqtt": MqttConfig,
 }
 
 
@@ -259,8 +415,45 @@ def _check_section(origin: str | None, section: str, obj: Any) -> None:
         raise ConfigError(
             f"{_where(origin)}[server] set either access_token or token_file, not both"
         )
+    if isinstance(obj, MqttConfig):
+        _check_mqtt(origin, obj)
     if isinstance(obj, CameraConfig) and not obj.source.strip():
         raise ConfigError(f'{_where(origin)}[camera] source is empty; use "auto" or a source')
+
+
+def _check_mqtt(origin: str | None, obj: MqttConfig) -> None:
+    where = f"{_where(origin)}[mqtt]"
+    if obj.url:
+        parts = urlsplit(obj.url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ConfigError(
+                f'{where} url = {obj.url!r} is not "mqtt://HOST[:PORT]" or "mqtts://HOST[:PORT]"'
+            )
+        if parts.username is not None or parts.password is not None:
+            raise ConfigError(
+                f"{where} url carries a user or password; put them in username and "
+                "password_file (the url is printed, secrets are not)"
+            )
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError as exc:
+            raise ConfigError(f"{where} url = {obj.url!r}: bad port ({exc})") from exc
+        if parts.path not in ("", "/"):
+            raise ConfigError(f"{where} url = {obj.url!r} has a path; set the topic instead")
+    if obj.password and obj.password_file:
+        raise ConfigError(f"{where} set either password or password_file, not both")
+    for key in ("topic", "device", "discovery_prefix"):
+        value = getattr(obj, key)
+        if any(c in value for c in "+#\0") or value.startswith("/") or value.endswith("/"):
+            raise ConfigError(
+                f"{where} {key} = {value!r} may not contain + # or NUL, nor start or end with /"
+            )
+    if not obj.topic:
+        raise ConfigError(f'{where} topic is empty; use e.g. "screwcam"')
+    if "/" in obj.device:
+        raise ConfigError(f"{where} device = {obj.device!r} may not contain /")
+    if obj.reconnect_min_s > obj.reconnect_max_s:
+        raise ConfigError(f"{where} reconnect_min_s is larger than reconnect_max_s")
 
 
 def config_from_dict(data: dict[str, Any], origin: str | None = None) -> Config:
@@ -332,7 +525,7 @@ def format_config(config: Config, *, hide_secrets: bool = True, comments: bool =
         lines.append(f"[{name}]")
         for f in dataclasses.fields(section):
             value = getattr(section, f.name)
-            if hide_secrets and f.name == "access_token" and value:
+            if hide_secrets and f.name in ("access_token", "password") and value:
                 value = "<set>"
             if comments:
                 desc = f.metadata["description"]

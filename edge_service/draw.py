@@ -1,5 +1,6 @@
 """Drawing the annotations onto a frame: a box per head with its English class
-name and confidence. The same colours are used by the web page (static/app.js)."""
+name and confidence (with tracking: the track id and the label voted over the track).
+The same colours are used by the web page (static/app.js)."""
 
 from __future__ import annotations
 
@@ -42,9 +43,14 @@ def annotate(image: np.ndarray, heads: Sequence[HeadLike]) -> np.ndarray:
     for head in heads:
         box = head.box.as_list() if hasattr(head.box, "as_list") else head.box
         x, y, w, h = (int(v) for v in box)
-        color = COLORS_BGR.get(head.label, COLORS_BGR["unknown"])
+        track = getattr(head, "track", None)
+        if track is not None and track.label != "unknown":
+            # the label voted over the head's track: steady, it does not flicker
+            label, text = track.label, f"#{track.id} {track.label_en} {track.confidence:.0%}"
+        else:
+            label, text = head.label, f"{head.label_en} {head.confidence * 100:.0f}%"
+        color = COLORS_BGR.get(label, COLORS_BGR["unknown"])
         cv2.rectangle(out, (x, y), (x + w, y + h), color, thickness, cv2.LINE_AA)
-        text = f"{head.label_en} {head.confidence * 100:.0f}%"
         (tw, th), base = cv2.getTextSize(text, font, 0.6 * scale, max(1, thickness - 1))
         ty = y - 4 if y - th - base - 4 >= 0 else min(height - 1, y + h + th + 4)
         tx = min(max(0, x), max(0, width - tw - 4))

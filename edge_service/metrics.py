@@ -1,86 +1,156 @@
-"""Service metrics in the Prometheus text format, written by hand (no dependency).
+"""Service metrics for GET /metrics, through `prometheus_client`.
 
-One `Metrics` instance per service; every method is thread-safe. `render()`
-returns the text for GET /metrics.
+One `Metrics` instance per service, with its own `CollectorRegistry` (no global
+registry: tests run several services in one process). Every method is
+thread-safe; `render()` returns the text exposition format. The few numbers the
+code itself reads (frames captured / processed / dropped, the fps window) are
+kept as plain attributes as well.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from bisect import bisect_left
 from collections import deque
+from collections.abc import Callable
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    Summary,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from screwcam.classes import CLASSES
 
 #: upper bounds (seconds) of the latency histograms
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-
-
-class Histogram:
-    def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
-        self.buckets = buckets
-        self.counts = [0] * (len(buckets) + 1)  # last = +Inf only
-        self.total = 0.0
-        self.n = 0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.buckets, value)] += 1
-        self.total += value
-        self.n += 1
-
-    def lines(self, name: str) -> list[str]:
-        out, running = [], 0
-        for bound, count in zip(self.buckets, self.counts, strict=False):
-            running += count
-            out.append(f'{name}_bucket{{le="{bound}"}} {running}')
-        out.append(f'{name}_bucket{{le="+Inf"}} {self.n}')
-        out.append(f"{name}_sum {self.total:.6f}")
-        out.append(f"{name}_count {self.n}")
-        return out
+CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 class Metrics:
-    def __init__(self, fps_window: int = 30, labels: tuple[str, ...] = ()) -> None:
-        #: the bundle's labels (every one is reported, also at 0); others seen are added
+    def __init__(self, fps_window: int = 30, labels: tuple[str, ...] = CLASSES) -> None:
+        #: the bundle's labels: every one is reported, also at 0 (others when seen)
         self.labels = tuple(labels)
         self._lock = threading.Lock()
         self.started = time.monotonic()
         self.frames_captured = 0
         self.frames_processed = 0
         self.frames_dropped = 0
-        self.camera_reconnects = 0
-        self.camera_up = 0
-        self.inference = Histogram()
-        self.latency = Histogram()
-        self.clients: dict[str, int] = {"mjpeg": 0, "sse": 0}
-        self.clients_dropped = 0
-        self.clients_stalled = 0
-        self.heads_in_view: dict[str, int] = {}
-        self.heads_total: dict[str, int] = {}
-        self.uploads = 0
-        self.stage_totals: dict[str, tuple[float, int]] = {}  # step -> (seconds, frames)
         self._times: deque[float] = deque(maxlen=fps_window)
+        self.stage_totals: dict[str, tuple[float, int]] = {}  # step -> (seconds, frames)
+        self._in_view_labels: set[str] = {*self.labels, "unknown"}
+        self.clients: dict[str, int] = {"mjpeg": 0, "sse": 0}
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        p = "screwcam_"
+        Gauge(p + "fps", "Frames processed per second (recent window).", registry=r).set_function(
+            self.fps
+        )
+        self._captured = Counter(p + "frames_captured", "Frames read from the camera.", registry=r)
+        self._processed = Counter(
+            p + "frames_processed", "Frames analysed and published.", registry=r
+        )
+        self._dropped = Counter(
+            p + "frames_dropped",
+            "Frames skipped because a newer one arrived before they were processed.",
+            registry=r,
+        )
+        self._reconnects = Counter(
+            p + "camera_reconnects",
+            "Camera failures (open or read), each followed by a reopen after the backoff wait.",
+            registry=r,
+        )
+        self._camera_up = Gauge(p + "camera_up", "1 while the camera delivers frames.", registry=r)
+        self._inference = Histogram(
+            p + "inference_seconds",
+            "Time of one classifier call (all heads of a frame).",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self._latency = Histogram(
+            p + "frame_latency_seconds",
+            "From capture to published result (find heads, classify, track).",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self._stages = Summary(
+            p + "stage_seconds",
+            "Time per processing step of a frame (gray, find_heads, crop, classify, track, "
+            "draw, jpeg).",
+            ["stage"],
+            registry=r,
+        )
+        self._clients_g = Gauge(
+            p + "clients_connected", "Open video and event streams.", ["kind"], registry=r
+        )
+        for kind in self.clients:
+            self._clients_g.labels(kind)
+        self._clients_dropped = Counter(
+            p + "clients_dropped",
+            "Streams ended by the viewer going away (a failed write or a closed connection).",
+            registry=r,
+        )
+        self._clients_stalled = Counter(
+            p + "clients_stalled",
+            "Viewers disconnected because they stopped reading (stream viewer_timeout_s).",
+            registry=r,
+        )
+        self._in_view = Gauge(
+            p + "heads_in_view", "Heads per class in the latest frame.", ["label"], registry=r
+        )
+        self._detected = Counter(
+            p + "heads_detected", "Heads per class over all frames.", ["label"], registry=r
+        )
+        self._counted = Counter(
+            p + "heads_counted",
+            "Heads counted once per track, per voted class (since start; /api/counts can "
+            "be reset, this cannot).",
+            ["label"],
+            registry=r,
+        )
+        for name in (*self.labels, "unknown"):
+            self._in_view.labels(name)
+            self._detected.labels(name)
+        for name in self.labels:
+            self._counted.labels(name)
+        self._tracks = Gauge(p + "tracks_active", "Tracks seen recently.", registry=r)
+        self._uploads = Counter(
+            p + "uploads_classified", "Images classified via POST /api/classify.", registry=r
+        )
+        self._swaps = Counter(
+            p + "model_swaps",
+            "Models loaded while running (POST /api/model, SIGHUP).",
+            ["result"],
+            registry=r,
+        )
+        for result in ("ok", "refused"):
+            self._swaps.labels(result)
+        self._model = Info(p + "model", "The model bundle in use.", registry=r)
+        Gauge(p + "uptime_seconds", "Seconds since the service started.", registry=r).set_function(
+            lambda: time.monotonic() - self.started
+        )
 
     # --- updates -------------------------------------------------------------
-
-    def _label_names(self) -> list[str]:
-        seen = [n for n in sorted({*self.heads_total, *self.heads_in_view}) if n != "unknown"]
-        return [*self.labels, *(n for n in seen if n not in self.labels), "unknown"]
-
     def frame_captured(self) -> None:
         with self._lock:
             self.frames_captured += 1
+        self._captured.inc()
 
     def frame_dropped(self, n: int = 1) -> None:
         with self._lock:
             self.frames_dropped += n
+        self._dropped.inc(n)
 
     def reconnect(self) -> None:
-        with self._lock:
-            self.camera_reconnects += 1
+        self._reconnects.inc()
 
     def set_camera_up(self, up: bool) -> None:
-        with self._lock:
-            self.camera_up = int(up)
+        self._camera_up.set(int(up))
 
     def frame_processed(
         self,
@@ -90,45 +160,72 @@ class Metrics:
         labels: list[str],
         now: float,
         stages: dict[str, float] | None = None,
+        tracks: int | None = None,
     ) -> None:
         with self._lock:
             self.frames_processed += 1
-            for name, seconds in (stages or {}).items():
-                total, n = self.stage_totals.get(name, (0.0, 0))
-                self.stage_totals[name] = (total + seconds, n + 1)
-            self.inference.observe(inference_s)
-            self.latency.observe(latency_s)
             self._times.append(now)
-            counts: dict[str, int] = {}
-            for label in labels:
-                counts[label] = counts.get(label, 0) + 1
-                self.heads_total[label] = self.heads_total.get(label, 0) + 1
-            self.heads_in_view = counts
+        self._processed.inc()
+        self._observe_stages(stages or {})
+        self._inference.observe(inference_s)
+        self._latency.observe(latency_s)
+        with self._lock:
+            shown = self._in_view_labels = {*self._in_view_labels, *labels}
+        counts = dict.fromkeys(shown, 0)
+        for label in labels:
+            counts[label] = counts.get(label, 0) + 1
+        for label, n in counts.items():
+            self._in_view.labels(label).set(n)
+            if n:
+                self._detected.labels(label).inc(n)
+        if tracks is not None:
+            self._tracks.set(tracks)
 
     def frame_rendered(self, stages: dict[str, float]) -> None:
         """Time of the render thread's steps (draw, jpeg) for one frame."""
+        self._observe_stages(stages)
+
+    def _observe_stages(self, stages: dict[str, float]) -> None:
         with self._lock:
             for name, seconds in stages.items():
                 total, n = self.stage_totals.get(name, (0.0, 0))
                 self.stage_totals[name] = (total + seconds, n + 1)
+        for name, seconds in stages.items():
+            self._stages.labels(name).observe(seconds)
+
+    def head_counted(self, label: str) -> None:
+        self._counted.labels(label).inc()
 
     def client_connected(self, kind: str) -> None:
         with self._lock:
             self.clients[kind] = self.clients.get(kind, 0) + 1
+            self._clients_g.labels(kind).set(self.clients[kind])
 
     def client_disconnected(self, kind: str, *, dropped: bool = False) -> None:
         with self._lock:
             self.clients[kind] = max(0, self.clients.get(kind, 0) - 1)
-            if dropped:
-                self.clients_dropped += 1
+            self._clients_g.labels(kind).set(self.clients[kind])
+        if dropped:
+            self._clients_dropped.inc()
 
     def client_stalled(self) -> None:
-        with self._lock:
-            self.clients_stalled += 1
+        self._clients_stalled.inc()
 
     def upload_classified(self) -> None:
-        with self._lock:
-            self.uploads += 1
+        self._uploads.inc()
+
+    def model_loaded(self, info: dict[str, object], *, swapped: bool = False) -> None:
+        self._model.info({k: str(v) for k, v in info.items() if v is not None})
+        if swapped:
+            self._swaps.labels("ok").inc()
+
+    def model_refused(self) -> None:
+        self._swaps.labels("refused").inc()
+
+    def watch_mqtt(self, state: Callable[[], dict[str, float]]) -> None:
+        """Export the MQTT publisher's state (connected, queued, published, dropped,
+        connects), read at each scrape."""
+        self.registry.register(_MqttCollector(state))
 
     # --- reads -----------------------------------------------------------------
     def fps(self, now: float | None = None) -> float:
@@ -149,81 +246,36 @@ class Metrics:
             return sum(self.clients.values())
 
     def render(self) -> str:
-        fps = self.fps()
-        with self._lock:
-            out = [
-                "# HELP screwcam_fps Frames processed per second (recent window).",
-                "# TYPE screwcam_fps gauge",
-                f"screwcam_fps {fps:.3f}",
-                "# HELP screwcam_frames_captured_total Frames read from the camera.",
-                "# TYPE screwcam_frames_captured_total counter",
-                f"screwcam_frames_captured_total {self.frames_captured}",
-                "# HELP screwcam_frames_processed_total Frames analysed and published.",
-                "# TYPE screwcam_frames_processed_total counter",
-                f"screwcam_frames_processed_total {self.frames_processed}",
-                "# HELP screwcam_frames_dropped_total Frames skipped because a newer one "
-                "arrived before they were processed.",
-                "# TYPE screwcam_frames_dropped_total counter",
-                f"screwcam_frames_dropped_total {self.frames_dropped}",
-                "# HELP screwcam_camera_reconnects_total Camera failures (open or read), each "
-                "followed by a reopen after the backoff wait.",
-                "# TYPE screwcam_camera_reconnects_total counter",
-                f"screwcam_camera_reconnects_total {self.camera_reconnects}",
-                "# HELP screwcam_camera_up 1 while the camera delivers frames.",
-                "# TYPE screwcam_camera_up gauge",
-                f"screwcam_camera_up {self.camera_up}",
-                "# HELP screwcam_inference_seconds Time of one classifier call (all heads "
-                "of a frame).",
-                "# TYPE screwcam_inference_seconds histogram",
-                *self.inference.lines("screwcam_inference_seconds"),
-                "# HELP screwcam_frame_latency_seconds From capture to published result "
-                "(find heads, classify, draw, encode).",
-                "# TYPE screwcam_frame_latency_seconds histogram",
-                *self.latency.lines("screwcam_frame_latency_seconds"),
-                "# HELP screwcam_stage_seconds Time per processing step of a frame (gray, "
-                "find_heads, crop, classify, draw, jpeg).",
-                "# TYPE screwcam_stage_seconds summary",
-                *(
-                    line
-                    for name, (total, n) in self.stage_totals.items()
-                    for line in (
-                        f'screwcam_stage_seconds_sum{{stage="{name}"}} {total:.6f}',
-                        f'screwcam_stage_seconds_count{{stage="{name}"}} {n}',
-                    )
-                ),
-                "# HELP screwcam_clients_connected Open video and event streams.",
-                "# TYPE screwcam_clients_connected gauge",
-                *(
-                    f'screwcam_clients_connected{{kind="{k}"}} {v}'
-                    for k, v in sorted(self.clients.items())
-                ),
-                "# HELP screwcam_clients_dropped_total Streams ended by the viewer going away "
-                "(a failed write or a closed connection).",
-                "# TYPE screwcam_clients_dropped_total counter",
-                f"screwcam_clients_dropped_total {self.clients_dropped}",
-                "# HELP screwcam_clients_stalled_total Viewers disconnected because they "
-                "stopped reading (stream viewer_timeout_s).",
-                "# TYPE screwcam_clients_stalled_total counter",
-                f"screwcam_clients_stalled_total {self.clients_stalled}",
-                "# HELP screwcam_heads_in_view Heads per class in the latest frame.",
-                "# TYPE screwcam_heads_in_view gauge",
-                *(
-                    f'screwcam_heads_in_view{{label="{name}"}} {self.heads_in_view.get(name, 0)}'
-                    for name in self._label_names()
-                ),
-                "# HELP screwcam_heads_detected_total Heads per class over all frames.",
-                "# TYPE screwcam_heads_detected_total counter",
-                *(
-                    f'screwcam_heads_detected_total{{label="{name}"}} '
-                    f"{self.heads_total.get(name, 0)}"
-                    for name in self._label_names()
-                ),
-                "# HELP screwcam_uploads_classified_total Images classified via "
-                "POST /api/classify.",
-                "# TYPE screwcam_uploads_classified_total counter",
-                f"screwcam_uploads_classified_total {self.uploads}",
-                "# HELP screwcam_uptime_seconds Seconds since the service started.",
-                "# TYPE screwcam_uptime_seconds gauge",
-                f"screwcam_uptime_seconds {time.monotonic() - self.started:.1f}",
-            ]
-        return "\n".join(out) + "\n"
+        return generate_latest(self.registry).decode()
+
+
+class _MqttCollector:
+    """The publisher's own numbers, as metrics (read when scraped)."""
+
+    def __init__(self, state: Callable[[], dict[str, float]]) -> None:
+        self._state = state
+
+    def collect(self):  # noqa: ANN201 - prometheus_client's collector protocol
+        s = self._state()
+        p = "screwcam_mqtt_"
+        yield GaugeMetricFamily(
+            p + "connected", "1 while connected to the MQTT broker.", value=s["connected"]
+        )
+        yield GaugeMetricFamily(
+            p + "queue_length",
+            "Counted-head events not yet acknowledged by the broker (waiting or in flight).",
+            value=s["queued"],
+        )
+        yield CounterMetricFamily(
+            p + "events_published",
+            "Counted-head events acknowledged by the broker.",
+            value=s["published"],
+        )
+        yield CounterMetricFamily(
+            p + "events_dropped",
+            "Events dropped because the queue was full while the broker was away.",
+            value=s["dropped"],
+        )
+        yield CounterMetricFamily(
+            p + "connects", "Connections made to the broker (1 + reconnects).", value=s["connects"]
+        )

@@ -1,7 +1,8 @@
-"""The frame pipeline: one per camera.
+"""The frame pipeline: one per camera, three threads.
 
-    capture thread ──(1-slot mailbox, newest frame wins)──> processing thread
+    capture thread (camera.CaptureWorker) ──(1-slot mailbox, newest frame wins)──> processing thread
         find_heads -> preprocess_many -> ONE classifier call -> threshold
+        -> tracker (track ids, voted labels, counting; optional)
         -> publish Result (the predictions) -> wake every waiter
         ──(1-slot mailbox, newest wins)──> render thread
         draw -> encode JPEG once -> publish VideoFrame -> wake every video viewer
@@ -19,8 +20,9 @@ other viewers.
 The capture thread survives camera failures: it marks the camera down, closes
 it, and reopens it with exponential backoff until it delivers again.
 
-State lives in instances; both threads stop on one Event, and every wait has a
-timeout, so `stop()` returns promptly.
+State lives in instances; all three threads stop on one Event, and every wait has
+a timeout, so `stop()` returns promptly. /healthz and the systemd watchdog follow the
+policy in `health`.
 """
 
 from __future__ import annotations
@@ -41,12 +43,14 @@ from .health import WatchdogFeeder, health_report
 from .metrics import Metrics
 from .results import CameraStatus, Result, VideoFrame, mjpeg_part
 from .systemd_notify import Notifier
+from .tracking import HeadTracker
 
 log = logging.getLogger(__name__)
 
 
 class Pipeline:
-    """Capture + processing threads for one source; clients read `Result`s."""
+    """Capture, processing and render threads for one source; clients read `Result`s
+    and `VideoFrame`s."""
 
     def __init__(
         self,
@@ -62,8 +66,11 @@ class Pipeline:
         hung_read_s: float = 30.0,
         stale_after_s: float = 5.0,
         watchdog_every_s: float = 1.0,
+        tracker: HeadTracker | None = None,
     ) -> None:
         self.analyzer = analyzer
+        #: gives heads a track and a voted label and counts them (None = off)
+        self.tracker = tracker
         self.watchdog_every_s = watchdog_every_s
         self.metrics = metrics or Metrics()
         self.notifier = notifier or Notifier(address="")
@@ -74,6 +81,8 @@ class Pipeline:
         self._stop = threading.Event()
         self._result_cond = threading.Condition()
         self._result: Result | None = None
+        # the newest (raw frame, its result): a clean frame for snapshots and teaching
+        self._raw: tuple[Frame, Result] | None = None
         self._seq = 0
         self._ready_sent = False
         self._watchdog = WatchdogFeeder(self.notifier, watchdog_every_s, hung_read_s)
@@ -142,6 +151,10 @@ class Pipeline:
     # --- reading results ------------------------------------------------------
     def latest(self) -> Result | None:
         return self._result
+
+    def latest_frame(self) -> tuple[Frame, Result] | None:
+        """The newest analysed frame as captured (no drawings) with its result."""
+        return self._raw
 
     def wait_for_result(self, previous_seq: int, timeout: float) -> Result | None:
         """The latest result if its seq is greater than `previous_seq`, waiting up
@@ -235,7 +248,7 @@ class Pipeline:
                         self.processing_errors,
                     )
                 continue
-            published = self._publish(result)
+            published = self._publish(result, frame)
             with self._render_cond:
                 self._to_render = (frame, published)  # an undrawn older one is skipped
                 self._render_cond.notify()
@@ -270,6 +283,12 @@ class Pipeline:
         public so tests and `bench` can run the exact same steps)."""
         stages: dict[str, float] = {}
         heads, inference_s = self.analyzer.analyze(frame.image, stages)
+        height, width = frame.image.shape[:2]
+        tracker = self.tracker
+        if tracker is not None:
+            t0 = time.perf_counter()
+            heads, _ = tracker.update(heads, frame.time, (width, height))
+            stages["track"] = time.perf_counter() - t0
         now, mono = time.time(), time.monotonic()
         latency = max(0.0, now - frame.time)
         self.metrics.frame_processed(
@@ -278,8 +297,8 @@ class Pipeline:
             labels=[h.label for h in heads],
             now=mono,
             stages=stages,
+            tracks=None if tracker is None else tracker.active,
         )
-        height, width = frame.image.shape[:2]
         return Result(
             seq=0,  # set by _publish
             frame_index=frame.index,
@@ -295,6 +314,11 @@ class Pipeline:
             camera=self.capture.status,
             stages=stages,
         )
+
+    def set_analyzer(self, analyzer: Analyzer) -> None:
+        """Use another analyzer from the next frame on (the stream goes on). To swap
+        only the model, `analyzer.set_classifier(...)` is enough."""
+        self.analyzer = analyzer
 
     def render(self, frame: Frame, result: Result) -> VideoFrame:
         """Draw a result onto its frame and encode the JPEG, once for every viewer
@@ -319,9 +343,11 @@ class Pipeline:
         result = self.analyze(frame)
         return result, self.render(frame, result)
 
-    def _publish(self, result: Result) -> Result:
+    def _publish(self, result: Result, frame: Frame | None = None) -> Result:
         with self._result_cond:
             self._seq += 1
             self._result = dataclasses.replace(result, seq=self._seq)
+            if frame is not None:
+                self._raw = (frame, self._result)
             self._result_cond.notify_all()
             return self._result

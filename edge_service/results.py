@@ -15,6 +15,28 @@ UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
+class TrackLabel:
+    """A head's track: its id and the label voted over the track's frames."""
+
+    id: int
+    label: str  # thesis class name, or "unknown" before the first whole view
+    label_en: str
+    confidence: float  # mean over the track's views of the confidence voted for `label`
+    frames: int  # whole views voted over
+    counted: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "label_en": self.label_en,
+            "confidence": round(float(self.confidence), 4),
+            "frames": self.frames,
+            "counted": self.counted,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Head:
     """One head found in a frame."""
 
@@ -23,6 +45,7 @@ class Head:
     label_en: str
     confidence: float  # probability of the best class
     best: str  # best class even when below the threshold
+    track: TrackLabel | None = None  # None when tracking is off (and for uploads)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -30,6 +53,7 @@ class Head:
             "label": self.label,
             "label_en": self.label_en,
             "confidence": round(float(self.confidence), 4),
+            "track": None if self.track is None else self.track.to_json(),
         }
 
 

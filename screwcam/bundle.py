@@ -6,8 +6,10 @@ A bundle is a folder:
     labels.txt     one class name per output, in output order
     meta.json      BundleMeta: format and version, name, creation time, classes,
                    preprocessing version, input/output tensors, quantization,
-                   training data and metrics, and `parts` (further files of the bundle,
-                   such as a head detector, each with its own meta)
+                   training data and metrics, `embedding` (the optional second output:
+                   the layer before the softmax, for on-device adaptation) and `parts`
+                   (further files of the bundle, such as a head detector or an
+                   adapter fitted on the device, each with its own meta)
     ...            anything a part names (MODEL_CARD.md, metrics.json, plots)
 
 `read_bundle` checks the files and their agreement with this version of screwcam
@@ -54,9 +56,11 @@ class TensorSpec:
     dtype: str
     scale: float | None = None
     zero_point: int | None = None
+    #: the tensor's name in the .tflite file (recorded when the model has two outputs)
+    name: str | None = None
 
     @classmethod
-    def from_details(cls, det: Mapping[str, Any]) -> TensorSpec:
+    def from_details(cls, det: Mapping[str, Any], named: bool = False) -> TensorSpec:
         """From a LiteRT interpreter's tensor details (batch dimension written as -1)."""
         import numpy as np
 
@@ -68,6 +72,7 @@ class TensorSpec:
             dtype=dtype,
             scale=float(scale) if quantized else None,
             zero_point=int(zero) if quantized else None,
+            name=str(det["name"]) if named else None,
         )
 
     @classmethod
@@ -83,11 +88,15 @@ class TensorSpec:
                 f"{where}: model {what} dtype {dtype!r} is not one of {sorted(DTYPES)}; {REEXPORT}"
             )
         scale, zero = data.get("scale"), data.get("zero_point")
+        name = data.get("name")
+        if name is not None and not isinstance(name, str):
+            raise ModelError(f"{where}: meta.json {what} name {name!r} is not a string")
         return cls(
             tuple(shape),
             dtype,
             None if scale is None else float(scale),
             None if zero is None else int(zero),
+            name,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -95,6 +104,8 @@ class TensorSpec:
         if self.scale is not None:
             out["scale"] = self.scale
             out["zero_point"] = self.zero_point
+        if self.name is not None:
+            out["name"] = self.name
         return out
 
 
@@ -112,6 +123,7 @@ _KNOWN_KEYS = {
     "training",
     "metrics",
     "parts",
+    "embedding",
 }
 
 
@@ -133,6 +145,8 @@ class BundleMeta:
     metrics: dict[str, Any] = field(default_factory=dict)
     #: further parts of the bundle (e.g. "detector"): name -> {"file": ..., ...}
     parts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the model's second output, its embedding (N, D), or None for a one-output model
+    embedding: TensorSpec | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -179,6 +193,11 @@ class BundleMeta:
             training=dict(data.get("training") or {}),
             metrics=dict(data.get("metrics") or {}),
             parts={k: dict(v) for k, v in parts.items()},
+            embedding=(
+                None
+                if data.get("embedding") is None
+                else TensorSpec.from_json(data["embedding"], "embedding", where)
+            ),
             extra={k: v for k, v in data.items() if k not in _KNOWN_KEYS},
         )
 
@@ -197,6 +216,8 @@ class BundleMeta:
             "training": self.training,
             "metrics": self.metrics,
         }
+        if self.embedding is not None:
+            out["embedding"] = self.embedding.to_json()
         if self.parts:
             out["parts"] = self.parts
         out.update(self.extra)
@@ -318,6 +339,16 @@ def read_bundle(path: str | Path) -> Bundle:
             f"{path}: model output shape {list(out_shape)} is not [N, {len(labels)}] for the "
             f"{len(labels)} labels; retrain and re-export"
         )
+    emb = meta.embedding
+    if emb is not None and (len(emb.shape) != 2 or emb.shape[1] < 1):
+        raise ModelError(
+            f"{path}: model embedding shape {list(emb.shape)} is not [N, D]; {REEXPORT}"
+        )
+    if emb is not None and (emb.name is None or emb.name == meta.output.name):
+        raise ModelError(
+            f"{path}: meta.json does not name the embedding and probability outputs apart; "
+            f"{REEXPORT}"
+        )
     for name, entry in meta.parts.items():
         file = entry.get("file")
         if not isinstance(file, str) or not (path / file).is_file():
@@ -364,11 +395,11 @@ def write_bundle(
             staged.append((Path(tmp), folder / name))
         # meta.json last: the bundle is complete once its meta.json is in place
         (folder / META_FILE).unlink(missing_ok=True)
-        for tmp, final in staged:
-            os.replace(tmp, final)
+        for part, final in staged:
+            os.replace(part, final)
     finally:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
+        for part, _ in staged:
+            part.unlink(missing_ok=True)
     return folder
 
 

@@ -16,6 +16,8 @@ falls back to `tflite_runtime`.
 from __future__ import annotations
 
 import math
+import platform
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -43,25 +45,94 @@ def _interpreter_class() -> Any:
     return Interpreter
 
 
+def _litert_version() -> str | None:
+    try:
+        return metadata.version("ai-edge-litert")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def check_cpu_description(
+    cpuinfo: Path = Path("/proc/cpuinfo"),
+    machine: str | None = None,
+    litert: str | None = None,
+) -> None:
+    """Refuse, with what to do, where LiteRT would die in its CPU detection.
+
+    An aarch64 process that reads an x86 /proc/cpuinfo runs under an emulator that
+    passes the host's file through (QEMU user mode 7.2, Debian Bookworm's, and so
+    `docker run --platform linux/arm64` on an x86 host). ai-edge-litert 2.2 and 2.3
+    crash (SIGSEGV) parsing it while building the interpreter; 2.1 does not. A real
+    Raspberry Pi never shows an x86 /proc/cpuinfo (docs/notes/arm64.md).
+    """
+    machine = platform.machine() if machine is None else machine
+    if machine not in ("aarch64", "arm64"):
+        return
+    litert = _litert_version() if litert is None else litert
+    try:
+        if litert is None or tuple(int(p) for p in litert.split(".")[:2]) < (2, 2):
+            return
+        lines = cpuinfo.read_text(errors="replace").splitlines()
+    except (OSError, ValueError):
+        return
+    keys = {line.split(":", 1)[0].strip() for line in lines}
+    if "vendor_id" in keys and "CPU implementer" not in keys:
+        raise ModelError(
+            f"{cpuinfo} describes an x86 CPU, but this is an {machine} process: an emulator "
+            f"runs it and shows it the host's file, and ai-edge-litert {litert} crashes "
+            "(SIGSEGV) parsing that. Run on the device itself, or give the emulated process "
+            "an Arm /proc/cpuinfo (as tests/arm64/run.sh does), or install "
+            "'ai-edge-litert<2.2' in the emulated environment"
+        )
+
+
 def make_interpreter(model_path: Path, num_threads: int = 2) -> Any:
     """A LiteRT interpreter for `model_path`, tensors not yet allocated."""
     interpreter_cls = _interpreter_class()
+    check_cpu_description()
     try:
         return interpreter_cls(model_path=str(model_path), num_threads=num_threads)
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"{model_path} is not a valid TFLite model ({exc}); {_REEXPORT}") from exc
 
 
+def _output_details(interpreter: Any, meta: BundleMeta, where: Path) -> tuple[Any, Any | None]:
+    """(probabilities, embedding or None): the interpreter's outputs as meta.json names
+    them. A model has one output, or two when the bundle records an embedding."""
+    outputs = interpreter.get_output_details()
+    want = 1 if meta.embedding is None else 2
+    if len(outputs) != want:
+        what = "probabilities and embedding" if want == 2 else "probabilities"
+        raise ModelError(
+            f"{where}: model has {len(outputs)} outputs, meta.json describes {want} "
+            f"({what}); the files come from different exports, {_REEXPORT}"
+        )
+    if want == 1:
+        return outputs[0], None
+    by_name = {str(d["name"]): d for d in outputs}
+    probs = by_name.get(str(meta.output.name))
+    emb = by_name.get(str(meta.embedding.name))  # type: ignore[union-attr]
+    if probs is None or emb is None or probs is emb:
+        raise ModelError(
+            f"{where}: meta.json names outputs {meta.output.name!r} and "
+            f"{meta.embedding.name!r}, model.tflite has {sorted(by_name)}; "  # type: ignore[union-attr]
+            f"the files come from different exports, {_REEXPORT}"
+        )
+    return probs, emb
+
+
 def _check_interpreter(interpreter: Any, meta: BundleMeta, where: Path) -> None:
     """The .tflite file's real tensors must be what meta.json says."""
-    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
-    if len(inputs) != 1 or len(outputs) != 1:
+    inputs = interpreter.get_input_details()
+    if len(inputs) != 1:
         raise ModelError(
-            f"{where}: model has {len(inputs)} inputs and {len(outputs)} outputs, "
-            f"screwcam needs exactly one of each; {_REEXPORT}"
+            f"{where}: model has {len(inputs)} inputs, screwcam needs exactly one; {_REEXPORT}"
         )
-    for key, det in (("input", inputs[0]), ("output", outputs[0])):
-        want = meta.input if key == "input" else meta.output
+    probs, emb = _output_details(interpreter, meta, where)
+    checks = [("input", inputs[0], meta.input), ("output", probs, meta.output)]
+    if emb is not None and meta.embedding is not None:
+        checks.append(("embedding", emb, meta.embedding))
+    for key, det, want in checks:
         dtype = np.dtype(det["dtype"]).name
         shape = [int(v) for v in det["shape"]]
         if dtype != want.dtype:
@@ -86,6 +157,43 @@ def _check_interpreter(interpreter: Any, meta: BundleMeta, where: Path) -> None:
                 )
 
 
+def _as_crops(crops: np.ndarray) -> np.ndarray:
+    """(N, 28, 28) uint8 crops from (N, 28, 28), (N, 28, 28, 1) or one (28, 28) crop;
+    ValueError for anything else."""
+    if crops.ndim == 2:
+        crops = crops[None]
+    if crops.ndim == 4 and crops.shape[-1] == 1:
+        crops = crops[..., 0]
+    if crops.ndim != 3 or crops.shape[1:] != (INPUT_SIZE, INPUT_SIZE):
+        raise ValueError(f"expected (N, {INPUT_SIZE}, {INPUT_SIZE}) crops, got {crops.shape}")
+    if crops.dtype != np.uint8:
+        raise ValueError(f"expected uint8 crops from screwcam.preprocess, got {crops.dtype}")
+    return crops
+
+
+def _dequantizer(det: Any):
+    dtype = np.dtype(det["dtype"])
+    if dtype == np.float32:
+        return lambda raw: raw.astype(np.float32, copy=True)
+    scale, zero = det["quantization"]
+    scale, zero = float(scale), int(zero)
+    return lambda raw: (raw.astype(np.float32) - zero) * scale
+
+
+def _load_adapter(bundle: Bundle) -> Any:
+    """The bundle's adapter part (fitted by `screwcam adapt`), or None."""
+    if "adapter" not in bundle.meta.parts:
+        return None
+    if bundle.meta.embedding is None:
+        raise ModelError(
+            f"{bundle.path}: the bundle has an adapter but its model has no embedding output; "
+            "adapt a bundle exported with an embedding (`screwcam export --embedding`)"
+        )
+    from .adapt import Adapter
+
+    return Adapter.load(bundle.part("adapter"), bundle.labels, bundle.meta.embedding.shape[1])
+
+
 def load_bundle(path: str | Path, num_threads: int = 1) -> Bundle:
     """Read and validate the bundle in folder `path` (or the folder of `path` if it
     names the model.tflite), including the interpreter's tensors. Raises ModelError
@@ -100,7 +208,10 @@ class Classifier:
     """Classifies batches of 28x28 uint8 crops with one interpreter, built once.
 
     `classify(crops)` takes (N, 28, 28) uint8 (from `screwcam.preprocess`) and returns
-    (N, 5) float32 class probabilities in CLASSES order, with one `invoke()`.
+    (N, 5) float32 class probabilities in the bundle's label order, with one `invoke()`.
+    A bundle exported with an embedding output also offers `embed(crops)` (N, D); a
+    bundle with an adapter part (`screwcam adapt`) is classified through its adapter
+    (`screwcam.adapt`), `classify_base` gives the base model's own probabilities.
     Not thread-safe: use one Classifier per thread.
     """
 
@@ -114,9 +225,12 @@ class Classifier:
         self._interpreter = make_interpreter(bundle.tflite_path, num_threads=num_threads)
         _check_interpreter(self._interpreter, bundle.meta, bundle.path)
         inp = self._interpreter.get_input_details()[0]
-        out = self._interpreter.get_output_details()[0]
+        out, emb = _output_details(self._interpreter, bundle.meta, bundle.path)
         self._in_index = int(inp["index"])
         self._out_index = int(out["index"])
+        self._emb_index = None if emb is None else int(emb["index"])
+        self._emb_quant = None if emb is None else _dequantizer(emb)
+        self.adapter = _load_adapter(bundle)
         self._in_dtype = np.dtype(inp["dtype"])
         self._out_dtype = np.dtype(out["dtype"])
         self._in_rank = len(inp["shape"])
@@ -156,19 +270,27 @@ class Classifier:
         q = np.rint(crops.astype(np.float32) / self._in_scale) + self._in_zero
         return np.clip(q, info.min, info.max).astype(self._in_dtype)
 
-    def classify(self, crops: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) uint8 crops -> (N, 5) float32 probabilities, one invoke()."""
-        if crops.ndim == 2:
-            crops = crops[None]
-        if crops.ndim == 4 and crops.shape[-1] == 1:
-            crops = crops[..., 0]
-        if crops.ndim != 3 or crops.shape[1:] != (INPUT_SIZE, INPUT_SIZE):
-            raise ValueError(f"expected (N, {INPUT_SIZE}, {INPUT_SIZE}) crops, got {crops.shape}")
-        if crops.dtype != np.uint8:
-            raise ValueError(f"expected uint8 crops from screwcam.preprocess, got {crops.dtype}")
+    @property
+    def has_embedding(self) -> bool:
+        return self._emb_index is not None
+
+    @property
+    def embedding_size(self) -> int:
+        emb = self.bundle.meta.embedding
+        return 0 if emb is None else int(emb.shape[1])
+
+    def _invoke(self, crops: np.ndarray, want_embedding: bool) -> tuple[np.ndarray, Any]:
+        """One invoke(): (base probabilities (N, C), embedding (N, D) or None)."""
+        crops = _as_crops(crops)
+        if want_embedding and self._emb_index is None:
+            raise ModelError(
+                f"{self.bundle.path}: this bundle was exported without an embedding output; "
+                "re-export it with this screwcam version (`screwcam export MODEL_DIR --force`)"
+            )
         n = crops.shape[0]
         if n == 0:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
+            empty = np.zeros((0, self.embedding_size), np.float32) if want_embedding else None
+            return np.zeros((0, len(self.labels)), dtype=np.float32), empty
         interp = self._interpreter
         if n != self._batch:
             shape = [n, INPUT_SIZE, INPUT_SIZE] + ([1] if self._in_rank == 4 else [])
@@ -182,8 +304,46 @@ class Classifier:
         interp.invoke()
         raw = interp.get_tensor(self._out_index)
         if self._out_dtype == np.float32:
-            return raw.astype(np.float32, copy=False)
-        return (raw.astype(np.float32) - self._out_zero) * self._out_scale
+            probs = raw.astype(np.float32, copy=True)
+        else:
+            probs = (raw.astype(np.float32) - self._out_zero) * self._out_scale
+        emb = None
+        if want_embedding and self._emb_quant is not None:
+            emb = self._emb_quant(interp.get_tensor(self._emb_index))
+        return probs, emb
+
+    def classify(self, crops: np.ndarray) -> np.ndarray:
+        """(N, 28, 28) uint8 crops -> (N, C) float32 probabilities, one invoke().
+        Through the bundle's adapter if it has one."""
+        adapter = self.adapter
+        if adapter is None:
+            return self._invoke(crops, False)[0]
+        crops = _as_crops(crops)
+        n = len(crops)
+        if adapter.views > 1 and n:
+            from .adapt import view_stack
+
+            probs, emb = self._invoke(view_stack(crops, adapter.views), True)
+            probs = probs[:n]
+            emb = emb.reshape(adapter.views, n, -1).mean(axis=0)
+        else:
+            probs, emb = self._invoke(crops, True)
+        return adapter.apply(emb, probs, crops if adapter.needs_crops else None)
+
+    def classify_base(self, crops: np.ndarray) -> np.ndarray:
+        """The base model's probabilities, ignoring any adapter."""
+        return self._invoke(crops, False)[0]
+
+    def classify_and_embed(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(base probabilities (N, C), embedding (N, D) float32) from one invoke()."""
+        probs, emb = self._invoke(crops, True)
+        assert emb is not None
+        return probs, emb
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        """(N, 28, 28) uint8 crops -> (N, D) float32 embeddings (the layer before the
+        softmax), one invoke(). ModelError if the bundle has no embedding output."""
+        return self.classify_and_embed(crops)[1]
 
     def predict(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(labels (N,) int64, confidences (N,) float32) for the crops."""

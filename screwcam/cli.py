@@ -10,11 +10,14 @@ as one line, without a traceback, and give a non-zero exit.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import logging
 import os
+import signal
 import sys
+from collections.abc import Iterator
 
 from screwcam import __version__
 from screwcam.errors import ScrewcamError
@@ -36,26 +39,44 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "export-detector": ("screwcam.export.detector", "add a trained head detector to a bundle"),
     "detect": ("screwcam.edge_service.detect", "box and name every screw head in photos"),
+    "adapt": ("screwcam.adapt", "adapt a model bundle to your screws from a few examples"),
     "batch-test": ("screwcam.training.evaluate", "test a model bundle on folders of images"),
     "serve": ("screwcam.edge_service.serve", "run the live web service"),
     "bench": ("screwcam.bench.bench", "measure speed, latency and footprint"),
 }
 
 
-def _quiet_native_stderr() -> None:
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
     """TensorFlow's C++ side writes straight to file descriptor 2 (CUDA probing on a CPU
-    machine, oneDNN notices) and ignores TF_CPP_MIN_LOG_LEVEL for some of it. Point fd 2
-    at /dev/null for this process and keep Python's sys.stderr on the real terminal, so
-    our own progress and errors still show. -v keeps everything."""
+    machine, oneDNN notices) and ignores TF_CPP_MIN_LOG_LEVEL for some of it. While the
+    command runs, fd 2 points at /dev/null and Python's sys.stderr at the real stderr, so
+    our own progress and errors still show; both are restored afterwards. -v keeps all."""
+    try:
+        python_fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        python_fd = None  # sys.stderr is not a file (e.g. captured by a test)
     try:
         saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-        sys.stderr.flush()
-        sys.stderr = os.fdopen(saved, "w", buffering=1, encoding="utf-8", errors="replace")
     except OSError:
-        pass  # no stderr to redirect (e.g. closed): nothing to quiet
+        yield  # no stderr to quiet
+        return
+    original = sys.stderr
+    if python_fd == 2:
+        sys.stderr.flush()
+        sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        if sys.stderr is not original:
+            sys.stderr.flush()
+            sys.stderr.close()
+            sys.stderr = original
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,8 +111,6 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        if not known.verbose:
-            _quiet_native_stderr()
     module = importlib.import_module(COMMANDS[known.command][0])
     # Re-parse with the chosen subcommand's own arguments added.
     sub_action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -104,14 +123,27 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:  # other libraries' chatter (font caches, absl) only with -v
         for name in ("matplotlib", "absl", "tensorflow", "h5py"):
             logging.getLogger(name).setLevel(logging.WARNING)
+    # SIGTERM ends a command like Ctrl-C: its cleanup runs (staged files removed,
+    # worker processes stopped). `serve` installs its own handler.
+    signal.signal(signal.SIGTERM, _terminate)
+    native_stderr = (
+        _quiet_native_stderr()
+        if args.command in NEEDS_TENSORFLOW and not args.verbose
+        else contextlib.nullcontext()
+    )
     try:
-        return int(module.run(args) or 0)
+        with native_stderr:
+            return int(module.run(args) or 0)
     except ScrewcamError as exc:
         print(f"screwcam {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"screwcam {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -65,6 +65,20 @@ def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+#: hidden folder inside the output folder where a run stages its files (+ its pid)
+STAGE_PREFIX = ".partial-"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
+
+
 class DatasetWriter:
     """Writes a dataset folder. Use as a context manager; nothing appears under the
     final names unless the `with` block completes:
@@ -93,17 +107,35 @@ class DatasetWriter:
         out = self.out_dir
         if out.exists() and not out.is_dir():
             raise DatasetError(f"output {out} exists and is not a folder; choose another --out")
+        if out.is_dir():
+            self._remove_stale_stages(out)
         if out.is_dir() and any(out.iterdir()) and not self.force:
             raise DatasetError(
                 f"output folder {out} is not empty; choose another --out or pass --force "
                 "to replace the dataset in it"
             )
         out.mkdir(parents=True, exist_ok=True)
-        self._stage = out / f".partial-{os.getpid()}"
+        self._stage = out / f"{STAGE_PREFIX}{os.getpid()}"
         if self._stage.exists():
             shutil.rmtree(self._stage)
         self._stage.mkdir()
         return self
+
+    @staticmethod
+    def _remove_stale_stages(out: Path) -> None:
+        """Stage folders left by a killed run (its process is gone) are removed; one of
+        a run still writing here is an error."""
+        for stage in out.glob(f"{STAGE_PREFIX}*"):
+            pid_text = stage.name[len(STAGE_PREFIX) :]
+            if not stage.is_dir() or not pid_text.isdigit():
+                continue
+            pid = int(pid_text)
+            if pid != os.getpid() and _process_alive(pid):
+                raise DatasetError(
+                    f"another run (process {pid}) is writing a dataset into {out}; wait for "
+                    f"it to finish or stop it (if it is gone, delete {stage})"
+                )
+            shutil.rmtree(stage, ignore_errors=True)
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
         stage, self._stage = self._stage, None

@@ -43,6 +43,7 @@ class Truth:
 
     label: int
     box: Box
+    track: int = -1  # which physical head this is, the same in every frame (-1 = not known)
 
 
 @dataclass(slots=True)

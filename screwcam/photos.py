@@ -23,6 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import DatasetError
+
 # Real photographs (not drawings, charts or synthetic test patterns) in skimage/data.
 PHOTOS: tuple[str, ...] = (
     "astronaut.png",
@@ -41,19 +43,14 @@ PHOTOS: tuple[str, ...] = (
     "rocket.jpg",
     "text.png",
 )
-# Surfaces that look like something a screw could sit in or on (used more often).
-SURFACES: tuple[str, ...] = ("brick.png", "grass.png", "gravel.png", "page.png", "text.png")
+# Photos without an up or a reading direction (flipping them looks just as real).
+_ORIENTLESS = frozenset(
+    ("brick.png", "coins.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "moon.png")
+)
 
 
-def _missing(what: str) -> Exception:
-    """The project's DatasetError if it can be imported, else a plain RuntimeError."""
-    for module in ("screwcam.errors", "capture.errors"):
-        try:
-            errors = importlib.import_module(module)
-        except ImportError:
-            continue
-        return errors.DatasetError(what)
-    return RuntimeError(what)
+def _missing(what: str) -> DatasetError:
+    return DatasetError(what)
 
 
 @functools.lru_cache(maxsize=1)
@@ -63,7 +60,7 @@ def data_dir() -> Path:
     if spec is None or spec.origin is None:
         raise _missing(
             "scikit-image is not installed, so its sample photographs are not available; "
-            "install the training extra: pip install -e '.[train]'"
+            "install the training extra: pip install 'screwcam[train]'"
         )
     folder = Path(spec.origin).parent / "data"
     if not folder.is_dir():
@@ -110,12 +107,14 @@ def random_crop(
     """A random crop of a random photo, resized to size=(width, height).
 
     The crop covers between scale[0] and scale[1] times the output size in photo pixels
-    (smaller crops are enlarged, larger ones reduced), is randomly flipped, and is taken
+    (smaller crops are enlarged, larger ones reduced), is randomly flipped if the photo
+    is a texture without an up (brick, grass, gravel, ...), and is taken
     from the photos in `names` (default: all available). fast=True reduces with bilinear
     instead of area interpolation (aliases, but is quicker for blurred uses)."""
     width, height = int(size[0]), int(size[1])
     pool = names or available()
-    image = load_photo(pool[int(rng.integers(len(pool)))], gray=gray)
+    name = pool[int(rng.integers(len(pool)))]
+    image = load_photo(name, gray=gray)
     ih, iw = image.shape[:2]
     factor = float(np.exp(rng.uniform(np.log(scale[0]), np.log(scale[1]))))
     cw = int(np.clip(round(width * factor), 4, iw))
@@ -126,10 +125,9 @@ def random_crop(
     x = int(rng.integers(0, iw - cw + 1))
     y = int(rng.integers(0, ih - ch + 1))
     crop = image[y : y + ch, x : x + cw]
-    if rng.random() < 0.5:
-        crop = crop[:, ::-1]
-    if rng.random() < 0.5:
-        crop = crop[::-1]
+    flip_h, flip_v = rng.random() < 0.5, rng.random() < 0.5
+    if name in _ORIENTLESS:  # textures may be flipped; people, text and rockets not
+        crop = crop[:: -1 if flip_v else 1, :: -1 if flip_h else 1]
     interp = cv2.INTER_AREA if cw > width and not fast else cv2.INTER_LINEAR
     return cv2.resize(np.ascontiguousarray(crop), (width, height), interpolation=interp)
 
@@ -156,9 +154,9 @@ def _coins() -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     # The coins are brighter than the table; the background brightness drifts, so
     # threshold against a heavily blurred copy of the photo.
     local = cv2.GaussianBlur(gray, (0, 0), 25)
-    mask = (gray.astype(np.int16) - local.astype(np.int16) > 8).astype(np.uint8)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    raw = (gray.astype(np.int16) - local.astype(np.int16) > 8).astype(np.uint8)
+    closed = cv2.morphologyEx(raw, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
+    mask = cv2.morphologyEx(closed, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
     patches = []
     for i in range(1, count):

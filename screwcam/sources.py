@@ -131,7 +131,10 @@ class VideoFileSource(Source):
                 if not self.loop:
                     raise SourceEnded(f"video file {self.path} ended after {self._index} frames")
                 self._reopen()
-                image, self._pending = self._pending, None
+                pending, self._pending = self._pending, None
+                if pending is None:
+                    raise CameraError(f"video file {self.path} delivers no frames after reopening")
+                image = pending
             image = _as_bgr(image)
         if self._pacer is not None:
             self._pacer.wait()
@@ -346,7 +349,8 @@ class Picamera2Source(Source):
 
 #: the help text of every `--source` option (and the config's camera.source)
 SOURCE_HELP = (
-    "auto | demo | picamera2 | device number (0 = /dev/video0) | video file | rtsp/http URL; "
+    "auto | demo | conveyor[:LIGHT] | picamera2 | device number (0 = /dev/video0) | video file "
+    "| rtsp/http URL; "
     '"auto" (the default) is the Pi camera if picamera2 sees one, else /dev/video0 if it '
     "delivers a frame, else the demo"
 )
@@ -362,7 +366,8 @@ def open_source(
     fps: float | None = None,
 ) -> Source:
     """The source a `--source` text names (not yet opened) — the one parser of that text:
-    "auto" (`default_source_spec()`), "demo", "picamera2", a device index ("0"), an
+    "auto" (`default_source_spec()`), "demo", "conveyor" (heads riding across; "conveyor:dim"
+    fixes the light), "picamera2", a device index ("0"), an
     rtsp:// / http(s):// URL, or a video file path. `size` and `fps` are what a camera
     is asked for (the Pi camera and USB devices; files and streams keep their own).
     `loop` and `realtime` apply to files (and `realtime` to the demo). `label`
@@ -371,24 +376,28 @@ def open_source(
     text = str(spec).strip()
     if text == "auto":
         text = default_source_spec()
-    camera = {k: v for k, v in (("size", size), ("fps", fps)) if v is not None}
     if text == "demo":
         from .render import DemoSource  # the renderer; imported only when asked for
 
         if label is None:
             return DemoSource(realtime=realtime)
         return DemoSource(realtime=realtime, heads=1, labels=[label], seed=time.time_ns() % (2**31))
+    if text == "conveyor" or text.startswith("conveyor:"):
+        from .render import ConveyorSource  # heads riding across the frame
+
+        condition = text.partition(":")[2] or None
+        return ConveyorSource(realtime=realtime, condition=condition)
     if text == "picamera2":
-        return Picamera2Source(**camera)
+        return Picamera2Source(size=size or (640, 480), fps=fps or 30.0)
     if text.isdigit():
-        return DeviceSource(int(text), **camera)
+        return DeviceSource(int(text), size=size, fps=fps)
     if text.lower().startswith(("rtsp://", "rtsps://", "http://", "https://")):
         return StreamSource(text)
     path = Path(text).expanduser()
     if not path.is_file():
         raise CameraError(
-            f"source {text!r} is not 'demo', 'picamera2', a device number, a stream URL, or "
-            f"an existing video file (no file {path})"
+            f"source {text!r} is not 'demo', 'conveyor[:light]', 'picamera2', a device number, "
+            f"a stream URL, or an existing video file (no file {path})"
         )
     return VideoFileSource(path, loop=loop, realtime=realtime)
 

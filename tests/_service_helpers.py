@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,11 +58,12 @@ class Server:
         *args: str,
         model: Path | None = None,
         env: dict[str, str] | None = None,
-        cwd: Path = ROOT,
+        cwd: Path | None = None,
     ) -> None:
         self.port = free_port()
         self.args = [
             PYTHON,
+            "-P",
             "-m",
             "screwcam.cli",
             "serve",
@@ -72,8 +74,16 @@ class Server:
             *(["--model", str(model or model_dir())] if "--model" not in args else []),
             *args,
         ]
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.cwd = cwd
+        # the Teach panel's folder goes to a per-test temp dir, not the user's home
+        state = tempfile.mkdtemp(prefix="screwcam-state-")
+        self.env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "XDG_STATE_HOME": state,
+            **(env or {}),
+        }
+        # not the checkout: a subprocess there would import ./screwcam, not the install
+        self.cwd = cwd or Path(tempfile.gettempdir())
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
 

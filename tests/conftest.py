@@ -50,12 +50,11 @@ def demo_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def make_app(model_dir: Path, **sections: dict):
     """The Flask app over a running pipeline (demo camera, real bundle), as `serve`
     builds it, but without a socket. Returns (app, pipeline); stop the pipeline."""
+    from screwcam.classifier import Classifier, load_bundle
     from screwcam.edge_service.analyzer import Analyzer
     from screwcam.edge_service.app import create_app
     from screwcam.edge_service.config import Config, with_overrides
     from screwcam.edge_service.pipeline import Pipeline
-
-    from screwcam.classifier import Classifier, load_bundle
     from screwcam.render import DemoSource
 
     config = with_overrides(Config(), sections)

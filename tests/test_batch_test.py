@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from _service_helpers import model_dir
 
 from screwcam.classes import CLASSES
 from screwcam.classifier import Classifier
@@ -20,8 +21,7 @@ from screwcam.cli import main
 from screwcam.dataset import load_samples
 from screwcam.preprocess import preprocess
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = ROOT / "models" / "default"
+DEFAULT = model_dir()  # the bundle shipped with screwcam
 TORX, PHILIPS, HEX_HEAD = CLASSES.index("torx"), CLASSES.index("philips"), 3
 
 
@@ -143,7 +143,12 @@ sys.exit(rc if not heavy else 3)
 """
     env = dict(os.environ)
     proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-P", "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "HEAVY []" in proc.stdout

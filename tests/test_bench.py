@@ -13,11 +13,9 @@ from pathlib import Path
 
 import pytest
 from conftest import HAS_TENSORFLOW
+
 from screwcam.bench.bench import README_END, README_START, update_readme
-
 from screwcam.errors import ScrewcamError
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +26,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str
     out = subprocess.run(
         [
             sys.executable,
+            "-P",
             "-m",
             "screwcam.cli",
             "bench",
@@ -39,7 +38,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str
             "--update-readme",
             str(readme),
         ],
-        cwd=REPO,
+        cwd=tmp,  # not the checkout: the installed screwcam is measured
         capture_output=True,
         text=True,
         timeout=300,

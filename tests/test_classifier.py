@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _service_helpers import model_dir
 
 from screwcam.classes import CLASSES, NUM_CLASSES
-from screwcam.classifier import Classifier, load_bundle
+from screwcam.classifier import Classifier, check_cpu_description, load_bundle
 from screwcam.errors import ModelError
 from screwcam.preprocess import PREPROCESS_VERSION, preprocess
 
-DEFAULT = Path(__file__).resolve().parents[1] / "models" / "default"
+DEFAULT = model_dir()  # the bundle shipped with screwcam
 
 
 def rendered(n_per_class: int, seed: int, condition: str = "even"):
@@ -41,8 +42,15 @@ def bundle_copy(tmp_path: Path) -> Path:
     dst = tmp_path / "bundle"
     dst.mkdir()
     parts = json.loads((DEFAULT / "meta.json").read_text()).get("parts", {})
-    for name in ("model.tflite", "labels.txt", "meta.json", *(p["file"] for p in parts.values())):
-        shutil.copy(DEFAULT / name, dst / name)
+    for name in (
+        "model.tflite",
+        "labels.txt",
+        "meta.json",
+        "base_head.npz",
+        *(p["file"] for p in parts.values()),
+    ):
+        if (DEFAULT / name).exists():
+            shutil.copy(DEFAULT / name, dst / name)
     return dst
 
 
@@ -162,3 +170,33 @@ def test_missing_and_corrupt_files_refused(bundle_copy: Path, tmp_path: Path):
     (bundle_copy / "labels.txt").unlink()
     with pytest.raises(ModelError, match="labels.txt"):
         load_bundle(bundle_copy)
+
+
+X86_CPUINFO = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse2\n\n"
+PI4_CPUINFO = (
+    "processor\t: 0\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\n"
+    "CPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n"
+)
+
+
+def test_x86_cpuinfo_in_an_arm64_process_is_refused_by_name(tmp_path: Path):
+    # What QEMU 7.2 user mode shows an emulated arm64 program; LiteRT 2.2+ would
+    # segfault on it (tests/arm64 runs the real thing under emulation).
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(X86_CPUINFO)
+    with pytest.raises(ModelError, match=r"cpuinfo describes an x86 CPU.*ai-edge-litert<2\.2"):
+        check_cpu_description(cpuinfo, machine="aarch64", litert="2.3.0")
+
+
+@pytest.mark.parametrize(
+    ("text", "machine", "litert"),
+    [
+        (PI4_CPUINFO, "aarch64", "2.3.0"),  # a Pi
+        (X86_CPUINFO, "x86_64", "2.3.0"),  # this machine
+        (X86_CPUINFO, "aarch64", "2.1.6"),  # LiteRT before 2.2 survives it
+    ],
+)
+def test_cpuinfo_that_litert_handles_passes(tmp_path: Path, text: str, machine: str, litert: str):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(text)
+    check_cpu_description(cpuinfo, machine=machine, litert=litert)

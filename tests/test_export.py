@@ -78,16 +78,29 @@ def test_int8_export_passes_parity(trained: Path, easy: Path, tmp_path: Path, ca
     )
     lite_pred = Classifier(model_dir).classify(x).argmax(1)
     assert (keras_pred == lite_pred).mean() >= 0.99
+    # the embedding (the layer before the softmax) is the second output, named in meta
+    assert meta["embedding"]["shape"] == [-1, 64] and meta["embedding"]["dtype"] == "int8"
+    assert meta["parity"]["embedding_cosine"] > 0.98
+    assert bundle.part("base_head") is not None
+    emb = Classifier(model_dir).embed(x[:8])
+    assert emb.shape == (8, 64) and emb.dtype == np.float32
+    head = np.load(model_dir / "base_head.npz")
+    assert ((emb @ head["w"] + head["b"]).argmax(1) == lite_pred[:8]).mean() >= 0.85
     # a second export refuses to replace the bundle without --force
     assert main(["export", str(model_dir)]) == 2
     assert main(["export", str(model_dir), "--force", "--quantize", "float16"]) == 0
     assert load_bundle(model_dir).meta.input.dtype == "float32"
+    assert main(["export", str(model_dir), "--force", "--no-embedding"]) == 0
+    assert load_bundle(model_dir).meta.embedding is None
+    with pytest.raises(ModelError, match="without an embedding output"):
+        Classifier(model_dir).embed(x[:2])
 
 
 def test_parity_failure_leaves_no_bundle(easy: Path, tmp_path: Path):
     """Logits scaled so small that every int8 softmax output is the same value:
     Keras still ranks the classes, the int8 model cannot -> the gate must fail."""
     import keras
+
     from screwcam.export.export import export
 
     model_dir = tmp_path / "flat"

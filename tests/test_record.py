@@ -16,16 +16,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import screwcam.capture.record as record_module
 from _capture_helpers import write_demo_video
-from screwcam.capture.record import part_name, record, reserve_name
+from _service_helpers import model_dir
 
+import screwcam.capture.record as record_module
+from screwcam.capture.record import part_name, record, reserve_name
 from screwcam.cli import main as cli_main
 from screwcam.errors import CameraError
 from screwcam.render import DemoSource
 from screwcam.sources import Frame, Source, VideoFileSource
 
-REPO = Path(__file__).resolve().parents[1]
 TORX = 4
 
 
@@ -153,11 +153,11 @@ def test_unknown_label_lists_the_valid_ones(tmp_path, capsys):
 
 
 def _start_recorder(out: Path, *extra: str) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen(
-        [sys.executable, "-m", "screwcam.cli", "record", "--label", "philips",
+        [sys.executable, "-P", "-m", "screwcam.cli", "record", "--label", "philips",
          "--source", "demo", "--out", str(out), *extra],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=out.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
 
@@ -233,5 +233,5 @@ def test_demo_recording_is_a_training_video_of_its_label(tmp_path):
     train, test = load_dataset(ds)
     x = np.concatenate([train.x, test.x])
     assert len(x) >= 10 and set(np.concatenate([train.y, test.y]).tolist()) == {4}
-    predicted = Classifier(REPO / "models" / "default").classify(x).argmax(axis=1)
+    predicted = Classifier(model_dir()).classify(x).argmax(axis=1)
     assert (predicted == 4).mean() >= 0.9, predicted

@@ -359,12 +359,13 @@ def test_systemd_notify_ready_watchdog_stopping(tmp_path: Path) -> None:
 def test_check_config_prints_the_effective_config(tmp_path: Path) -> None:
     import subprocess
 
-    from _service_helpers import PYTHON, ROOT
+    from _service_helpers import PYTHON
 
     config = tmp_path / "config.toml"
     config.write_text('[camera]\nsource = "demo"\n[stream]\nmax_fps = 5\n')
     cmd = [
         PYTHON,
+        "-P",
         "-m",
         "screwcam.cli",
         "serve",
@@ -392,4 +393,4 @@ def test_check_config_prints_the_effective_config(tmp_path: Path) -> None:
         no_model, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
     )
     assert proc.returncode == 0, proc.stderr
-    assert f"model bundle OK: {ROOT / 'models' / 'default'}" in proc.stdout
+    assert f"model bundle OK: {model_dir()}" in proc.stdout

@@ -10,12 +10,12 @@ from collections import Counter
 import numpy as np
 import pytest
 from _service_helpers import decode_jpeg, model_dir
-from screwcam.edge_service.analyzer import Analyzer
-from screwcam.edge_service.metrics import Metrics
-from screwcam.edge_service.pipeline import Pipeline
 
 from screwcam.classes import CLASSES
 from screwcam.classifier import Classifier, load_bundle
+from screwcam.edge_service.analyzer import Analyzer
+from screwcam.edge_service.metrics import Metrics
+from screwcam.edge_service.pipeline import Pipeline
 from screwcam.errors import CameraError
 from screwcam.render import DemoSource
 from screwcam.sources import Frame, Source

@@ -12,6 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
+from screwcam.bundle import shipped_bundle
 from screwcam.edge_service.config import (
     Config,
     config_from_dict,
@@ -23,8 +25,6 @@ from screwcam.edge_service.config import (
 from screwcam.edge_service.metrics import Metrics
 from screwcam.edge_service.systemd_notify import Notifier, watchdog_interval_s
 from screwcam.edge_service.upload import UploadError, decode_upload, image_header
-
-from screwcam.bundle import shipped_bundle
 from screwcam.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "systemd" / "config.example.toml"
@@ -174,7 +174,7 @@ def test_image_header_reads_sizes_without_decoding() -> None:
         assert image_header(data) == (kind, 53, 37)
     progressive = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
     assert image_header(progressive) == ("jpeg", 53, 37)
-    assert decode_upload(_png(53, 37), max_pixels=10_000).shape == (37, 53, 3)
+    assert decode_upload(_png(53, 37), max_pixels=10_000).image.shape == (37, 53, 3)
 
 
 def test_huge_declared_dimensions_are_refused_before_decoding() -> None:
@@ -217,16 +217,19 @@ def test_metrics_text_format() -> None:
     metrics.frame_dropped()
     metrics.client_connected("mjpeg")
     text = metrics.render()
-    lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
-    assert lines["screwcam_frames_processed_total"] == "5"
-    assert lines["screwcam_frames_dropped_total"] == "1"
-    assert lines['screwcam_inference_seconds_bucket{le="0.005"}'] == "1"
-    assert lines['screwcam_inference_seconds_bucket{le="0.01"}'] == "3"
-    assert lines['screwcam_inference_seconds_bucket{le="+Inf"}'] == "5"
-    assert lines['screwcam_heads_in_view{label="torx"}'] == "2"
-    assert lines['screwcam_heads_detected_total{label="unknown"}'] == "5"
-    assert lines['screwcam_clients_connected{kind="mjpeg"}'] == "1"
-    assert lines['screwcam_stage_seconds_count{stage="find_heads"}'] == "5"
+    lines = {
+        k: float(v)
+        for k, v in (line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    }
+    assert lines["screwcam_frames_processed_total"] == 5
+    assert lines["screwcam_frames_dropped_total"] == 1
+    assert lines['screwcam_inference_seconds_bucket{le="0.005"}'] == 1
+    assert lines['screwcam_inference_seconds_bucket{le="0.01"}'] == 3
+    assert lines['screwcam_inference_seconds_bucket{le="+Inf"}'] == 5
+    assert lines['screwcam_heads_in_view{label="torx"}'] == 2
+    assert lines['screwcam_heads_detected_total{label="unknown"}'] == 5
+    assert lines['screwcam_clients_connected{kind="mjpeg"}'] == 1
+    assert lines['screwcam_stage_seconds_count{stage="find_heads"}'] == 5
     assert float(lines['screwcam_stage_seconds_sum{stage="find_heads"}']) == pytest.approx(0.01)
     assert metrics.fps(now=100.4) == pytest.approx(10.0)
     assert metrics.fps(now=110.0) == 0.0  # stalled -> 0, not the last rate

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _capture_helpers import SIZE, write_demo_video, write_sidecar, write_video
-from screwcam.capture.slice import slice_frame, slice_recordings
 
+from screwcam.capture.slice import slice_frame, slice_recordings
 from screwcam.classes import CLASSES
 from screwcam.cli import main as cli_main
 from screwcam.dataset import load_dataset

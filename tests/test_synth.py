@@ -8,8 +8,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from screwcam.capture.synth_dataset import condition_of, is_test
 
+from screwcam.capture.synth_dataset import condition_of, is_test
 from screwcam.classes import CLASSES, NUM_CLASSES
 from screwcam.cli import main
 from screwcam.dataset import load_dataset, load_samples

@@ -34,6 +34,7 @@ def tiny(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("preset", ["logreg", "mlp", "onevsall", "cnn1", "edge"])
 def test_preset_trains_and_writes_files(preset: str, tiny: Path, tmp_path: Path):
     import keras
+
     import screwcam.training.models  # noqa: F401  (custom layer registration)
 
     out = tmp_path / preset
@@ -136,6 +137,7 @@ def test_force_replaces_existing(tiny: Path, tmp_path: Path):
 def test_augmenter_is_seeded_and_keeps_range():
     import tensorflow as tf
     from _training_helpers import make_set
+
     from screwcam.training.augment import STRONG, Augmenter
 
     x, y = make_set(4, seed=2)

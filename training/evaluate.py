@@ -91,10 +91,9 @@ def batch_test(
     model: Path, data: list[Path], threads: int = 2, show_progress: bool = True
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(results dict as written by --json, list of mistakes with their images)."""
-    from screwcam.training.report import evaluate
-
     from screwcam.classifier import Classifier, load_bundle
     from screwcam.dataset import load_samples
+    from screwcam.training.report import evaluate
 
     bundle = load_bundle(model)
     classifier = Classifier(bundle, num_threads=threads)

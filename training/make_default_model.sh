@@ -7,7 +7,8 @@
 # 1. render a thesis-sized synthetic dataset (3000 per class, 30 % test ->
 #    10500 train / 4500 test, all six lighting conditions incl. silhouettes), seed A
 # 2. train the `edge` preset on it
-# 3. export to an int8 bundle (parity gate against the Keras model)
+# 3. export to an int8 bundle (parity gate against the Keras model), with the embedding
+#    as a second output and base_head.npz (final layer + anchors) for `screwcam adapt`
 # 4. batch-test the bundle on a separately rendered per-condition set, seed B
 # 5. copy the bundle, its plots, model card and the batch-test results into
 #    models/default/ (model.keras too: `screwcam bench` compares it with the
@@ -52,8 +53,8 @@ $SCREWCAM batch-test --model "$WORK/default" "$WORK/synth-heldout" \
 } >> "$WORK/default/MODEL_CARD.md"
 
 mkdir -p "$OUT"
-for f in model.keras model.tflite labels.txt meta.json metrics.json training_curves.png \
-         confusion_matrix.png MODEL_CARD.md batch_test.json batch_test.html; do
+for f in model.keras model.tflite base_head.npz labels.txt meta.json metrics.json \
+         training_curves.png confusion_matrix.png MODEL_CARD.md batch_test.json batch_test.html; do
     cp "$WORK/default/$f" "$OUT/$f.tmp"
     mv "$OUT/$f.tmp" "$OUT/$f"
 done

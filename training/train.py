@@ -129,6 +129,7 @@ def train(
     Returns (keras model to save, metrics dict). Evaluates on test_set."""
     import keras
     import tensorflow as tf
+
     from screwcam.training import augment, models
     from screwcam.training.report import evaluate
 

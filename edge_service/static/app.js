@@ -36,7 +36,22 @@
       fill.style.width = pct + "%";
       fill.style.background = c.color;
       track.append(fill);
-      li.append(dot, el("span", "name", h.label_en || c.en), el("span", "pct", pct + "%"), track);
+      // with tracking: the track's id and its voted label (steady), the frame's own
+      // label in the tooltip
+      const t = h.track;
+      const voted = t && t.label !== "unknown";
+      const nameEl = el("span", "name", voted ? t.label_en : (h.label_en || c.en));
+      if (voted) {
+        dot.style.background = (byName[t.label] || c).color;
+        nameEl.title = "voted over " + t.frames + " frames; this frame: " +
+          (h.label_en || c.en) + " " + pct + "%" + (t.counted ? " · counted" : "");
+      }
+      const pctEl = el("span", "pct", pct + "%");
+      if (t) {
+        li.dataset.track = t.id;
+        pctEl.prepend(el("span", "tid", "#" + t.id + (t.counted ? " ✓ · " : " · ")));
+      }
+      li.append(dot, nameEl, pctEl, track);
       return li;
     });
   }
@@ -84,6 +99,7 @@
       }
       showHeads(data.heads || []);
       showStatus(data);
+      document.dispatchEvent(new CustomEvent("screwcam-result", { detail: data }));
     };
     events.addEventListener("status", (e) => showStatus(JSON.parse(e.data)));
     events.onerror = () => {

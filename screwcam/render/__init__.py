@@ -4,9 +4,12 @@
 - `scene`: lighting, surfaces, compositing; `render_sample` (one head, for datasets) and
   `render_empty` (a surface without heads).
 - `demo`: `DemoSource`, the fake camera with ground truth.
+- `conveyor`: `ConveyorSource`, heads riding across the frame (enter, cross, leave), with
+  a track id per head in the ground truth.
 - `evaluate`: the classical head finder measured against the demo's ground truth.
 """
 
+from .conveyor import ConveyorSource
 from .demo import DemoSource
 from .drawing import FINISHES, HeadSpec, random_spec
 from .scene import BACKGROUNDS, CONDITIONS, DEMO_CONDITIONS, render_empty, render_sample
@@ -15,6 +18,7 @@ __all__ = [
     "BACKGROUNDS",
     "CONDITIONS",
     "DEMO_CONDITIONS",
+    "ConveyorSource",
     "FINISHES",
     "DemoSource",
     "HeadSpec",

@@ -191,12 +191,11 @@ class DemoSource(Source):
         """Frame `index` (BGR uint8) and its ground truth, without pacing."""
         if not self._opened or self._background is None or self._noise is None:
             raise CameraError("the demo source is not open; call open() first")
-        width, height = self._size
         t = index / self._fps
         _, light, field = self._look(index)
         canvas = self._background.copy()
         truth = []
-        for h in self._heads:
+        for i, h in enumerate(self._heads):
             cx = h.home[0] + h.amp[0] * math.sin(TAU * h.freq[0] * t + h.phase[0])
             cy = h.home[1] + h.amp[1] * math.sin(TAU * h.freq[1] * t + h.phase[1])
             box = composite(
@@ -210,7 +209,13 @@ class DemoSource(Source):
                 tilt=h.tilt,
             )
             if box is not None:
-                truth.append(Truth(h.label, box))
+                truth.append(Truth(h.label, box, track=i))
+        return self._expose(canvas, index, field), truth
+
+    def _expose(self, canvas: np.ndarray, index: int, field: float | np.ndarray) -> np.ndarray:
+        """The camera's view of a painted canvas: the light field, then sensor noise."""
+        assert self._noise is not None
+        width, height = self._size
         if isinstance(field, np.ndarray):
             img = cv2.multiply(canvas, field, scale=0.01)
         else:
@@ -220,8 +225,7 @@ class DemoSource(Source):
         rs = (index * 7919 + self._seed * 104729) % (16 * 16)
         oy, ox = divmod(rs, 16)
         img = cv2.add(img, pos[oy : oy + height, ox : ox + width])
-        img = cv2.subtract(img, neg[15 - oy : 15 - oy + height, 15 - ox : 15 - ox + width])
-        return img, truth
+        return cv2.subtract(img, neg[15 - oy : 15 - oy + height, 15 - ox : 15 - ox + width])
 
     def read(self) -> Frame:
         if not self._opened:

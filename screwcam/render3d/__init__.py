@@ -12,20 +12,24 @@ on one can be tested on the other.
     >>> rng = np.random.default_rng(0)
     >>> img, box, info = render3d.render_head(rng, 2, size=96)          # a Pozidriv head
     >>> scene, heads = render3d.render_scene(rng, size=(640, 480))      # [(box, label, info)]
+    >>> img, box, info = render3d.render_distractor(rng, kind="washer")  # not a head
 
 Families for hold-out evaluation: STYLES, FINISHES, LIGHTS, BACKGROUNDS, VIEWS (info
 keys style, finish, light, background, view_family; info['view'] is the tilt angle).
+Non-heads: DISTRACTOR_KINDS.
 """
 
-from .geometry import DISTRACTORS, LABEL_STYLES, STYLES
+from .crops import render_distractor, render_head
+from .geometry import LABEL_STYLES, STYLES
 from .materials import BACKGROUNDS, FINISHES
-from .render import CLASS_NAMES, GENERATOR, MAX_TILT, VIEWS, render_head, render_scene, view_family
+from .scene import render_scene
 from .shading import LIGHTS
+from .stage import CLASS_NAMES, DISTRACTOR_KINDS, GENERATOR, MAX_TILT, VIEWS, view_family
 
 __all__ = [
     "BACKGROUNDS",
     "CLASS_NAMES",
-    "DISTRACTORS",
+    "DISTRACTOR_KINDS",
     "FINISHES",
     "GENERATOR",
     "LABEL_STYLES",
@@ -33,6 +37,7 @@ __all__ = [
     "MAX_TILT",
     "STYLES",
     "VIEWS",
+    "render_distractor",
     "render_head",
     "render_scene",
     "view_family",

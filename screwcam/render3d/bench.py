@@ -32,7 +32,8 @@ def main(argv=None) -> int:
     cv2.setNumThreads(1)
     rng = np.random.default_rng(0)
     for label, kw in (
-        ("96 px heads, default supersampling", {}),
+        ("96 px heads, default supersampling (1.25x)", {}),
+        ("96 px heads, supersample=1.5", {"supersample": 1.5}),
         ("96 px heads, supersample=1", {"supersample": 1}),
         ("28 px heads", {"size": 28}),
     ):

@@ -88,12 +88,29 @@ def _motion_kernel(length: int, angle: float) -> np.ndarray:
     return k / k.sum()
 
 
+def expose(linear: np.ndarray, rig: dict) -> np.ndarray:
+    """Auto exposure, as a camera does it: scale so the log-average luminance lands on
+    the rig's key (a mid grey, 0.1-0.3 linear), times the rig's relative exposure
+    (under 1 for dim, over 1 for overexposed)."""
+    small = cv2.resize(linear, (16, 16), interpolation=cv2.INTER_AREA)
+    lum = small[..., 0] * 0.11 + small[..., 1] * 0.59 + small[..., 2] * 0.3
+    log_avg = float(np.exp(np.mean(np.log(np.maximum(lum, 0.0) + 1e-4))))
+    return linear * np.float32(rig.get("key", 0.18) / max(log_avg, 1e-4) * rig["exposure"])
+
+
+def to_uint8(linear: np.ndarray) -> np.ndarray:
+    return (np.clip(linear, 0.0, 1.0) ** (1 / 2.2) * 255 + 0.5).astype(np.uint8)
+
+
 def effects(rng: np.random.Generator, linear: np.ndarray, rig: dict, scale: float, ov: dict):
     """Lens and sensor: linear radiance -> BGR uint8. scale: output pixels per 96 px of a
     head crop (effect sizes grow with it). Returns image and a dict of what was applied."""
     applied: dict = {}
-    img = linear * np.float32(rig["exposure"])
+    img = expose(linear, rig)
     wb = rng.uniform(0.85, 1.15, 3).astype(np.float32)
+    if rng.random() < 0.25:  # a strong colour cast: tungsten, shade, fluorescent
+        casts = ((0.62, 0.85, 1.0), (1.12, 1.0, 0.85), (0.95, 1.06, 0.9))
+        wb *= np.array(casts[int(rng.integers(len(casts)))], np.float32)
     img = img * wb
     if ov.get("defocus", rng.random() < 0.3):
         sigma = float(rng.uniform(0.4, 1.8)) * scale
@@ -115,6 +132,10 @@ def effects(rng: np.random.Generator, linear: np.ndarray, rig: dict, scale: floa
         shot = np.sqrt(np.maximum(img, 0.0)) * sigma
         img = img + rng.standard_normal(img.shape, dtype=np.float32) * (shot + sigma * 0.5)
         applied["noise"] = round(sigma, 4)
+    if rng.random() < 0.3:  # the phone's sharpening (it sharpens the noise too)
+        amount = float(rng.uniform(0.3, 1.2))
+        img = img + amount * (img - cv2.GaussianBlur(img, (0, 0), max(0.6, 0.8 * scale)))
+        applied["sharpen"] = round(amount, 2)
     out = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if ov.get("jpeg", rng.random() < 0.6):
         q = int(rng.integers(20, 96))

@@ -56,7 +56,16 @@ RECESS_OF_LABEL: dict[int, "str | None"] = {
     4: "torx",
 }
 # Objects that are round/metal/hexagonal like heads but are not heads.
-DISTRACTORS: tuple[str, ...] = ("washer", "nut", "coin", "hole", "rivet", "disc")
+DISTRACTORS: tuple[str, ...] = (
+    "washer",
+    "nut",
+    "coin",
+    "hole",
+    "rivet",
+    "disc",
+    "card",  # a flat card/label/paper (printed with a real photo)
+    "rod",  # a pen, pencil, cable or pin lying on the surface
+)
 
 _COS30 = np.float32(np.cos(np.pi / 6))
 _WALL = 9.0  # slope of a "vertical" wall, in head units per head unit (finite for shading)
@@ -151,8 +160,9 @@ def hex_socket(X, Y, p):
     depth = p.get("depth", 1.3)
     cone = 0.6 * _sat(0.866 - r)  # 118° drill point
     d = np.minimum(-sdf * 14.0, depth + cone)
-    sink = (p.get("countersink", 1.05) - r) * 0.9  # small countersink at the mouth
-    d = np.maximum(d, np.clip(sink, 0.0, 0.2))
+    if p.get("countersink"):  # a small countersink at the mouth (not on every head)
+        sink = (p["countersink"] - r) * 0.9
+        d = np.maximum(d, np.clip(sink, 0.0, 0.12))
     return np.maximum(d, 0.0), None
 
 
@@ -192,7 +202,8 @@ def recess_params(rng: np.random.Generator, recess: str) -> dict:
             "inner": rng.uniform(0.69, 0.75),
         }
     if recess == "hex_socket":
-        return {"depth": rng.uniform(1.0, 1.6), "countersink": rng.uniform(1.0, 1.12)}
+        sink = rng.uniform(1.02, 1.12) if rng.random() < 0.6 else 0.0
+        return {"depth": rng.uniform(1.0, 1.6), "countersink": sink}
     raise ValueError(f"unknown recess {recess!r}")
 
 
@@ -219,7 +230,9 @@ def style_params(rng: np.random.Generator, style: str, recess: "str | None") -> 
             recess=(0.5, 0.62),
         )
     elif style == "cap":
-        p.update(height=rng.uniform(0.8, 1.2), chamfer=rng.uniform(0.8, 0.9), recess=(0.45, 0.58))
+        p.update(height=rng.uniform(0.8, 1.2), chamfer=rng.uniform(0.8, 0.9), recess=(0.52, 0.64))
+        # DIN 912 heads are often knurled: straight ridges, seen on the side when tilted
+        p.update(knurl=int(rng.integers(40, 90)) if rng.random() < 0.5 else 0)
     elif style == "hex":
         p.update(height=rng.uniform(0.5, 0.8), chamfer=rng.uniform(0.86, 0.95))
     elif style == "washer_hex":
@@ -271,7 +284,10 @@ def _profile(style: str, X, Y, r, p):
     elif style == "cap":
         c = p["chamfer"]
         h = np.minimum(p["height"], p["height"] - (r - c) * 1.4)
-        h = np.minimum(h, (1.0 - r) * _WALL)
+        rr = r
+        if p.get("knurl"):
+            rr = r * (1.0 + 0.015 * np.sin(np.arctan2(Y, X) * p["knurl"]))
+        h = np.minimum(h, (1.0 - rr) * _WALL)
     elif style == "hex":
         sdf = hex_sdf(X, Y, 1.0)
         c = p["chamfer"] * _COS30
@@ -347,7 +363,7 @@ def build_head(X, Y, style: str, sp: dict, recess: "str | None", rp: dict, marks
 
 
 def build_distractor(X, Y, kind: str, p: dict):
-    """Height field and mask of a non-head object (washer, nut, coin, hole, rivet, disc)."""
+    """Height field and mask of a non-head object (one of DISTRACTORS)."""
     r = np.hypot(X, Y)
     if kind == "washer":
         hole = p.get("hole", 0.5)
@@ -386,6 +402,17 @@ def build_distractor(X, Y, kind: str, p: dict):
         h = np.minimum(h, p.get("height", 0.5) - (r - 0.85) * 1.2)
         h = np.maximum(h, 0.0)
         mask = r < 1.0
+    elif kind == "card":
+        half_w = p.get("card_w", 0.8)
+        half_h = np.sqrt(max(0.05, 1.0 - half_w * half_w))  # corners on the unit circle
+        inside = np.maximum(np.abs(X) - half_w, np.abs(Y) - half_h)
+        h = np.where(inside < 0, p.get("thick", 0.1) * 0.3, 0.0)
+        mask = inside < 0
+    elif kind == "rod":
+        half_t = p.get("rod_t", 0.15)
+        d = np.hypot(np.maximum(np.abs(X) - (1.0 - half_t), 0.0), Y)  # capsule along X
+        h = half_t * np.sqrt(_sat(1.0 - (d / half_t) ** 2))
+        mask = d < half_t
     else:
         raise ValueError(f"unknown distractor {kind!r}")
     h = np.asarray(h, np.float32)

@@ -96,6 +96,10 @@ def finish_params(rng: np.random.Generator, finish: str) -> dict:
         p.update(cam=rng.uniform(0.04, 0.12), scratches=int(rng.integers(2, 12)))
     else:
         raise ValueError(f"unknown finish {finish!r}")
+    # The driver bit polishes the recess walls, and coatings collect on the flat top:
+    # in some heads the recess is brighter, shinier bare metal than the head around it.
+    if rng.random() < (0.45 if finish in ("painted", "black_oxide", "worn", "dirty") else 0.15):
+        p["bare_recess"] = (float(rng.uniform(0.5, 0.9)), float(rng.uniform(0.08, 0.3)))
     return p
 
 
@@ -150,6 +154,11 @@ def apply_finish(rng, fp: dict, part: np.ndarray, r: np.ndarray, cam: "np.ndarra
         base = base * (1 - s[..., None]) + _bgr(0.6, 0.6, 0.6) * s[..., None]
         metal = np.maximum(metal, s)
         rough = rough * (1 - s) + 0.25 * s
+    if "bare_recess" in fp and recess.any():
+        f0, r0 = fp["bare_recess"]
+        base[recess] = _bgr(0.62, 0.62, 0.6) * f0 / 0.62
+        metal[recess] = 1.0
+        rough[recess] = r0
     mark = part == PART_MARK
     if mark.any():
         rough = np.where(mark, np.minimum(1.0, rough + 0.1), rough)
@@ -172,13 +181,21 @@ def background(rng: np.random.Generator, kind: str, shape: tuple[int, int], phot
         base = base * (0.85 + 0.3 * fbm(rng, shape, 3.0))[..., None]
     elif kind == "texture":
         style = rng.integers(3)
-        if style == 0:  # wood grain
+        if style == 0:  # wood: growth rings cut at a slant, plus fine fibres along the grain
             yy = np.linspace(0, 1, h, dtype=np.float32)[:, None]
-            warp = fbm(rng, shape, 3.0) * float(rng.uniform(2, 8))
-            rings = 0.5 + 0.5 * np.sin((yy * float(rng.uniform(20, 80)) + warp) * np.pi)
-            col = _bgr(0.12, 0.28, 0.5) * float(rng.uniform(0.4, 1.2))
-            base = col * (0.6 + 0.4 * rings)[..., None]
-            bump = 0.6 * rings
+            warp = fbm(rng, shape, 2.5) * float(rng.uniform(1, 5))
+            phase = yy * float(rng.uniform(6, 30)) + warp
+            rings = np.abs(np.sin(phase * np.pi)) ** float(rng.uniform(0.5, 3.0))
+            fibres = cv2.resize(rng.random((max(2, h // 2), 6), dtype=np.float32), (w, h))
+            grain = 0.55 * rings + 0.3 * fibres + 0.15 * fbm(rng, shape, 6.0)
+            tones = ((0.1, 0.25, 0.45), (0.05, 0.12, 0.25), (0.3, 0.45, 0.6), (0.03, 0.06, 0.12))
+            col = np.array(tones[int(rng.integers(len(tones)))], np.float32)
+            col = col * float(rng.uniform(0.6, 1.3))
+            base = col * (0.55 + 0.6 * grain)[..., None]
+            bump = 0.8 * rings + 0.4 * fibres
+            if rng.random() < 0.5:  # grain across instead of along
+                base = np.asarray(cv2.resize(np.ascontiguousarray(base.transpose(1, 0, 2)), (w, h)))
+                bump = np.asarray(cv2.resize(np.ascontiguousarray(bump.T), (w, h)))
         elif style == 1:  # fabric / mat: fine noise
             base = (
                 rng.uniform(0.05, 0.6, 3).astype(np.float32)
