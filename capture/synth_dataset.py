@@ -12,7 +12,19 @@ Two layouts:
 - `--by-condition`: an image-folder tree DIR/<condition>/<class>/<n>.png, for
   batch-testing a model per lighting condition.
 
-Conditions are balanced: sample i of every class has condition CONDITIONS[i % 6].
+Generators (`--generator`, see `screwcam.render.families`): `classic` (the demo
+camera's look, the default), `render2d` (the same 2-D renderer with everything but
+the drive type randomized), `render3d` (the independently built 3-D generator),
+`mix` (render2d and render3d alternately) or `all` (classic, render2d, render3d).
+With the classic generator conditions are balanced: sample i of every class has
+condition CONDITIONS[i % 6]; the others record every family in the condition
+(``gen=render2d/style=pan/finish=rusty/light=dim/...``) and `--only` /
+`--exclude KEY=VALUE` keep whole families in or out.
+
+Boxes (`--boxes`): `finder` (the classical head finder, the classic default),
+`truth` (the renderer's own box) or `jitter` (the renderer's box shifted and scaled
+like an imperfect detector's; the default for the other generators).
+
 Sample i of class c is drawn from its own random stream (seed, c, i), so a seed
 always gives the same images, in any number of processes.
 """
@@ -37,7 +49,8 @@ from screwcam.classes import CLASSES, NUM_CLASSES
 from screwcam.errors import DatasetError
 from screwcam.heads import find_main_head
 from screwcam.preprocess import preprocess
-from screwcam.render import CONDITIONS, render_sample
+from screwcam.render import CONDITIONS
+from screwcam.render.families import GENERATORS, FamilyFilter, jitter_box, render_one
 
 RENDER_SIZE = 112
 _CHUNK = 64  # samples per task handed to a worker process
@@ -52,9 +65,34 @@ def _positive_int(text: str) -> int:
 
 def _fraction(text: str) -> float:
     value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
     return value
+
+
+MIXES = {"mix": ("render2d", "render3d"), "all": ("classic", "render2d", "render3d")}
+BOX_MODES = ("finder", "truth", "jitter")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What `screwcam synth` renders: generator ("classic", "render2d", "render3d" or
+    "mix"), how crops are boxed, and which families are kept in or out."""
+
+    generator: str = "classic"
+    boxes: str = ""  # "" = finder for classic, jitter for the others
+    families: FamilyFilter = FamilyFilter()
+
+    @property
+    def box_mode(self) -> str:
+        return self.boxes or ("finder" if self.generator == "classic" else "jitter")
+
+    def generator_of(self, index: int) -> str:
+        mix = MIXES.get(self.generator)
+        if mix is None:
+            return self.generator
+        gens = self.families.allowed("gen", mix) or mix
+        return gens[index % len(gens)]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +106,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_fraction,
         default=0.3,
         metavar="F",
-        help="share of each class and condition put in the test split (default 0.3)",
+        help="share of each class and condition put in the test split (default 0.3; "
+        "1 = a test-only set for batch-test)",
+    )
+    parser.add_argument(
+        "--generator",
+        choices=(*GENERATORS, *MIXES),
+        default="classic",
+        help="classic (the demo camera's look, default), render2d (2-D, everything but the "
+        "drive randomized), render3d (the independent 3-D generator), mix (render2d and "
+        "render3d alternately) or all (classic, render2d and render3d alternately)",
+    )
+    parser.add_argument(
+        "--boxes",
+        choices=BOX_MODES,
+        default="",
+        help="crop boxes: finder (the classical head finder; classic's default), truth "
+        "(the renderer's box) or jitter (the renderer's box shifted/scaled like a detector's; "
+        "default for the other generators)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="KEY=VALUE",
+        help="keep only this family value (repeatable), e.g. --only finish=rusty; "
+        "families: gen, style, finish, light, bg, view",
+    )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        metavar="KEY=VALUE",
+        help="leave this family value out (repeatable), e.g. --exclude style=countersunk",
     )
     parser.add_argument(
         "--by-condition",
@@ -114,31 +182,57 @@ def is_test(index: int, fraction: float) -> bool:
     return int((j + 1) * fraction + 0.5) > int(j * fraction + 0.5)
 
 
-def _render_and_find(seed: int, label: int, index: int, condition: str):
-    """(rendered image, the box the crop uses, whether the head finder found it)."""
+def _render_and_find(seed: int, label: int, index: int, recipe: Recipe = Recipe()):
+    """(rendered image, the box the crop uses, whether the head finder found it, the
+    sample's condition), or None when the recipe's families leave nothing to draw."""
     rng = np.random.default_rng([seed, label, index])
-    image, truth = render_sample(rng, label, condition, size=RENDER_SIZE)
+    generator = recipe.generator_of(index)
+    light = (
+        condition_of(index // len(MIXES.get(recipe.generator, "x")))
+        if generator == "classic"
+        else None
+    )
+    named = recipe.generator != "classic"
+    drawn = render_one(generator, rng, label, RENDER_SIZE, recipe.families, light, named)
+    if drawn is None:
+        return None
+    image, truth, condition = drawn
+    mode = recipe.box_mode
+    if mode == "truth":
+        return image, truth, True, condition
+    if mode == "jitter":
+        height, width = image.shape[:2]
+        return image, jitter_box(rng, truth, width, height), True, condition
     box = find_main_head(image)
     found = box is not None and box.iou(truth) >= 0.5
-    return image, (box if found else truth), found
+    return image, (box if found else truth), found, condition
 
 
-def make_sample(seed: int, label: int, index: int) -> SynthSample:
-    """Render, find and preprocess one sample; deterministic for (seed, label, index)."""
-    condition = condition_of(index)
-    image, box, found = _render_and_find(seed, label, index, condition)
+def make_sample(seed: int, label: int, index: int, recipe: Recipe = Recipe()) -> SynthSample | None:
+    """Render, box and preprocess one sample; deterministic for (seed, label, index).
+    None when the recipe's family filter leaves nothing to draw for this label."""
+    drawn = _render_and_find(seed, label, index, recipe)
+    if drawn is None:
+        return None
+    image, box, found, condition = drawn
     return SynthSample(label, index, condition, preprocess(image, box.as_list()), found)
 
 
-def contact_sheet(seed: int, tile: int = 64) -> np.ndarray:
-    """A BGR picture with one row per condition and, per class, the rendered image
-    (box drawn: green = head finder, red = renderer's fallback) next to its 28x28
-    model input. Same images as sample 0..5 of each class for that seed."""
+def contact_sheet(seed: int, tile: int = 64, recipe: Recipe = Recipe()) -> np.ndarray:
+    """A BGR picture with one row per condition (classic) or sample and, per class,
+    the rendered image (box drawn: green = head finder or the recipe's box, red =
+    renderer's fallback) next to its 28x28 model input. Same images as sample 0..5
+    of each class for that seed."""
     rows = []
-    for index, condition in enumerate(CONDITIONS):
+    names = CONDITIONS if recipe.generator == "classic" else [f"#{i}" for i in range(6)]
+    for index, _ in enumerate(names):
         row = []
         for label in range(NUM_CLASSES):
-            image, box, found = _render_and_find(seed, label, index, condition)
+            drawn = _render_and_find(seed, label, index, recipe)
+            if drawn is None:
+                row += [_gap(tile, tile), _gap(tile, tile), _gap(tile, 4)]
+                continue
+            image, box, found, _ = drawn
             drawn = image.copy()
             colour = (0, 200, 0) if found else (0, 0, 255)
             cv2.rectangle(drawn, (box.x, box.y), (box.x + box.w - 1, box.y + box.h - 1), colour, 1)
@@ -151,8 +245,8 @@ def contact_sheet(seed: int, tile: int = 64) -> np.ndarray:
     for label in range(NUM_CLASSES):
         x = label * (2 * tile + 4) + 4
         cv2.putText(header, CLASSES[label], (x, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1)
-    labels = np.full((18 + tile * len(CONDITIONS), 84, 3), 255, np.uint8)
-    for k, condition in enumerate(CONDITIONS):
+    labels = np.full((18 + tile * len(names), 84, 3), 255, np.uint8)
+    for k, condition in enumerate(names):
         y = 18 + k * tile + tile // 2 + 5
         cv2.putText(labels, condition, (3, y), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1)
     return np.hstack([labels, np.vstack([header, *rows])])
@@ -162,9 +256,10 @@ def _gap(tile: int, width: int) -> np.ndarray:
     return np.full((tile, width, 3), 255, np.uint8)
 
 
-def _make_chunk(args: tuple[int, list[tuple[int, int]]]) -> list[SynthSample]:
-    seed, items = args
-    return [make_sample(seed, label, index) for label, index in items]
+def _make_chunk(args: tuple[int, list[tuple[int, int]], Recipe]) -> list[SynthSample]:
+    seed, items, recipe = args
+    out = (make_sample(seed, label, index, recipe) for label, index in items)
+    return [s for s in out if s is not None]
 
 
 def _init_worker() -> None:
@@ -173,10 +268,13 @@ def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def generate(seed: int, per_class: int, jobs: int = 1) -> Iterator[SynthSample]:
-    """All samples, class by class, in a fixed order (independent of `jobs`)."""
+def generate(
+    seed: int, per_class: int, jobs: int = 1, recipe: Recipe = Recipe()
+) -> Iterator[SynthSample]:
+    """All samples, class by class, in a fixed order (independent of `jobs`). Samples
+    the recipe's family filter rules out for a class are skipped."""
     items = [(label, i) for label in range(NUM_CLASSES) for i in range(per_class)]
-    chunks = [(seed, items[k : k + _CHUNK]) for k in range(0, len(items), _CHUNK)]
+    chunks = [(seed, items[k : k + _CHUNK], recipe) for k in range(0, len(items), _CHUNK)]
     if jobs <= 1:
         for chunk in chunks:
             yield from _make_chunk(chunk)
@@ -201,16 +299,18 @@ class _Progress:
         self.total = total
         self.start = time.monotonic()
         self._last = 0.0
+        self.done = 0
 
-    def update(self, done: int) -> None:
+    def update(self, done: int, final: bool = False) -> None:
         now = time.monotonic()
-        if done < self.total and now - self._last < 0.5:
+        self.done = done
+        if done < self.total and now - self._last < 0.5 and not final:
             return
         self._last = now
         rate = done / max(now - self.start, 1e-6)
         print(
             f"\rsynth: {done}/{self.total} samples ({rate:.0f}/s)",
-            end="" if done < self.total else "\n",
+            end="" if done < self.total and not final else "\n",
             file=sys.stderr,
             flush=True,
         )
@@ -234,6 +334,8 @@ def write_by_condition(out: Path, samples: Iterator[SynthSample], progress: _Pro
         _write_png_atomic(folder / f"{sample.index:06d}.png", sample.image)
         missed += not sample.found
         progress.update(done)
+    if progress.done < progress.total:
+        progress.update(progress.done, final=True)
     return missed
 
 
@@ -255,13 +357,15 @@ def write_dataset(
                 sample.image,
                 label=sample.label,
                 split="test" if is_test(sample.index, fraction) else "train",
-                source=f"synth_seed{seed}_{sample.condition}",
+                source=f"synth_seed{seed}_{sample.condition.split('/')[0]}",
                 frame_index=sample.index,
                 condition=sample.condition,
             )
             missed += not sample.found
             progress.update(done)
         counts = writer.counts()
+    if progress.done < progress.total:
+        progress.update(progress.done, final=True)
     return missed, counts
 
 
@@ -275,15 +379,32 @@ def run(args: argparse.Namespace) -> int:
             "write into it"
         )
     jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
+    try:
+        families = FamilyFilter.parse(args.only, args.exclude)
+    except ValueError as exc:
+        raise DatasetError(f"{exc}; see screwcam synth --help") from exc
+    recipe = Recipe(getattr(args, "generator", "classic"), getattr(args, "boxes", ""), families)
+    if recipe.generator in ("render3d", *MIXES):
+        try:
+            from screwcam.render.families import family_values
+
+            family_values("render3d", 0)
+        except ValueError as exc:
+            raise DatasetError(str(exc)) from exc
     total = args.per_class * NUM_CLASSES
+    what = (
+        f"conditions {', '.join(CONDITIONS)}"
+        if recipe.generator == "classic"
+        else f"generator {recipe.generator}, {families.describe()}"
+    )
     print(
         f"synth: rendering {args.per_class} per class x {NUM_CLASSES} classes, "
-        f"conditions {', '.join(CONDITIONS)}, seed {args.seed}, {jobs} process(es)",
+        f"{what}, boxes {recipe.box_mode}, seed {args.seed}, {jobs} process(es)",
         file=sys.stderr,
     )
     progress = _Progress(total)
-    with contextlib.closing(generate(args.seed, args.per_class, jobs)) as samples:
-        return _write(args, out, samples, progress, total)
+    with contextlib.closing(generate(args.seed, args.per_class, jobs, recipe)) as samples:
+        return _write(args, out, samples, progress, total, recipe)
 
 
 def _write(
@@ -292,6 +413,7 @@ def _write(
     samples: Iterator[SynthSample],
     progress: _Progress,
     total: int,
+    recipe: Recipe,
 ) -> int:
     if args.by_condition:
         out.mkdir(parents=True, exist_ok=True)
@@ -304,7 +426,7 @@ def _write(
         layout = f"{out} (train {sum(counts['train'])}, test {sum(counts['test'])})"
     seconds = time.monotonic() - progress.start
     if args.sheet is not None:
-        sheet = contact_sheet(args.seed)
+        sheet = contact_sheet(args.seed, recipe=recipe)
         ok, encoded = cv2.imencode(".png", sheet)
         if not ok:
             raise DatasetError(f"could not encode the contact sheet {args.sheet}")
@@ -312,10 +434,22 @@ def _write(
         tmp.write_bytes(encoded.tobytes())
         os.replace(tmp, args.sheet)
         print(f"synth: contact sheet written to {args.sheet}", file=sys.stderr)
+    written = progress.done
+    if written == 0:
+        raise DatasetError(
+            f"the family filter ({recipe.families.describe()}) leaves nothing to render for "
+            f"generator {recipe.generator}; check --only/--exclude"
+        )
+    skipped = f", {total - written} ruled out by the family filter" if written < total else ""
+    boxes = (
+        f"the head finder missed {missed} ({100.0 * missed / written:.1f} %), their crops "
+        "use the renderer's box"
+        if recipe.box_mode == "finder"
+        else f"crops cut around the renderer's boxes ({recipe.box_mode})"
+    )
     print(
-        f"synth: wrote {total} samples to {layout} in {seconds:.1f} s "
-        f"({total / max(seconds, 1e-6):.0f}/s); the head finder missed {missed} "
-        f"({100.0 * missed / total:.1f} %), their crops use the renderer's box",
+        f"synth: wrote {written} samples to {layout} in {seconds:.1f} s "
+        f"({written / max(seconds, 1e-6):.0f}/s){skipped}; {boxes}",
         file=sys.stderr,
     )
     return 0

@@ -41,6 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "detect": ("screwcam.edge_service.detect", "box and name every screw head in photos"),
     "adapt": ("screwcam.adapt", "adapt a model bundle to your screws from a few examples"),
     "batch-test": ("screwcam.training.evaluate", "test a model bundle on folders of images"),
+    "holdout": (
+        "screwcam.training.holdout",
+        "leave-one-family-out accuracy of a model preset (needs the [train] extra)",
+    ),
     "serve": ("screwcam.edge_service.serve", "run the live web service"),
     "bench": ("screwcam.bench.bench", "measure speed, latency and footprint"),
 }

@@ -7,6 +7,33 @@ from typing import Any
 from screwcam.classes import CLASSES, ENGLISH
 
 
+def holdout_section(doc: dict[str, Any], train_name: str = "", test_name: str = "") -> str:
+    """The leave-one-family-out table of `screwcam holdout` (holdout.json) as Markdown."""
+    head = "| held out | train n | test n | held-out accuracy | in-family accuracy | "
+    head += " | ".join(f"{ENGLISH[c]} recall" for c in CLASSES)
+    head += " | Pozidriv as Phillips |"
+    lines = [
+        f"Leave-one-family-out (`{doc['preset']}`, {doc['epochs']} epochs, seed {doc['seed']}, "
+        "Keras model): each row is a model trained WITHOUT that family and tested only on it; "
+        "in-family = the same model on the rest of the test pool."
+        + (f" Train pool `{train_name}`, test pool `{test_name}`." if train_name else ""),
+        "",
+        head,
+        "|" + "---|" * (6 + len(CLASSES)),
+    ]
+    for r in doc["rows"]:
+        n_of = [sum(row) for row in r["confusion"]]  # a class the family lacks: "-"
+        recalls = " | ".join(
+            f"{r['recall'][c] * 100:.1f}%" if n_of[i] else "-" for i, c in enumerate(CLASSES)
+        )
+        wrong, n = r["pozidriv_as_phillips"]
+        lines.append(
+            f"| {r['hold']} | {r['train_n']} | {r['test_n']} | **{r['accuracy'] * 100:.2f}%** "
+            f"| {r['in_family_accuracy'] * 100:.2f}% | {recalls} | {wrong}/{n} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def model_card(name: str, metrics: dict[str, Any], bundle: dict[str, Any] | None = None) -> str:
     test = metrics["test"]
     data = metrics["data"]
@@ -47,6 +74,12 @@ def model_card(name: str, metrics: dict[str, Any], bundle: dict[str, Any] | None
         lines += ["", "| condition | accuracy | n |", "|---|---|---|"]
         for c, v in conds.items():
             lines.append(f"| {c or '(none)'} | {v['accuracy'] * 100:.2f}% | {v['n']} |")
+    families = test.get("per_family") or {}
+    if families:
+        lines += ["", "| family | value | accuracy | n |", "|---|---|---|---|"]
+        for family in ("gen", "light", "view"):
+            for value, v in (families.get(family) or {}).items():
+                lines.append(f"| {family} | {value} | {v['accuracy'] * 100:.2f}% | {v['n']} |")
     lines += ["", "Plots: `training_curves.png`, `confusion_matrix.png`."]
     if bundle:
         lines += [

@@ -57,6 +57,27 @@ def per_condition(
     return out
 
 
+def per_family(
+    y_true: np.ndarray, y_pred: np.ndarray, conditions: Sequence[str] | np.ndarray
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Accuracy and count per value of every family recorded in the conditions as
+    KEY=VALUE parts ("gen=render3d/finish=rusty/..."): {family: {value: {accuracy, n}}}.
+    Conditions without such parts are left out."""
+    keyed: dict[str, dict[str, list[int]]] = {}
+    hits = np.asarray(y_true) == np.asarray(y_pred)
+    for i, cond in enumerate(np.asarray(conditions).astype(str).tolist()):
+        for part in cond.split("/"):
+            key, sep, value = part.partition("=")
+            if sep and key:
+                slot = keyed.setdefault(key, {}).setdefault(value, [0, 0])
+                slot[0] += int(hits[i])
+                slot[1] += 1
+    return {
+        key: {v: {"accuracy": round(c / n, 6), "n": n} for v, (c, n) in sorted(vals.items())}
+        for key, vals in keyed.items()
+    }
+
+
 def evaluate(
     y_true: np.ndarray,
     y_pred: np.ndarray,
@@ -67,17 +88,28 @@ def evaluate(
     y_pred = np.asarray(y_pred, np.int64)
     cm = confusion_matrix(y_true, y_pred)
     n = int(len(y_true))
+    families = per_family(y_true, y_pred, conditions) if conditions is not None else {}
     result: dict[str, Any] = {
         "accuracy": round(float((y_true == y_pred).mean()) if n else 0.0, 6),
         "n": n,
         "classes": list(CLASSES),
         "per_class": per_class(cm),
+        # family-named conditions are reported per family value instead (one combination
+        # of six families per image would make a table as long as the test set)
         "per_condition": per_condition(y_true, y_pred, conditions)
-        if conditions is not None
+        if conditions is not None and not families
         else {},
+        "per_family": families,
         "confusion": cm.tolist(),
     }
     return result
+
+
+def pozidriv_as_phillips(result: dict[str, Any]) -> tuple[int, int]:
+    """(Pozidriv heads read as Phillips, Pozidriv heads) from a result's confusion matrix."""
+    cm = result["confusion"]
+    poz, phil = CLASSES.index("pozidriv"), CLASSES.index("philips")
+    return int(cm[poz][phil]), int(sum(cm[poz]))
 
 
 def format_text(result: dict[str, Any], title: str = "") -> str:
@@ -100,6 +132,15 @@ def format_text(result: dict[str, Any], title: str = "") -> str:
         lines.append(f"{'condition':<24} {'accuracy':>8} {'n':>6}")
         for cond, c in conds.items():
             lines.append(f"{cond or '(none)':<24} {c['accuracy'] * 100:7.2f}% {c['n']:>6}")
+    for family, values in (result.get("per_family") or {}).items():
+        lines.append("")
+        lines.append(f"{family:<24} {'accuracy':>8} {'n':>6}")
+        for value, c in values.items():
+            lines.append(f"  {value:<22} {c['accuracy'] * 100:7.2f}% {c['n']:>6}")
+    wrong, n_poz = pozidriv_as_phillips(result)
+    if n_poz:
+        lines.append("")
+        lines.append(f"Pozidriv read as Phillips: {wrong} / {n_poz}")
     lines.append("")
     lines.append("confusion matrix (rows = true, columns = predicted):")
     short = [ENGLISH[c] for c in CLASSES]
@@ -164,6 +205,18 @@ def html_report(
         f"<td>{v['n']}</td></tr>"
         for c, v in (result.get("per_condition") or {}).items()
     )
+    fams = "".join(
+        f"<tr><td>{html.escape(f)}</td><td>{html.escape(v)}</td>"
+        f"<td>{c['accuracy'] * 100:.2f}%</td><td>{c['n']}</td></tr>"
+        for f, values in (result.get("per_family") or {}).items()
+        for v, c in values.items()
+    )
+    fam_table = (
+        "<h2>Per family</h2><table><tr><th>family</th><th>value</th><th>accuracy</th>"
+        f"<th>n</th></tr>{fams}</table>"
+        if fams
+        else ""
+    )
     shown = list(mistakes if max_mistakes is None else mistakes[:max_mistakes])
     cards = "".join(
         '<figure><img src="{src}" width="84" height="84" alt="">'
@@ -203,6 +256,7 @@ figure img{{image-rendering:pixelated;display:block}}
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>n</th></tr>{pcs}</table>
 <h2>Per condition</h2>
 <table><tr><th>condition</th><th>accuracy</th><th>n</th></tr>{conds}</table>
+{fam_table}
 <h2>Mistakes</h2>
 {cards or "<p>None.</p>"}{more}
 </body></html>

@@ -164,9 +164,12 @@ def train(
     ds = ds.shuffle(len(y_tr), seed=seed, reshuffle_each_iteration=True).repeat()
     ds = ds.batch(batch_size, drop_remainder=False)
     if p.augment != "none":
-        cfg = {"strong": augment.STRONG, "medium": augment.MEDIUM, "light": augment.LIGHT}[
-            p.augment
-        ]
+        cfg = {
+            "varied": augment.VARIED,
+            "strong": augment.STRONG,
+            "medium": augment.MEDIUM,
+            "light": augment.LIGHT,
+        }[p.augment]
         aug = augment.Augmenter(cfg, seed=seed)
         ds = ds.enumerate().map(
             lambda i, xy: aug(xy[0], xy[1], i), num_parallel_calls=tf.data.AUTOTUNE

@@ -150,7 +150,7 @@ def _paint(head: Placed, light: Light, angle: float) -> np.ndarray:
     def make() -> np.ndarray:
         alpha = head.sprite[:, :, 2]
         lit = cv2.multiply(_shade(head, light, q * _ANGLE_STEP), alpha, scale=255.0)
-        tint = FINISH_LOOK[head.spec.finish][3]
+        tint = head.spec.tint or FINISH_LOOK[head.spec.finish][3]
         channels = [lit * tint[0], lit * tint[1], lit * tint[2], alpha * 255.0]
         return cv2.convertScaleAbs(cv2.merge(channels))
 
