@@ -39,6 +39,7 @@ import numpy as np
 from .bundle import Bundle
 from .errors import ModelError
 from .frames import Box
+from .litert import make_interpreter
 from .preprocess import to_gray
 
 DETECTOR_PART = "detector"
@@ -134,8 +135,6 @@ class Detector:
     def __init__(
         self, path: str | Path, entry: dict[str, Any] | None = None, num_threads: int = 2
     ) -> None:
-        from .classifier import make_interpreter
-
         entry = dict(entry or {})
         self.path = Path(path)
         fmt = entry.get("format", DETECTOR_FORMAT)
