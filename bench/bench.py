@@ -511,6 +511,7 @@ def _threaded_throughput(model_dir: Path, frames: list[Any], seconds: float) -> 
     threads) when the camera delivers faster than it can process."""
     pipeline = _make_pipeline(model_dir, lambda: _ReplaySource(frames, fps=1000.0))
     with pipeline:
+        pipeline.add_video_viewer("labels")  # as if one viewer watched: every frame is drawn
         pipeline.wait_for_video(0, timeout=10)
         time.sleep(0.5)
         m = pipeline.metrics

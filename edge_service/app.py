@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 # balancers and monitoring) and the page's own static files.
 _OPEN_ENDPOINTS = {"healthz", "static"}
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+_YES = {"1", "true", "yes", "on", ""}
+_NO = {"0", "false", "no", "off"}
 
 
 def create_app(
@@ -133,13 +135,23 @@ def create_app(
     # --- streams: served by the hub's one sender thread (see streaming.py) ---------
     @app.get("/stream.mjpg")
     def stream() -> Response:
-        return _stream("mjpeg")
+        # ?labels=0: the frames as captured (the page draws its own labels over them);
+        # without it boxes and labels are drawn in (VLC, Home Assistant, ...)
+        value = request.args.get("labels", "1").strip().lower()
+        if value not in _YES | _NO:
+            return _error(
+                400,
+                "bad_request",
+                f"labels={value!r} is not understood: use labels=1 (drawn in, the default) "
+                "or labels=0 (the clean video)",
+            )
+        return _stream("mjpeg", "clean" if value in _NO else "labels")
 
     @app.get("/api/events")
     def events() -> Response:
         return _stream("sse")
 
-    def _stream(kind: str) -> Response:
+    def _stream(kind: str, variant: str = "labels") -> Response:
         if not hub.reserve():
             return _error(
                 503,
@@ -155,9 +167,13 @@ def create_app(
         peer = request.remote_addr or "?"
         taken = take_over_waitress(request.environ)
         if taken is not None:
-            hub.attach(taken[0], kind, peer, early=taken[1])
+            hub.attach(taken[0], kind, peer, early=taken[1], variant=variant)
             return Response(status=204)  # never sent: the connection is the hub's now
-        return Response(iter_stream(hub, kind, peer), mimetype=CONTENT_TYPES[kind], headers=headers)
+        return Response(
+            iter_stream(hub, kind, peer, variant=variant),
+            mimetype=CONTENT_TYPES[kind],
+            headers=headers,
+        )
 
     # --- JSON API ---------------------------------------------------------------------
     @app.get("/api/predictions")

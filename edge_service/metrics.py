@@ -81,7 +81,7 @@ class Metrics:
         self._stages = Summary(
             p + "stage_seconds",
             "Time per processing step of a frame (gray, find_heads, crop, classify, track, "
-            "draw, jpeg).",
+            "draw, jpeg, jpeg_clean).",
             ["stage"],
             registry=r,
         )

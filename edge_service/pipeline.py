@@ -6,6 +6,8 @@
         -> publish Result (the predictions) -> wake every waiter
         ──(1-slot mailbox, newest wins)──> render thread
         draw -> encode JPEG once -> publish VideoFrame -> wake every video viewer
+        (per variant, only while someone watches it: "labels" = boxes and labels
+        drawn in, "clean" = the frame as captured, for the page's own overlay)
 
 Predictions never wait for drawing and JPEG encoding, and on a multi-core
 device the two halves of consecutive frames run at the same time.
@@ -41,11 +43,15 @@ from .camera import CaptureWorker
 from .draw import annotate, encode_jpeg
 from .health import WatchdogFeeder, health_report
 from .metrics import Metrics
-from .results import CameraStatus, Result, VideoFrame, mjpeg_part
+from .results import VARIANTS, CameraStatus, Result, VideoFrame, mjpeg_part
 from .systemd_notify import Notifier
 from .tracking import HeadTracker
 
 log = logging.getLogger(__name__)
+
+#: a `wait_for_video` call keeps its variant rendered this long (callers that do not
+#: register as viewers: tests, bench)
+ASKED_KEEP_S = 2.0
 
 
 class Pipeline:
@@ -103,6 +109,11 @@ class Pipeline:
         self._video_cond = threading.Condition()
         self._video: VideoFrame | None = None
         self.render_errors = 0
+        # who watches which video variant: registered viewers, and the last time a
+        # wait_for_video caller asked for it; nothing watched = nothing drawn or encoded
+        self._watch_lock = threading.Lock()
+        self._watchers = dict.fromkeys(VARIANTS, 0)
+        self._asked = dict.fromkeys(VARIANTS, -1e9)
         self._render_thread = threading.Thread(target=self._render_run, name="render", daemon=True)
         self._started = False
 
@@ -176,20 +187,56 @@ class Pipeline:
     def latest_video(self) -> VideoFrame | None:
         return self._video
 
-    def wait_for_video(self, previous_seq: int, timeout: float) -> VideoFrame | None:
-        """Like `wait_for_result`, for the annotated JPEG of the latest result."""
-        with self._video_cond:
-            self._video_cond.wait_for(
-                lambda: (
-                    (self._video is not None and self._video.seq > previous_seq)
-                    or self._stop.is_set()
-                ),
-                timeout,
+    def wait_for_video(
+        self, previous_seq: int, timeout: float, variant: str | None = "labels"
+    ) -> VideoFrame | None:
+        """Like `wait_for_result`, for the encoded picture of the latest result.
+        `variant` ("labels" or "clean") is rendered from now on for `ASKED_KEEP_S`
+        and the frame returned has it; None = any new frame, asking for nothing
+        (for the stream hub, whose viewers are registered with `add_video_viewer`)."""
+        if variant is not None:
+            self._ask(variant)
+
+        def ready() -> bool:
+            video = self._video
+            return (
+                video is not None
+                and video.seq > previous_seq
+                and (variant is None or video.has(variant))
             )
+
+        with self._video_cond:
+            self._video_cond.wait_for(lambda: ready() or self._stop.is_set(), timeout)
             video = self._video
         if video is None or video.seq <= previous_seq:
             return None
+        if variant is not None and not video.has(variant):
+            return None
         return video
+
+    # --- who watches the video ------------------------------------------------
+    def add_video_viewer(self, variant: str) -> None:
+        """A viewer of `variant` came: render it for every frame until it goes."""
+        _check_variant(variant)
+        with self._watch_lock:
+            self._watchers[variant] += 1
+
+    def remove_video_viewer(self, variant: str) -> None:
+        with self._watch_lock:
+            self._watchers[variant] = max(0, self._watchers[variant] - 1)
+
+    def _ask(self, variant: str) -> None:
+        _check_variant(variant)
+        with self._watch_lock:
+            self._asked[variant] = time.monotonic()
+
+    def wanted_variants(self) -> tuple[str, ...]:
+        """The video variants someone watches right now (in `VARIANTS` order)."""
+        now = time.monotonic()
+        with self._watch_lock:
+            return tuple(
+                v for v in VARIANTS if self._watchers[v] > 0 or now - self._asked[v] < ASKED_KEEP_S
+            )
 
     def camera_status(self) -> CameraStatus:
         return self.capture.status
@@ -263,8 +310,11 @@ class Pipeline:
                 item, self._to_render = self._to_render, None
             if item is None:
                 continue
+            variants = self.wanted_variants()
+            if not variants:  # nobody watches: no drawing, no JPEG
+                continue
             try:
-                video = self.render(*item)
+                video = self.render(*item, variants=variants)
             except Exception:
                 self.render_errors += 1
                 if self.render_errors <= 3 or self.render_errors % 100 == 0:
@@ -320,28 +370,42 @@ class Pipeline:
         only the model, `analyzer.set_classifier(...)` is enough."""
         self.analyzer = analyzer
 
-    def render(self, frame: Frame, result: Result) -> VideoFrame:
-        """Draw a result onto its frame and encode the JPEG, once for every viewer
-        (the render thread's work)."""
-        t0 = time.perf_counter()
-        drawn = annotate(frame.image, result.heads)
-        t1 = time.perf_counter()
-        jpeg = encode_jpeg(drawn, self.jpeg_quality)
-        stages = {"draw": t1 - t0, "jpeg": time.perf_counter() - t1}
+    def render(
+        self, frame: Frame, result: Result, variants: tuple[str, ...] = ("labels",)
+    ) -> VideoFrame:
+        """Encode the `variants` of a result's frame, once for every viewer (the
+        render thread's work): "labels" = boxes and labels drawn in, "clean" = the
+        frame as captured."""
+        stages: dict[str, float] = {}
+        jpeg = clean = None
+        if "labels" in variants:
+            t0 = time.perf_counter()
+            drawn = annotate(frame.image, result.heads)
+            t1 = time.perf_counter()
+            jpeg = encode_jpeg(drawn, self.jpeg_quality)
+            stages["draw"], stages["jpeg"] = t1 - t0, time.perf_counter() - t1
+        if "clean" in variants:
+            t0 = time.perf_counter()
+            clean = encode_jpeg(frame.image, self.jpeg_quality)
+            stages["jpeg_clean"] = time.perf_counter() - t0
         self.metrics.frame_rendered(stages)
         return VideoFrame(
             seq=result.seq,
             jpeg=jpeg,
-            mjpeg_part=mjpeg_part(jpeg),
+            mjpeg_part=None if jpeg is None else mjpeg_part(jpeg),
             width=result.width,
             height=result.height,
             stages=stages,
+            clean_jpeg=clean,
+            clean_part=None if clean is None else mjpeg_part(clean),
         )
 
-    def process(self, frame: Frame) -> tuple[Result, VideoFrame]:
+    def process(
+        self, frame: Frame, variants: tuple[str, ...] = ("labels",)
+    ) -> tuple[Result, VideoFrame]:
         """Both halves for one frame in the calling thread (tests, `bench`)."""
         result = self.analyze(frame)
-        return result, self.render(frame, result)
+        return result, self.render(frame, result, variants)
 
     def _publish(self, result: Result, frame: Frame | None = None) -> Result:
         with self._result_cond:
@@ -351,3 +415,8 @@ class Pipeline:
                 self._raw = (frame, self._result)
             self._result_cond.notify_all()
             return self._result
+
+
+def _check_variant(variant: str) -> None:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown video variant {variant!r}: use one of {', '.join(VARIANTS)}")

@@ -122,18 +122,36 @@ class Result:
         return f"id: {self.seq}\ndata: {self.json_text}\n\n".encode()
 
 
+#: the video variants: "labels" = boxes and labels drawn in (/stream.mjpg, for VLC,
+#: Home Assistant, ...), "clean" = the frame as captured (/stream.mjpg?labels=0, the
+#: page draws its own labels over it)
+VARIANTS = ("labels", "clean")
+
+
 @dataclass(frozen=True)
 class VideoFrame:
-    """The annotated, encoded picture of one Result, shared read-only by viewers."""
+    """The encoded pictures of one Result, shared read-only by viewers. Only the
+    variants someone watches are made (None otherwise), each once per frame."""
 
     seq: int  # the seq of the Result it shows
-    jpeg: bytes = field(repr=False)
-    # the multipart chunk every MJPEG viewer sends: built once per frame, not per viewer
-    mjpeg_part: bytes = field(repr=False)
+    # annotated JPEG and the multipart chunk every MJPEG viewer sends (built once per
+    # frame, not per viewer); None when nobody watched the annotated stream
+    jpeg: bytes | None = field(repr=False)
+    mjpeg_part: bytes | None = field(repr=False)
     width: int
     height: int
-    # seconds per step: draw, jpeg
+    # seconds per step: draw, jpeg, jpeg_clean
     stages: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
+    # the frame as captured (no drawings): JPEG and multipart chunk, or None
+    clean_jpeg: bytes | None = field(default=None, repr=False)
+    clean_part: bytes | None = field(default=None, repr=False)
+
+    def part(self, variant: str) -> bytes | None:
+        """The multipart chunk of `variant` ("labels" or "clean"), None if not made."""
+        return self.clean_part if variant == "clean" else self.mjpeg_part
+
+    def has(self, variant: str) -> bool:
+        return self.part(variant) is not None
 
 
 MJPEG_BOUNDARY = "frame"

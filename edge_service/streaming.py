@@ -3,7 +3,7 @@
 A viewer's request is answered by a server thread as usual (token check,
 capacity check); then the `StreamHub` takes the connection over: it writes the
 response head itself and, from then on, ONE sender thread writes the shared
-bytes the pipeline made once per frame (`VideoFrame.mjpeg_part`,
+bytes the pipeline made once per frame (`VideoFrame.part(variant)`,
 `Result.sse_event`) to every viewer's non-blocking socket, watched with
 `selectors`. The server thread is free again within milliseconds, so any number
 of open streams never makes /healthz, the API, the page or uploads wait.
@@ -19,6 +19,9 @@ newer one. A viewer whose socket accepts no byte for `viewer_timeout_s` while
 data waits for it is stalled: it is disconnected (every stream kind alike). The
 send buffer of a stream socket is kept small, so a stalled reader shows up as
 "no progress" within seconds rather than after megabytes of kernel buffering.
+
+Video viewers are registered with the pipeline per variant ("labels" drawn in,
+or "clean" for the page's own overlay): a variant nobody watches is not encoded.
 
 Taking a connection over works with waitress (the server `screwcam serve` runs):
 its loop thread hands the socket over (`take_over_waitress`). Under any other
@@ -73,12 +76,14 @@ class _Viewer:
     sock: socket.socket
     kind: str
     peer: str
+    variant: str = "labels"  # video variant (mjpeg viewers)
     chunks: deque[memoryview] = field(default_factory=deque)
     seq: int = 0  # seq of the last frame/result queued
     next_at: float = 0.0  # earliest time of the next video frame ([stream] max_fps)
     status_at: float = 0.0  # last status event
     waiting_since: float = 0.0  # data has been waiting since (0 = nothing waits)
     writing: bool = False  # registered for EVENT_WRITE
+    closed: bool = False
 
     @property
     def pending(self) -> bool:
@@ -140,15 +145,25 @@ class StreamHub:
             return len(self._viewers) + len(self._incoming)
 
     # --- taking viewers over ---------------------------------------------------------
-    def attach(self, sock: socket.socket, kind: str, peer: str, early: bytes = b"") -> None:
+    def attach(
+        self,
+        sock: socket.socket,
+        kind: str,
+        peer: str,
+        early: bytes = b"",
+        variant: str = "labels",
+    ) -> None:
         """Serve `kind` on a connected socket whose request was read (its slot
-        reserved); `early` = bytes owed to the client before our response head."""
+        reserved); `early` = bytes owed to the client before our response head;
+        `variant` = the video variant of an mjpeg viewer ("labels" or "clean")."""
         sock.setblocking(False)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF[kind])
         except OSError:
             pass
-        viewer = _Viewer(sock, kind, peer)
+        viewer = _Viewer(sock, kind, peer, variant)
+        if kind == "mjpeg":
+            self.pipeline.add_video_viewer(variant)
         for data in (early, response_head(kind)):
             if data:
                 viewer.chunks.append(memoryview(data))
@@ -183,10 +198,13 @@ class StreamHub:
 
     # --- waiter threads: new frames/results wake the sender ----------------------------
     def _watch(self, what: str) -> None:
-        wait = self.pipeline.wait_for_video if what == "video" else self.pipeline.wait_for_result
+        pipeline = self.pipeline
         previous = 0
         while not self.stop_event.is_set():
-            item = wait(previous, timeout=1.0)
+            if what == "video":  # any variant: viewers registered theirs on attach
+                item = pipeline.wait_for_video(previous, timeout=1.0, variant=None)
+            else:
+                item = pipeline.wait_for_result(previous, timeout=1.0)
             if item is None:
                 continue
             previous = item.seq
@@ -260,6 +278,7 @@ class StreamHub:
                     and not viewer.pending
                     and video is not None
                     and video.seq > viewer.seq
+                    and video.has(viewer.variant)
                 ):
                     timeout = min(timeout, max(0.0, viewer.next_at - now))
         return timeout
@@ -280,8 +299,10 @@ class StreamHub:
             video = self._video
             if video is not None and video.seq > viewer.seq and now >= viewer.next_at:
                 viewer.seq = video.seq
-                viewer.next_at = now + self.period
-                viewer.chunks.append(memoryview(video.mjpeg_part))
+                part = video.part(viewer.variant)
+                if part is not None:  # None: rendered before this viewer came; skip it
+                    viewer.next_at = now + self.period
+                    viewer.chunks.append(memoryview(part))
         else:
             result = self._result
             if result is not None and result.seq > viewer.seq:
@@ -342,6 +363,11 @@ class StreamHub:
     def _close(
         self, sel: selectors.BaseSelector, viewer: _Viewer, how: str, quiet: bool = False
     ) -> None:
+        if viewer.closed:
+            return
+        viewer.closed = True
+        if viewer.kind == "mjpeg":
+            self.pipeline.remove_video_viewer(viewer.variant)
         if viewer in self._viewers:
             self._viewers.discard(viewer)
             try:
@@ -411,13 +437,19 @@ class QuietHandover(logging.Filter):
 
 
 def iter_stream(
-    hub: StreamHub, kind: str, peer: str, stop: Callable[[], bool] | None = None
+    hub: StreamHub,
+    kind: str,
+    peer: str,
+    stop: Callable[[], bool] | None = None,
+    variant: str = "labels",
 ) -> Iterator[bytes]:
     """The generator fallback (a WSGI server we cannot take connections from):
     one thread per viewer, frames skipped when the viewer is slow."""
     pipeline, metrics = hub.pipeline, hub.metrics
     stopped = stop or hub.stop_event.is_set
     metrics.client_connected(kind)
+    if kind == "mjpeg":
+        pipeline.add_video_viewer(variant)
     previous, finished = 0, False
     try:
         if kind == "sse":
@@ -425,12 +457,15 @@ def iter_stream(
         last_status = 0.0
         while not stopped():
             if kind == "mjpeg":
-                video = pipeline.wait_for_video(previous, timeout=1.0)
+                video = pipeline.wait_for_video(previous, timeout=1.0, variant=None)
                 if video is None:
                     continue
                 previous = video.seq
+                part = video.part(variant)
+                if part is None:
+                    continue
                 sent_at = time.monotonic()
-                yield video.mjpeg_part
+                yield part
                 if hub.period:
                     hub.stop_event.wait(max(0.0, hub.period - (time.monotonic() - sent_at)))
                 continue
@@ -444,5 +479,7 @@ def iter_stream(
                 yield hub._status_event()
         finished = True
     finally:
+        if kind == "mjpeg":
+            pipeline.remove_video_viewer(variant)
         hub.release()
         metrics.client_disconnected(kind, dropped=not finished)

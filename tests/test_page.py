@@ -7,6 +7,7 @@ SCREWCAM_SCREENSHOT_DIR keeps copies)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -165,3 +166,72 @@ def test_page_classifies_a_chosen_photo(browser, server: Server, tmp_path: Path)
     path = tmp_path / "page-photo.png"
     browser.save_screenshot(str(path))
     _keep(path)
+
+
+@pytest.mark.parametrize("size", [(1280, 860), (390, 844)], ids=["desktop", "phone"])
+def test_page_overlays_every_label_on_the_clean_stream(browser, server: Server, size) -> None:
+    _load_live(browser, server, *size)
+    src = browser.execute_script("return document.getElementById('stream').src;")
+    assert "/stream.mjpg?labels=0" in src, src
+    wait = WebDriverWait(browser, 20, poll_frequency=0.2)
+    wait.until(
+        lambda d: d.execute_script("return document.querySelectorAll('#overlay text').length > 0;")
+    )
+    # One snapshot of the DOM: the list and the overlay are redrawn from the same result.
+    names, texts, rects, labels, svg, img, view_box = browser.execute_script(
+        "const q = (s, f) => [...document.querySelectorAll(s)].map(f);"
+        "const box = (e) => { const r = e.getBoundingClientRect();"
+        "  return [r.left, r.top, r.width, r.height]; };"
+        "return [q('#heads li .name', e => e.textContent),"
+        "  q('#overlay text', e => e.textContent),"
+        "  document.querySelectorAll('#overlay rect').length,"
+        "  q('#overlay text', e => e.dataset.label),"
+        "  box(document.getElementById('overlay')), box(document.getElementById('stream')),"
+        "  document.getElementById('overlay').getAttribute('viewBox')];"
+    )
+    # every head of the list has its label on the video: "<name> <pct>%" (+ " #<track>")
+    assert len(texts) == rects == len(names) > 0, (texts, rects, names)
+    parsed = [re.fullmatch(r"(.+) (\d+)%( #\d+)?", t) for t in texts]
+    assert all(parsed), texts
+    assert sorted(m.group(1) for m in parsed) == sorted(names), (texts, names)
+    assert set(labels) <= {"innensechskant", "philips", "pozidriv", "sechskant", "torx", "unknown"}
+    # the overlay covers the scaled video exactly, in the frame's coordinates
+    assert view_box == "0 0 640 480"
+    assert all(abs(a - b) <= 1.0 for a, b in zip(svg, img, strict=True)), (svg, img)
+    assert img[2] <= size[0]
+
+
+def test_page_retries_the_video_beyond_max_viewers(browser, tmp_path: Path) -> None:
+    from _service_helpers import open_stream
+
+    config = tmp_path / "config.toml"
+    config.write_text("[stream]\nmax_viewers = 2\nviewer_timeout_s = 120\nmax_fps = 5\n")
+    srv = Server("--config", str(config), "--source", "demo")
+    srv.start(tmp_path / "serve.log")
+    others = []
+    try:
+        others = [open_stream(srv), open_stream(srv)]  # every slot taken
+        browser.set_window_size(1280, 860)
+        browser.get(srv.url + "/")
+        wait = WebDriverWait(browser, 20, poll_frequency=0.2)
+        wait.until(lambda d: d.find_element("id", "video-note").is_displayed())
+        note = browser.find_element("id", "video-note").text
+        assert "too many viewers" in note and "5 s" in note, note
+        assert browser.execute_script("return document.getElementById('stream').naturalWidth;") == 0
+        for conn, resp in others:  # the other viewers leave: the page's video comes back
+            resp.close()  # (the response holds the socket open too)
+            conn.close()
+        others = []
+        WebDriverWait(browser, 30, poll_frequency=0.2).until(
+            lambda d: d.execute_script(
+                "const i = document.getElementById('stream');"
+                "return i.complete && i.naturalWidth > 0"
+                " && document.getElementById('video-note').hidden;"
+            )
+        )
+        wait.until(lambda d: d.find_element("id", "camera").text == "camera: ok")
+    finally:
+        for conn, resp in others:
+            resp.close()
+            conn.close()
+        srv.stop()

@@ -14,6 +14,8 @@ import time
 import zlib
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from _capture_helpers import write_demo_video
 from _service_helpers import (
@@ -394,3 +396,53 @@ def test_check_config_prints_the_effective_config(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert f"model bundle OK: {model_dir()}" in proc.stdout
+
+
+# --- clean and annotated video -----------------------------------------------------------
+
+
+def test_clean_stream_has_no_drawings_where_the_annotated_one_has_boxes(tmp_path: Path) -> None:
+    from _capture_helpers import demo_frames, write_video
+
+    # One demo frame over and over: the heads stay put, so the two streams' frames
+    # differ only by what is drawn into /stream.mjpg.
+    frames, _ = demo_frames(1, heads=4, seed=5, size=(640, 480))
+    video = write_video(tmp_path / "still.avi", frames * 20, fps=10.0)
+    with Server("--source", str(video)) as server:
+        server.start(tmp_path / "serve.log")
+        status, data = server.get_json("/api/predictions")
+        assert status == 200 and data["heads"], data
+        boxes = [[int(v) for v in h["box"]] for h in data["heads"]]
+        pictures = {}
+        for path in ("/stream.mjpg", "/stream.mjpg?labels=0", "/stream.mjpg?labels=1"):
+            conn, resp = open_stream(server, path)
+            try:
+                pictures[path] = decode_jpeg(next(mjpeg_frames(resp)))
+            finally:
+                conn.close()
+        status, body, _ = server.request("GET", "/stream.mjpg?labels=maybe")
+        assert status == 400 and b"labels=0" in body
+    labels, clean = pictures["/stream.mjpg"], pictures["/stream.mjpg?labels=0"]
+    assert labels.shape == clean.shape == pictures["/stream.mjpg?labels=1"].shape == (480, 640, 3)
+    diff = cv2.absdiff(labels, clean).max(axis=2) > 30
+    # boxes may move by a pixel or two between frames (the finder on a re-decoded frame)
+    drawn = cv2.dilate(diff.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    # every head's box outline is drawn into the annotated frame, not into the clean one
+    for x, y, w, h in boxes:
+        outline = np.concatenate(
+            [
+                drawn[y, x : x + w],
+                drawn[y + h - 1, x : x + w],
+                drawn[y : y + h, x],
+                drawn[y : y + h, x + w - 1],
+            ]
+        )
+        assert outline.mean() > 0.9, (x, y, w, h, outline.mean())
+    # and nothing else differs (beyond JPEG noise): labels sit just above or below a box
+    near = np.zeros_like(diff)
+    for x, y, w, h in boxes:
+        near[max(0, y - 40) : y + h + 40, max(0, x - 10) : x + w + 200] = True
+    assert diff[~near].mean() < 0.002, diff[~near].mean()
+    # the clean frame is the source frame (JPEG-close)
+    source = frames[0] if frames[0].ndim == 3 else cv2.cvtColor(frames[0], cv2.COLOR_GRAY2BGR)
+    assert float(cv2.absdiff(clean, source).mean()) < 6

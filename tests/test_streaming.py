@@ -83,3 +83,53 @@ def test_the_generator_fallback_streams_under_a_test_client(client) -> None:
     assert events.mimetype == "text/event-stream"
     assert next(iter(events.response)) == b"retry: 2000\n\n"
     events.close()
+
+
+def test_only_watched_video_variants_are_encoded(model_dir) -> None:
+    app, pipeline = make_app(model_dir, stream={"max_fps": 0.0})
+    hub: StreamHub = app.extensions["screwcam.streams"]
+    stage_totals = pipeline.metrics.stage_totals
+
+    def encoded(stage: str) -> int:
+        return stage_totals.get(stage, (0.0, 0))[1]
+
+    def encodings_during(seconds: float) -> tuple[int, int]:
+        before = encoded("jpeg"), encoded("jpeg_clean")
+        time.sleep(seconds)
+        return encoded("jpeg") - before[0], encoded("jpeg_clean") - before[1]
+
+    theirs = None
+    try:
+        assert pipeline.wait_for_result(0, 10.0) is not None
+        analysed = pipeline.metrics.frames_processed
+        assert encodings_during(1.0) == (0, 0)  # nobody watches: nothing is encoded
+        assert pipeline.metrics.frames_processed > analysed  # while frames are analysed
+        assert hub.reserve()
+        ours, theirs = socket.socketpair()
+        hub.attach(ours, "mjpeg", "test", variant="clean")
+        data = _read_until(theirs, b"--frame\r\n", 3)
+        assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+        labels, clean = encodings_during(1.0)
+        assert labels == 0 and clean > 0, (labels, clean)
+        assert pipeline.latest_video().jpeg is None
+        theirs.close()  # the viewer goes: the clean variant stops too
+        assert _wait(lambda: hub.viewers == 0)
+        time.sleep(0.3)  # a frame being encoded as the viewer left
+        assert encodings_during(1.0) == (0, 0)
+        # a caller of wait_for_video gets its variant without registering
+        video = pipeline.wait_for_video(0, 10.0, variant="labels")
+        assert video is not None and video.jpeg is not None and video.clean_jpeg is None
+    finally:
+        pipeline.stop()
+        hub.stop()
+        if theirs is not None:
+            theirs.close()
+
+
+def _wait(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()

@@ -1,4 +1,5 @@
-// screwcam live page: video from /stream.mjpg, heads and status from /api/events (SSE).
+// screwcam live page: clean video from /stream.mjpg?labels=0 (labels: overlay.js), heads
+// and status from /api/events (SSE).
 "use strict";
 (function () {
   const info = JSON.parse(document.getElementById("class-info").textContent);
@@ -10,10 +11,74 @@
   const img = $("stream");
 
   // --- video ---------------------------------------------------------------
-  function startVideo() {
-    img.src = withToken("/stream.mjpg?t=" + Date.now());
+  // The clean stream (?labels=0): the labels are drawn by the page (overlay.js).
+  // An <img> cannot read an HTTP error, so after a failed load the page asks the
+  // server (HEAD) why: 503 = too many viewers, retried after its Retry-After.
+  const note = $("video-note");
+  let retryTimer = 0;
+  let lastResultAt = 0; // when the event stream last brought a result
+  function showNote(text) {
+    note.textContent = text || "";
+    note.hidden = !text;
   }
-  img.addEventListener("error", () => setTimeout(startVideo, 2000));
+  function startVideo() {
+    clearTimeout(retryTimer);
+    retryTimer = 0;
+    img.src = withToken("/stream.mjpg?labels=0&t=" + Date.now());
+  }
+  function retryVideo(seconds, text) {
+    showNote(text);
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(startVideo, seconds * 1000);
+  }
+  async function videoFailed() {
+    if (retryTimer) return;
+    retryTimer = -1; // a retry is being planned
+    let seconds = 2;
+    let text = "video: reconnecting…";
+    try {
+      const headers = token ? { Authorization: "Bearer " + token } : {};
+      const signal = AbortSignal.timeout ? AbortSignal.timeout(4000) : undefined;
+      const resp = await fetch("/stream.mjpg?labels=0",
+        { method: "HEAD", headers, cache: "no-store", signal });
+      if (resp.status === 503) {
+        seconds = Math.min(60, Math.max(1, parseInt(resp.headers.get("Retry-After"), 10) || 5));
+        text = "too many viewers — video retries in " + seconds + " s";
+      } else if (resp.status === 401) {
+        text = "video: needs the access token (?token=…)";
+        seconds = 30;
+      }
+    } catch (err) {
+      // the server is away: the event stream restarts the video when it is back
+    }
+    retryVideo(seconds, text);
+  }
+  img.addEventListener("error", videoFailed);
+  img.addEventListener("load", () => showNote(""));
+  // A dropped stream fires no event: while results arrive, a picture that has not
+  // changed for two looks (8 s) is a stream that ended; open it again.
+  const probe = document.createElement("canvas");
+  probe.width = 16;
+  probe.height = 12;
+  let lastLook = "";
+  let sameLooks = 0;
+  setInterval(() => {
+    if (retryTimer || !img.complete || !img.naturalWidth || document.hidden) return;
+    let look = "";
+    try {
+      const ctx = probe.getContext("2d", { willReadFrequently: true });
+      ctx.drawImage(img, 0, 0, probe.width, probe.height);
+      look = ctx.getImageData(0, 0, probe.width, probe.height).data.join(",");
+    } catch (err) {
+      return;
+    }
+    sameLooks = look === lastLook ? sameLooks + 1 : 0;
+    lastLook = look;
+    if (sameLooks >= 2 && Date.now() - lastResultAt < 3000) {
+      sameLooks = 0;
+      startVideo(); // quietly: the old picture stays until the new stream's first frame
+    }
+  }, 4000);
   startVideo();
 
   // --- heads ---------------------------------------------------------------
@@ -94,6 +159,7 @@
     };
     events.onmessage = (e) => {
       const data = JSON.parse(e.data);
+      lastResultAt = Date.now();
       if (data.size && data.size[1] > 0) {
         document.documentElement.style.setProperty("--ar", data.size[0] / data.size[1]);
       }

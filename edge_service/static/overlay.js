@@ -1,6 +1,7 @@
-// Labels drawn by the page over the live video, from the event stream's heads
-// (app.js re-dispatches every result as a "screwcam-result" event). SVG text stays
-// crisp at any zoom, so the labels are readable on a phone.
+// Labels drawn by the page over the live video (the clean stream, /stream.mjpg?labels=0),
+// from the event stream's heads (app.js re-dispatches every result as a
+// "screwcam-result" event). SVG text stays crisp at any zoom, so the labels are
+// readable on a phone. The SVG covers the <img> exactly; its viewBox is the frame size.
 "use strict";
 (function () {
   const svg = document.getElementById("overlay");
@@ -24,13 +25,19 @@
     if (!w || !h) return;
     svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
     place();
-    // text size in frame pixels for ~16 CSS px on screen
+    // text size in frame pixels for ~16 CSS px on screen (13 on a phone)
+    const narrow = img.offsetWidth < 500;
     const scale = w / Math.max(1, img.offsetWidth);
-    const size = 16 * scale;
+    const size = (narrow ? 13 : 16) * scale;
     const items = [];
     for (const head of data.heads || []) {
       const [x, y, bw, bh] = head.box;
-      const color = colors[head.label] || colors.unknown || "#ccc";
+      // with tracking: the label voted over the head's track (steady), as drawn into
+      // /stream.mjpg; otherwise this frame's label
+      const t = head.track;
+      const voted = t && t.label !== "unknown";
+      const label = voted ? t.label : head.label;
+      const color = colors[label] || colors.unknown || "#ccc";
       const rect = document.createElementNS(NS, "rect");
       rect.setAttribute("x", x); rect.setAttribute("y", y);
       rect.setAttribute("width", bw); rect.setAttribute("height", bh);
@@ -41,15 +48,25 @@
       text.setAttribute("y", y > size * 1.2 ? y - size * 0.3 : y + bh + size);
       text.setAttribute("font-size", size);
       text.style.strokeWidth = (3 * scale) + "px";
-      text.textContent = `${head.label_en || names[head.label] || head.label} ` +
-        `${Math.round(head.confidence * 100)}%`;
+      text.textContent = voted
+        ? `${t.label_en || names[label] || label} ${Math.round(t.confidence * 100)}%` +
+          (narrow ? "" : ` #${t.id}`)
+        : `${head.label_en || names[label] || label} ${Math.round(head.confidence * 100)}%`;
       text.classList.add("label");
-      text.dataset.label = head.label;
+      text.dataset.label = label;
       items.push(rect, text);
     }
     svg.replaceChildren(...items);
+    // keep every label inside the picture (a head at the right edge)
+    for (const text of svg.querySelectorAll("text")) {
+      const x = +text.getAttribute("x");
+      const len = text.getComputedTextLength();
+      if (x + len > w) text.setAttribute("x", Math.max(0, w - len));
+    }
   }
   document.addEventListener("screwcam-result", (e) => draw(e.detail));
   window.addEventListener("resize", place);
+  img.addEventListener("load", place);
+  if (window.ResizeObserver) new ResizeObserver(place).observe(img);
   if (toggle) toggle.addEventListener("change", () => svg.replaceChildren());
 })();
