@@ -401,3 +401,36 @@ def write_bundle(
         for part, _ in staged:
             part.unlink(missing_ok=True)
     return folder
+
+
+def add_part(
+    folder: str | Path, name: str, entry: Mapping[str, Any], files: Mapping[str, bytes | str]
+) -> Path:
+    """Add (or replace) the part `name` of the existing bundle in `folder`: its files and
+    its entry under `parts` in meta.json; everything else in the bundle stays as it is.
+    Files go to temporary names and are renamed; meta.json goes last, so a reader sees
+    either the old bundle or the new one. Re-runnable after the classifier was replaced."""
+    folder = Path(folder)
+    bundle = read_bundle(folder)
+    file = entry.get("file")
+    if not isinstance(file, str) or file not in files:
+        raise ValueError(f"part {name!r} must name one of its files, got {file!r}")
+    if file in (MODEL_FILE, LABELS_FILE, META_FILE):
+        raise ValueError(f"part {name!r} may not replace the bundle's own {file}")
+    data = json.loads((bundle.path / META_FILE).read_text(encoding="utf-8"))
+    data.setdefault("parts", {})[name] = dict(entry)
+    meta_text = json.dumps(data, indent=2) + "\n"
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for fname, content in [*files.items(), (META_FILE, meta_text)]:
+            fd, tmp = tempfile.mkstemp(prefix=f".{fname}.", suffix=".part", dir=folder)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(content.encode("utf-8") if isinstance(content, str) else content)
+            os.chmod(tmp, 0o644)
+            staged.append((Path(tmp), folder / fname))
+        for tmp, final in staged:  # meta.json is the last one
+            os.replace(tmp, final)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+    return folder
