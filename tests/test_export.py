@@ -79,6 +79,8 @@ def test_int8_export_passes_parity(trained: Path, easy: Path, tmp_path: Path, ca
     lite_pred = Classifier(model_dir).classify(x).argmax(1)
     assert (keras_pred == lite_pred).mean() >= 0.99
     # the embedding (the layer before the softmax) is the second output, named in meta
+    from screwcam.training.models import EDGE_WIDTHS
+
     width = EDGE_WIDTHS[-1]  # the embedding is the last block's pooled channels
     assert meta["embedding"]["shape"] == [-1, width] and meta["embedding"]["dtype"] == "int8"
     assert meta["parity"]["embedding_cosine"] > 0.98
