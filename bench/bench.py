@@ -184,10 +184,12 @@ def read_frames(path: Path) -> list[Any]:
 
 
 def bench_classify(model_dir: Path, frames: list[Any], quick: bool, tmp: Path) -> dict:
+    from screwcam.bundle import read_bundle
     from screwcam.classifier import Classifier
-    from screwcam.heads import find_heads
+    from screwcam.detector import find_heads_fn
     from screwcam.preprocess import preprocess_many
 
+    find_heads = find_heads_fn(read_bundle(model_dir))
     crops = next(
         preprocess_many(f.image, [b.as_list() for b in boxes])
         for f in frames
@@ -278,6 +280,71 @@ def _has_tensorflow() -> bool:
 # --- 2. pipeline throughput -----------------------------------------------------
 
 
+def bench_finders(model_dir: Path, quick: bool) -> dict:
+    """The bundle's learned detector next to the classical finder on the same frames: the
+    demo camera's frames with ground truth (3 surfaces x 5 lighting conditions), time per
+    frame (median) and recall/precision at IoU >= 0.5."""
+    from screwcam.bundle import read_bundle
+    from screwcam.detector import load_detector
+    from screwcam.heads import find_heads
+    from screwcam.preprocess import to_gray
+    from screwcam.render import DemoSource
+
+    grays, truths = [], []
+    per_seed = 30 if quick else 100
+    for seed in (0, 1, 4):  # wood, light and dark surfaces
+        src = DemoSource(realtime=False, seed=seed)
+        src.open()
+        for i in range(0, per_seed * 5, 5):  # every 5th frame: all five conditions
+            image, truth = src.render(i)
+            grays.append(to_gray(image))
+            truths.append([t.box for t in truth])
+        src.close()
+    finders: list[tuple[str, Callable[[Any], list[Any]]]] = [("classical finder", find_heads)]
+    bundle = read_bundle(model_dir)
+    for threads in (1, 2):
+        det = load_detector(bundle, num_threads=threads)
+        if det is not None:
+            finders.append((f"learned detector, {threads} thread{'s' if threads > 1 else ''}", det))
+    rows = []
+    for name, find in finders:
+        for g in grays[:10]:
+            find(g)  # warm-up
+        times, tp, fp, fn = [], 0, 0, 0
+        for g, truth in zip(grays, truths, strict=True):
+            t0 = time.perf_counter()
+            boxes = find(g)
+            times.append(time.perf_counter() - t0)
+            used: set[int] = set()
+            for b in boxes:
+                hit = next(
+                    (k for k, t in enumerate(truth) if k not in used and b.iou(t) >= 0.5), None
+                )
+                if hit is None:
+                    fp += 1
+                else:
+                    used.add(hit)
+                    tp += 1
+            fn += len(truth) - len(used)
+        rows.append(
+            {
+                "finder": name,
+                "ms_per_frame": float(np.median(times)) * 1e3,
+                "recall": tp / max(1, tp + fn),
+                "precision": tp / max(1, tp + fp),
+                "false_boxes": fp,
+                "heads": tp + fn,
+            }
+        )
+    return {
+        "frames": len(grays),
+        "rows": rows,
+        "method": f"{len(grays)} rendered 640x480 demo frames with ground truth (3 surfaces, "
+        "5 lighting conditions, 5 heads each), gray; median time per frame of the finder "
+        "alone; recall/precision at IoU >= 0.5, one-to-one matching",
+    }
+
+
 def _make_pipeline(model_dir: Path, source_factory: Callable[[], Any]) -> Any:
     from screwcam.classifier import Classifier
     from screwcam.edge_service.analyzer import Analyzer
@@ -295,7 +362,6 @@ def _make_pipeline(model_dir: Path, source_factory: Callable[[], Any]) -> Any:
 
 def bench_pipeline(model_dir: Path, frames: list[Any], quick: bool) -> dict:
     from screwcam.edge_service.draw import annotate, encode_jpeg
-    from screwcam.heads import find_heads
     from screwcam.preprocess import preprocess_many, to_gray
 
     pipeline = _make_pipeline(model_dir, lambda: None)
@@ -319,7 +385,8 @@ def bench_pipeline(model_dir: Path, frames: list[Any], quick: bool) -> dict:
     # The floor: each bare operation alone, in a tight loop over the same frames.
     analyzer = pipeline.analyzer
     grays = [to_gray(f.image) for f in frames]
-    boxes = [find_heads(g) for g in grays]
+    find = analyzer.find  # the pipeline's own head finder (the bundle's detector)
+    boxes = [find(g) for g in grays]
     batches = [
         preprocess_many(g, [b.as_list() for b in bs]) for g, bs in zip(grays, boxes, strict=True)
     ]
@@ -339,7 +406,7 @@ def bench_pipeline(model_dir: Path, frames: list[Any], quick: bool) -> dict:
     clf = analyzer.classifier
     floor = {
         "gray": loop_median(lambda i: cv2.cvtColor(frames[i].image, cv2.COLOR_BGR2GRAY)),
-        "find_heads": loop_median(lambda i: find_heads(grays[i])),
+        "find_heads": loop_median(lambda i: find(grays[i])),
         "crop": loop_median(lambda i: preprocess_many(grays[i], [b.as_list() for b in boxes[i]])),
         "classify": loop_median(lambda i: clf.classify(batches[i])),
         "draw": loop_median(lambda i: annotate(frames[i].image, heads[i])),
@@ -816,6 +883,20 @@ def markdown(r: dict[str, Any]) -> str:
         "README.md`.",
         "",
     ]
+    fd = r.get("finders")
+    if fd:
+        lines += [
+            "**Head finders** — " + fd["method"] + ".",
+            "",
+            "| finder | ms per frame | recall | precision | false boxes |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for row in fd["rows"]:
+            lines.append(
+                f"| {row['finder']} | {row['ms_per_frame']:.2f} | {row['recall']:.3f} | "
+                f"{row['precision']:.3f} | {row['false_boxes']} |"
+            )
+        lines.append("")
     c = r.get("classify")
     if c:
         lines += [
@@ -963,6 +1044,7 @@ def bench(model_dir: Path, quick: bool, run_training: bool = False) -> dict[str,
         frames = read_frames(video)
         steps: list[tuple[str, Callable[[], dict]]] = [
             ("classify", lambda: bench_classify(model_dir, frames, quick, tmp)),
+            ("finders", lambda: bench_finders(model_dir, quick)),
             ("pipeline", lambda: bench_pipeline(model_dir, frames, quick)),
             ("tracking", lambda: bench_tracking(model_dir, quick)),
             ("latency", lambda: bench_latency(model_dir, video, quick)),

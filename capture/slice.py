@@ -1,6 +1,7 @@
 """`screwcam slice`: recorded videos -> a 28x28 dataset (written by DatasetWriter).
 
-For every Nth frame the main head is found (screwcam.heads.find_main_head) and cut out
+For every Nth frame the main head is found (the default bundle's head detector,
+`screwcam.detector.default_main_head`) and cut out
 with the one preprocessing (screwcam.preprocess.preprocess). Frames without a head and
 frames whose 28x28 input barely differs from the last kept one of the same video are
 skipped. The label comes from the video's JSON sidecar (written by `screwcam record`),
@@ -29,8 +30,9 @@ import numpy as np
 
 from screwcam.classes import CLASSES, NUM_CLASSES, display_name, label_id
 from screwcam.dataset import DatasetWriter, folder_label
+from screwcam.detector import default_main_head
 from screwcam.errors import CameraError, DatasetError
-from screwcam.heads import Box, find_main_head
+from screwcam.frames import Box
 from screwcam.preprocess import preprocess
 from screwcam.sources import SourceEnded, VideoFileSource
 
@@ -125,7 +127,7 @@ def video_label(video: Path) -> tuple[int, str]:
 
 def slice_frame(image: np.ndarray) -> tuple[np.ndarray, Box] | None:
     """The model input for the main head of one frame and its box, or None."""
-    box = find_main_head(image)
+    box = default_main_head(image)
     if box is None:
         return None
     return preprocess(image, box.as_list()), box

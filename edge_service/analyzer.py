@@ -11,11 +11,18 @@ from typing import Protocol
 import numpy as np
 
 from screwcam.classes import ENGLISH
+from screwcam.detector import find_heads_fn
 from screwcam.frames import Box
-from screwcam.heads import find_heads
 from screwcam.preprocess import preprocess_many, to_gray
 
 from .results import UNKNOWN, Head
+
+
+def _detector_file(bundle: object) -> object:
+    """What identifies a bundle's detector: its file's path and size, or None."""
+    part = getattr(bundle, "part", None)
+    path = part("detector") if callable(part) else None
+    return None if path is None else (str(path), path.stat().st_size)
 
 
 class ClassifierLike(Protocol):
@@ -23,7 +30,11 @@ class ClassifierLike(Protocol):
 
 
 class Analyzer:
-    """find_heads -> preprocess_many -> one classifier call -> threshold.
+    """find heads -> preprocess_many -> one classifier call -> threshold.
+
+    The heads are found by `find` (frame -> boxes); by default the learned detector
+    of the classifier's bundle (its own interpreter, `find_threads` threads), or the
+    classical finder for a bundle without one (`screwcam.detector.find_heads_fn`).
 
     A LiteRT interpreter is not thread-safe: every call holds this analyzer's
     lock. The pipeline and the upload endpoint use separate analyzers (separate
@@ -35,7 +46,8 @@ class Analyzer:
         classifier: ClassifierLike,
         confidence_threshold: float,
         labels: Sequence[str] | None = None,
-        find: Callable[[np.ndarray], list[Box]] = find_heads,
+        find: Callable[[np.ndarray], list[Box]] | None = None,
+        find_threads: int = 2,
     ) -> None:
         self.classifier = classifier
         self.threshold = float(confidence_threshold)
@@ -43,7 +55,11 @@ class Analyzer:
         self.labels = tuple(labels or getattr(bundle, "labels", None) or ())
         if not self.labels:
             raise ValueError("the classifier's bundle names no labels; pass labels=")
-        self.find = find
+        self.find = find if find is not None else find_heads_fn(bundle, find_threads)
+        # a finder made from the bundle follows the bundle when the classifier is swapped
+        self._own_find = find is None
+        self._find_threads = find_threads
+        self._find_from = _detector_file(bundle)
         self._lock = threading.Lock()
 
     def set_classifier(
@@ -56,9 +72,14 @@ class Analyzer:
         new_labels = tuple(labels or getattr(bundle, "labels", None) or ())
         if not new_labels:
             raise ValueError("the classifier's bundle names no labels; pass labels=")
+        new_find, source = self.find, self._find_from
+        if self._own_find and _detector_file(bundle) != self._find_from:
+            # the new bundle brings another detector (or none): built before the swap
+            new_find, source = find_heads_fn(bundle, self._find_threads), _detector_file(bundle)
         with self._lock:
             old, self.classifier = self.classifier, classifier
             self.labels = new_labels
+            self.find, self._find_from = new_find, source
         return old
 
     def analyze(

@@ -115,6 +115,8 @@ def _load_model(config: Config, path: Path | None = None) -> tuple[Any, Any, Any
         "path": str(bundle.path),
         "created": bundle.meta.created,
         "quantization": bundle.meta.quantization,
+        # the learned detector when the bundle has one, else the classical fallback
+        "head_finder": "detector" if "detector" in bundle.meta.parts else "classical",
     }
     classifiers = Classifier(bundle, num_threads=threads), Classifier(bundle, num_threads=1)
     blank = np.full((1, 28, 28), 128, dtype=np.uint8)
@@ -252,8 +254,10 @@ class Service:
             if self.tracker is not None:
                 self.tracker.listeners.append(self.mqtt.counted)
             metrics.watch_mqtt(self._mqtt_numbers)
-        self.analyzer = Analyzer(classifier, threshold, labels)
-        self.upload_analyzer = Analyzer(upload_classifier, threshold, labels)
+        self.analyzer = Analyzer(
+            classifier, threshold, labels, find_threads=config.model.num_threads
+        )
+        self.upload_analyzer = Analyzer(upload_classifier, threshold, labels, find_threads=1)
         self.pipeline = Pipeline(
             source_factory(self.spec, config),
             self.analyzer,
@@ -419,9 +423,10 @@ class Service:
         host = self.config.server.host
         shown = "localhost" if host in ("0.0.0.0", "::") else host
         log.info(
-            "serving %s with model %s on http://%s:%d/%s",
+            "serving %s with model %s (%s head finder) on http://%s:%d/%s",
             self.spec,
             self.model_info["path"],
+            self.model_info["head_finder"],
             shown,
             self.port,
             " (access token required for uploads)" if self.token else "",

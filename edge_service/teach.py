@@ -376,7 +376,7 @@ class Teacher:
 
     # --- training videos ----------------------------------------------------------------
     def start_video(self, label: str, seconds: float | None) -> dict[str, Any]:
-        from screwcam.capture.record import record
+        from screwcam.recording import record
 
         label = _label(label)
         seconds = float(seconds or self.settings.record_seconds)

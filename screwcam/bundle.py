@@ -363,6 +363,29 @@ def read_bundle(path: str | Path) -> Bundle:
     return Bundle(path=path, meta=meta, labels=labels)
 
 
+def _write_files(
+    folder: Path, items: list[tuple[str, bytes | str]], *, drop_first: Path | None = None
+) -> None:
+    """Write every (name, content) to a temporary name in `folder` first, then rename
+    them all in order (meta.json last), so a reader never sees a half-written file.
+    `drop_first` is removed once everything is staged, before the renames."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for name, data in items:
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            os.chmod(tmp, 0o644)
+            staged.append((Path(tmp), folder / name))
+        if drop_first is not None:
+            drop_first.unlink(missing_ok=True)
+        for part, final in staged:
+            os.replace(part, final)
+    finally:
+        for part, _ in staged:
+            part.unlink(missing_ok=True)
+
+
 def write_bundle(
     folder: str | Path,
     meta: BundleMeta,
@@ -385,19 +408,27 @@ def write_bundle(
     contents[LABELS_FILE] = "\n".join(meta.classes) + "\n"
     size = len(contents[MODEL_FILE])
     meta_text = json.dumps(meta.replace(size_bytes=size).to_json(), indent=2) + "\n"
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for name, data in [*contents.items(), (META_FILE, meta_text)]:
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-            os.chmod(tmp, 0o644)
-            staged.append((Path(tmp), folder / name))
-        # meta.json last: the bundle is complete once its meta.json is in place
-        (folder / META_FILE).unlink(missing_ok=True)
-        for part, final in staged:
-            os.replace(part, final)
-    finally:
-        for part, _ in staged:
-            part.unlink(missing_ok=True)
+    # meta.json last: the bundle is complete once its meta.json is in place again
+    _write_files(folder, [*contents.items(), (META_FILE, meta_text)], drop_first=folder / META_FILE)
+    return folder
+
+
+def add_part(
+    folder: str | Path, name: str, entry: Mapping[str, Any], files: Mapping[str, bytes | str]
+) -> Path:
+    """Add (or replace) the part `name` of the existing bundle in `folder`: its files and
+    its entry under `parts` in meta.json; everything else in the bundle stays as it is.
+    Files go to temporary names and are renamed; meta.json goes last, so a reader sees
+    either the old bundle or the new one. Re-runnable after the classifier was replaced."""
+    folder = Path(folder)
+    bundle = read_bundle(folder)
+    file = entry.get("file")
+    if not isinstance(file, str) or file not in files:
+        raise ValueError(f"part {name!r} must name one of its files, got {file!r}")
+    if file in (MODEL_FILE, LABELS_FILE, META_FILE):
+        raise ValueError(f"part {name!r} may not replace the bundle's own {file}")
+    data = json.loads((bundle.path / META_FILE).read_text(encoding="utf-8"))
+    data.setdefault("parts", {})[name] = dict(entry)
+    meta_text = json.dumps(data, indent=2) + "\n"
+    _write_files(folder, [*files.items(), (META_FILE, meta_text)])
     return folder

@@ -16,8 +16,6 @@ falls back to `tflite_runtime`.
 from __future__ import annotations
 
 import math
-import platform
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -25,75 +23,12 @@ import numpy as np
 
 from .bundle import REEXPORT, Bundle, BundleMeta, read_bundle
 from .errors import ModelError
+from .litert import check_cpu_description, make_interpreter
 from .preprocess import INPUT_SIZE
 
+__all__ = ["Classifier", "check_cpu_description", "load_bundle", "make_interpreter"]
+
 _REEXPORT = REEXPORT
-
-
-def _interpreter_class() -> Any:
-    """LiteRT's Interpreter, or tflite-runtime's as a fallback."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        try:
-            from tflite_runtime.interpreter import Interpreter
-        except ImportError as exc:
-            raise ModelError(
-                "no TFLite interpreter installed; install LiteRT with "
-                "`pip install ai-edge-litert` (or tflite-runtime)"
-            ) from exc
-    return Interpreter
-
-
-def _litert_version() -> str | None:
-    try:
-        return metadata.version("ai-edge-litert")
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def check_cpu_description(
-    cpuinfo: Path = Path("/proc/cpuinfo"),
-    machine: str | None = None,
-    litert: str | None = None,
-) -> None:
-    """Refuse, with what to do, where LiteRT would die in its CPU detection.
-
-    An aarch64 process that reads an x86 /proc/cpuinfo runs under an emulator that
-    passes the host's file through (QEMU user mode 7.2, Debian Bookworm's, and so
-    `docker run --platform linux/arm64` on an x86 host). ai-edge-litert 2.2 and 2.3
-    crash (SIGSEGV) parsing it while building the interpreter; 2.1 does not. A real
-    Raspberry Pi never shows an x86 /proc/cpuinfo (docs/notes/arm64.md).
-    """
-    machine = platform.machine() if machine is None else machine
-    if machine not in ("aarch64", "arm64"):
-        return
-    litert = _litert_version() if litert is None else litert
-    try:
-        if litert is None or tuple(int(p) for p in litert.split(".")[:2]) < (2, 2):
-            return
-        lines = cpuinfo.read_text(errors="replace").splitlines()
-    except (OSError, ValueError):
-        return
-    keys = {line.split(":", 1)[0].strip() for line in lines}
-    if "vendor_id" in keys and "CPU implementer" not in keys:
-        raise ModelError(
-            f"{cpuinfo} describes an x86 CPU, but this is an {machine} process: an emulator "
-            f"runs it and shows it the host's file, and ai-edge-litert {litert} crashes "
-            "(SIGSEGV) parsing that. Run on the device itself, or give the emulated process "
-            "an Arm /proc/cpuinfo (as tests/arm64/run.sh does), or install "
-            "'ai-edge-litert<2.2' in the emulated environment"
-        )
-
-
-def make_interpreter(model_path: Path, num_threads: int = 2) -> Any:
-    """A LiteRT interpreter for `model_path`, tensors not yet allocated."""
-    interpreter_cls = _interpreter_class()
-    check_cpu_description()
-    try:
-        return interpreter_cls(model_path=str(model_path), num_threads=num_threads)
-    except (ValueError, RuntimeError) as exc:
-        raise ModelError(f"{model_path} is not a valid TFLite model ({exc}); {_REEXPORT}") from exc
 
 
 def _output_details(interpreter: Any, meta: BundleMeta, where: Path) -> tuple[Any, Any | None]:
@@ -189,7 +124,7 @@ def _load_adapter(bundle: Bundle) -> Any:
             f"{bundle.path}: the bundle has an adapter but its model has no embedding output; "
             "adapt a bundle exported with an embedding (`screwcam export --embedding`)"
         )
-    from .adapt import Adapter
+    from .adapter import Adapter
 
     return Adapter.load(bundle.part("adapter"), bundle.labels, bundle.meta.embedding.shape[1])
 
@@ -321,7 +256,7 @@ class Classifier:
         crops = _as_crops(crops)
         n = len(crops)
         if adapter.views > 1 and n:
-            from .adapt import view_stack
+            from .adapter import view_stack
 
             probs, emb = self._invoke(view_stack(crops, adapter.views), True)
             probs = probs[:n]

@@ -33,6 +33,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("screwcam.capture.synth_dataset", "render a synthetic dataset of screw heads"),
     "train": ("screwcam.training.train", "train a model (needs the [train] extra)"),
     "export": ("screwcam.export.export", "export a trained model to the device bundle"),
+    "train-detector": (
+        "screwcam.training.detector",
+        "train the head detector (needs the [train] extra)",
+    ),
+    "export-detector": ("screwcam.export.detector", "add a trained head detector to a bundle"),
+    "detect": ("screwcam.edge_service.detect", "box and name every screw head in photos"),
     "adapt": ("screwcam.adapt", "adapt a model bundle to your screws from a few examples"),
     "batch-test": ("screwcam.training.evaluate", "test a model bundle on folders of images"),
     "holdout": (

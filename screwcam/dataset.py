@@ -28,8 +28,8 @@ import cv2
 import numpy as np
 
 from .classes import CLASSES, NUM_CLASSES, label_id
+from .detector import default_main_head
 from .errors import DatasetError
-from .heads import find_main_head
 from .preprocess import INPUT_SIZE, preprocess, to_model_input
 
 SPLITS = ("train", "test")
@@ -305,7 +305,7 @@ def _image_to_input(image: np.ndarray) -> tuple[np.ndarray, bool]:
     """(model input, head found). 28x28 images are taken as crops already."""
     if image.shape[:2] == _SHAPE:
         return to_model_input(image), True
-    box = find_main_head(image)
+    box = default_main_head(image)
     if box is None:
         return to_model_input(image), False
     return preprocess(image, box.as_list()), True

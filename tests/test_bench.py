@@ -54,8 +54,12 @@ def _positive(x: float | None) -> bool:
 @pytest.mark.slow
 def test_every_part_measured(quick_run: tuple[dict, Path, str]) -> None:
     results, _, _ = quick_run
-    for part in ("classify", "pipeline", "latency", "streaming", "footprint", "training"):
+    for part in ("classify", "finders", "pipeline", "latency", "streaming", "footprint"):
         assert part in results, part
+    assert "training" in results
+    finders = {row["finder"]: row for row in results["finders"]["rows"]}
+    assert "classical finder" in finders and "learned detector, 2 threads" in finders
+    assert all(_positive(row["ms_per_frame"]) for row in finders.values())
 
     rows = results["classify"]["rows"]
     methods = {r["method"] for r in rows}

@@ -41,7 +41,14 @@ def classifier() -> Classifier:
 def bundle_copy(tmp_path: Path) -> Path:
     dst = tmp_path / "bundle"
     dst.mkdir()
-    for name in ("model.tflite", "labels.txt", "meta.json", "base_head.npz"):
+    parts = json.loads((DEFAULT / "meta.json").read_text()).get("parts", {})
+    for name in (
+        "model.tflite",
+        "labels.txt",
+        "meta.json",
+        "base_head.npz",
+        *(p["file"] for p in parts.values()),
+    ):
         if (DEFAULT / name).exists():
             shutil.copy(DEFAULT / name, dst / name)
     return dst

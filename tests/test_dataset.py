@@ -19,8 +19,8 @@ from screwcam.dataset import (
     load_dataset,
     load_samples,
 )
+from screwcam.detector import default_main_head
 from screwcam.errors import DatasetError
-from screwcam.heads import find_main_head
 from screwcam.preprocess import preprocess, to_model_input
 from screwcam.render import render_sample
 
@@ -234,7 +234,7 @@ def test_folder_tree_classes_conditions_and_photo_sizes(tmp_path):
     assert samples.no_head == 1
     # a photo goes through exactly what the live service does: main head + preprocess
     decoded = cv2.imread(str(tmp_path / "shop" / "dim" / "torx" / "a.jpg"))
-    box = find_main_head(decoded)
+    box = default_main_head(decoded)  # the shipped bundle's detector
     assert box is not None
     assert np.array_equal(samples.x[by_name["a.jpg"]], preprocess(decoded, box.as_list()))
     assert np.array_equal(samples.x[by_name["b.png"]], to_model_input(crop[0]))

@@ -79,11 +79,14 @@ def test_int8_export_passes_parity(trained: Path, easy: Path, tmp_path: Path, ca
     lite_pred = Classifier(model_dir).classify(x).argmax(1)
     assert (keras_pred == lite_pred).mean() >= 0.99
     # the embedding (the layer before the softmax) is the second output, named in meta
-    assert meta["embedding"]["shape"] == [-1, 64] and meta["embedding"]["dtype"] == "int8"
+    from screwcam.training.models import EDGE_WIDTHS
+
+    width = EDGE_WIDTHS[-1]  # the embedding is the last block's pooled channels
+    assert meta["embedding"]["shape"] == [-1, width] and meta["embedding"]["dtype"] == "int8"
     assert meta["parity"]["embedding_cosine"] > 0.98
     assert bundle.part("base_head") is not None
     emb = Classifier(model_dir).embed(x[:8])
-    assert emb.shape == (8, 64) and emb.dtype == np.float32
+    assert emb.shape == (8, width) and emb.dtype == np.float32
     head = np.load(model_dir / "base_head.npz")
     assert ((emb @ head["w"] + head["b"]).argmax(1) == lite_pred[:8]).mean() >= 0.85
     # a second export refuses to replace the bundle without --force

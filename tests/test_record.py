@@ -19,10 +19,10 @@ import pytest
 from _capture_helpers import write_demo_video
 from _service_helpers import model_dir
 
-import screwcam.capture.record as record_module
-from screwcam.capture.record import part_name, record, reserve_name
+import screwcam.recording as record_module
 from screwcam.cli import main as cli_main
 from screwcam.errors import CameraError
+from screwcam.recording import part_name, record, reserve_name
 from screwcam.render import DemoSource
 from screwcam.sources import Frame, Source, VideoFileSource
 

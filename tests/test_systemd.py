@@ -102,7 +102,7 @@ def test_service_runs_without_writable_executable_memory(tmp_path: Path) -> None
     """MemoryDenyWriteExecute=yes must not break LiteRT/XNNPACK, NumPy or OpenCV:
     run the real service under the kernel's equivalent (Linux >= 6.3)."""
     server = Server("--source", "demo")
-    server.args[1:3] = ["-c", MDWE_RUNNER]  # instead of "-m screwcam.cli"
+    server.args[1:4] = ["-P", "-c", MDWE_RUNNER]  # instead of "-P -m screwcam.cli"
     try:
         server.start(tmp_path / "serve.log")
     except AssertionError:

@@ -114,3 +114,7 @@ for f in model.keras model.tflite base_head.npz labels.txt meta.json metrics.jso
     mv "$OUT/$f.tmp" "$OUT/$f"
 done
 echo "models/default updated from $WORK/default in $MINUTES min"
+# the head detector (training/make_default_detector.sh) back into the new meta and card
+if [ -f "$OUT/detector.json" ]; then
+    $SCREWCAM export-detector "$OUT" --into "$OUT"
+fi

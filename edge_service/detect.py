@@ -1,0 +1,131 @@
+"""`screwcam detect [--model M] [--json OUT] IMAGE_OR_FOLDER...`: every screw head in
+each photo, boxed by the bundle's head detector and named by its classifier.
+
+Printed per file; with --json, written as
+
+    {"images": [{"file": ..., "width": ..., "height": ...,
+                 "heads": [{"box": [x, y, w, h], "label": ..., "label_en": ...,
+                            "confidence": ...}]}]}
+
+the same head JSON as /api/predictions, made by the same Analyzer as the live service and
+uploads (the bundle's detector, the one preprocessing, the classifier, the threshold).
+Boxes are in the image's own pixels as a viewer shows it: the EXIF orientation (JPEG,
+PNG eXIf, WebP, TIFF) is applied when decoding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from screwcam.bundle import DEFAULT_BUNDLE, resolve_bundle_path
+from screwcam.dataset import IMAGE_SUFFIXES
+from screwcam.errors import DatasetError, ScrewcamError
+
+
+def read_photo(path: Path) -> np.ndarray:
+    """A photo as 8-bit BGR, EXIF orientation applied (IMREAD_COLOR does that)."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise DatasetError(f"cannot read image {path}: {exc}") from exc
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise DatasetError(
+            f"cannot decode image {path}: the file is empty, corrupt or not an image; "
+            "remove it or pass only image files"
+        )
+    return image
+
+
+def image_files(inputs: list[Path]) -> list[Path]:
+    """The image files named or found (recursively, hidden ones skipped) in `inputs`."""
+    files: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            found = sorted(
+                p
+                for p in item.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in IMAGE_SUFFIXES
+                and not any(part.startswith(".") for part in p.relative_to(item).parts)
+            )
+            if not found:
+                raise DatasetError(f"folder {item} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            files.extend(found)
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise DatasetError(f"{item} does not exist; pass image files or folders of images")
+    return files
+
+
+def detect_files(
+    files: list[Path], model: str | Path = DEFAULT_BUNDLE, threshold: float | None = None
+) -> list[dict[str, Any]]:
+    """One {"file", "width", "height", "heads"} entry per file (see the module doc)."""
+    from screwcam.classifier import Classifier, load_bundle
+
+    from .analyzer import Analyzer
+
+    bundle = load_bundle(resolve_bundle_path(model))
+    threshold = 0.5 if threshold is None else threshold
+    analyzer = Analyzer(Classifier(bundle, num_threads=2), threshold, find_threads=2)
+    out = []
+    for path in files:
+        image = read_photo(path)
+        heads, _ = analyzer.analyze(image)
+        h, w = image.shape[:2]
+        out.append(
+            {
+                "file": str(path),
+                "width": w,
+                "height": h,
+                "heads": [head.to_json() for head in heads],
+            }
+        )
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE_OR_FOLDER")
+    parser.add_argument(
+        "--model", default=DEFAULT_BUNDLE, help=f"model bundle (default {DEFAULT_BUNDLE})"
+    )
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="confidence below which a head is labelled 'unknown' (0.5)",
+    )
+    parser.add_argument("--force", action="store_true", help="replace an existing --json file")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0.0 <= args.threshold <= 1.0:
+        raise ScrewcamError(f"--threshold must be in 0..1, got {args.threshold}")
+    if args.json is not None and args.json.exists() and not args.force:
+        raise ScrewcamError(f"{args.json} exists; pass --force to replace it")
+    results = detect_files(image_files(args.inputs), args.model, args.threshold)
+    for entry in results:
+        heads = entry["heads"]
+        print(f"{entry['file']}: {len(heads)} head{'' if len(heads) == 1 else 's'}")
+        for head in heads:
+            x, y, w, h = head["box"]
+            print(f"  {head['label']:15s} {head['confidence']:.2f}  box {x},{y} {w}x{h}")
+    if args.json is not None:
+        text = json.dumps({"images": results}, indent=2) + "\n"
+        folder = args.json.parent if str(args.json.parent) else Path(".")
+        fd, tmp = tempfile.mkstemp(prefix=f".{args.json.name}.", suffix=".part", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, args.json)
+    return 0

@@ -1,0 +1,184 @@
+"""`screwcam export-detector DETECTOR_DIR --into BUNDLE`: add a trained head detector to a
+model bundle as its `detector` part (detector.tflite, detector.json, the part's entry in
+meta.json, and a "Head detector" section in MODEL_CARD.md).
+
+Re-runnable: it replaces only the detector part, so a bundle whose classifier was
+retrained (new model.tflite, meta.json and model card) gets its detector back with one
+command; a bundle folder is itself a DETECTOR_DIR (`export-detector models/default --into
+models/default`). Needs no TensorFlow: the detector is checked on the device's runtime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from screwcam.bundle import add_part, read_bundle, resolve_bundle_path
+from screwcam.detector import DETECTOR_FILE, DETECTOR_PART, Detector
+from screwcam.errors import ModelError
+
+PART_META = "detector.json"
+CARD = "MODEL_CARD.md"
+CARD_HEADING = "## Head detector"
+
+
+def _read_entry(detector_dir: Path) -> dict[str, Any]:
+    meta_path, model_path = detector_dir / PART_META, detector_dir / DETECTOR_FILE
+    if not meta_path.is_file() or not model_path.is_file():
+        raise ModelError(
+            f"{detector_dir} holds no trained detector ({PART_META} and {DETECTOR_FILE}); "
+            "train one with `screwcam train-detector DIR`"
+        )
+    try:
+        entry = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read {meta_path}: {exc}; retrain the detector") from exc
+    if not isinstance(entry, dict):
+        raise ModelError(f"{meta_path} is not a JSON object; retrain the detector")
+    return entry
+
+
+def _table(by_family: dict[str, dict]) -> list[str]:
+    lines = ["| test family | frames | heads | recall | precision | false boxes |"]
+    lines.append("|---|---:|---:|---:|---:|---:|")
+    for family, m in by_family.items():
+        lines.append(
+            f"| {family} | {m['frames']} | {m['heads']} | {m['recall']:.3f} | "
+            f"{m['precision']:.3f} | {m['false_boxes']} |"
+        )
+    return lines
+
+
+def _stages(t: dict[str, Any]) -> str:
+    prior = t.get("continued_from")
+    if not prior:
+        return ""
+    return (
+        f"{_stages(prior)}First {prior.get('scenes', '?')} scenes x {prior.get('epochs', '?')} "
+        f"epochs (seed {prior.get('seed', '?')}, {prior.get('seconds', {}).get('train', '?')} s), "
+        "then continued: "
+    )
+
+
+def card_section(entry: dict[str, Any]) -> str:
+    """The model card's "Head detector" section, from the part's meta."""
+    t = entry.get("training", {})
+    m = entry.get("metrics", {})
+    lines = [
+        CARD_HEADING,
+        "",
+        f"`{entry.get('file', DETECTOR_FILE)}` ({entry.get('size_bytes', '?')} bytes, int8, "
+        f"{entry.get('parameters', '?')} parameters): a fully convolutional network on the "
+        f"gray frame letterboxed to {entry['input']['width']}x{entry['input']['height']}; "
+        f"a head-centre heat map and box (sub-cell offset, log size) on a stride-"
+        f"{entry.get('stride')} grid; a head = a heat peak, its box snapped to the head's "
+        "own outline where the classical outline finder confirms it (the score is then "
+        f"doubled); score >= {entry.get('threshold')} (chosen by F1 on validation scenes). "
+        f"{_stages(t)}Trained on {t.get('scenes', '?')} scenes of the families "
+        f"{', '.join(t.get('families', []))} for {t.get('epochs', '?')} epochs "
+        f"(seed {t.get('seed', '?')}; data {t.get('seconds', {}).get('data', '?')} s, "
+        f"training {t.get('seconds', {}).get('train', '?')} s).",
+        "",
+        "Recall and precision at IoU >= 0.5 of the int8 model on LiteRT (heads >= 16 px "
+        "across in a 640x480 frame; `demo` = the demo camera's ground truth):",
+        "",
+        *_table(m.get("by_family", {})),
+    ]
+    lofo = m.get("leave_one_family_out", [])
+    if lofo:
+        lines += [
+            "",
+            "Leave one family out (a detector trained without the family, tested on it):",
+            "",
+            "| trained on | test family | recall | precision | false boxes |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for run in lofo:
+            for family, r in run["by_family"].items():
+                # demo frames come from the "render" family's renderer: not held out
+                if family in run["trained_on"] or (
+                    family == "demo" and "render" in run["trained_on"]
+                ):
+                    continue
+                lines.append(
+                    f"| {', '.join(run['trained_on'])} | {family} | {r['recall']:.3f} | "
+                    f"{r['precision']:.3f} | {r['false_boxes']} |"
+                )
+    return "\n".join(lines) + "\n"
+
+
+def _with_section(card: str, section: str) -> str:
+    """The card with its "Head detector" section replaced (or appended)."""
+    start = card.find(CARD_HEADING)
+    if start < 0:
+        return card.rstrip("\n") + "\n\n" + section
+    end = card.find("\n## ", start + len(CARD_HEADING))
+    rest = "" if end < 0 else card[end:]
+    return card[:start] + section + rest
+
+
+def export_detector(
+    detector_dir: Path, bundle_dir: Path, held_out: list[Path] | None = None
+) -> dict:
+    """Copy detector_dir's detector into the bundle at bundle_dir (atomically); the
+    detectors in `held_out` (trained without some family) add their leave-one-family-out
+    numbers to the part's metrics. Returns the part's meta entry as written."""
+    detector_dir = Path(detector_dir)
+    entry = _read_entry(detector_dir)
+    model_path = detector_dir / DETECTOR_FILE
+    Detector(model_path, entry, num_threads=1)  # refuses a broken or foreign model
+    if held_out:
+        runs = []
+        for folder in held_out:
+            other = _read_entry(Path(folder))
+            runs.append(
+                {
+                    "trained_on": other["metrics"]["trained_on"],
+                    "scenes": other["training"]["scenes"],
+                    "epochs": other["training"]["epochs"],
+                    "by_family": other["metrics"]["by_family"],
+                }
+            )
+        entry["metrics"] = {**entry.get("metrics", {}), "leave_one_family_out": runs}
+    bundle = read_bundle(bundle_dir)
+    entry = {**entry, "file": DETECTOR_FILE}
+    files: dict[str, bytes | str] = {
+        DETECTOR_FILE: model_path.read_bytes(),
+        # the part's meta beside it: the bundle folder is itself a DETECTOR_DIR, so
+        # `export-detector BUNDLE --into BUNDLE` restores the part after the classifier's
+        # recipe rewrote meta.json
+        PART_META: json.dumps(entry, indent=2) + "\n",
+    }
+    card = bundle.path / CARD
+    if card.is_file():
+        files[CARD] = _with_section(card.read_text(encoding="utf-8"), card_section(entry))
+    add_part(bundle.path, DETECTOR_PART, entry, files)
+    read_bundle(bundle.path)  # the result must validate
+    return entry
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("detector_dir", type=Path, help="folder made by `screwcam train-detector`")
+    parser.add_argument(
+        "--into", required=True, help="the model bundle to add it to (e.g. models/default)"
+    )
+    parser.add_argument(
+        "--held-out",
+        type=Path,
+        nargs="*",
+        default=[],
+        metavar="DIR",
+        help="detectors trained with a family left out: their numbers go into the model card",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    bundle_dir = resolve_bundle_path(args.into)
+    entry = export_detector(args.detector_dir, bundle_dir, args.held_out)
+    by_family = entry.get("metrics", {}).get("by_family", {})
+    print(f"detector added to {bundle_dir} ({entry.get('size_bytes', '?')} bytes)")
+    for family, m in by_family.items():
+        print(f"  {family:8s} recall {m['recall']:.3f} precision {m['precision']:.3f}")
+    return 0

@@ -1,0 +1,293 @@
+"""The learned head detector: a small int8 network on LiteRT that boxes every screw head.
+
+The detector is a part of the model bundle (`meta.json` -> `parts.detector`, file
+`detector.tflite`). Its input is the gray frame letterboxed to the network's own input
+size (320x256: a 640x480 frame at half size with 8 rows of padding above and below);
+its two outputs live on a grid of cells `stride` (8) input pixels wide:
+
+- heat (gh, gw, 1): the probability that a head's centre lies in the cell
+- box  (gh, gw, 4): the centre's offset from the cell's corner (in cells) and the
+  box's log width and log height (in cells)
+
+A head is a local maximum of the heat map above the threshold; its box is decoded from
+the box output at that cell and mapped back to the frame's own pixels; heads whose
+centres lie inside a stronger head's box core are dropped (non-maximum suppression by
+distance, plus IoU). Each box is then snapped to the head's own outline where the
+classical outline finder (one pass over the frame) finds one that agrees with it
+(`screwcam.heads.refine_boxes`): the network finds the heads, the outlines make their
+boxes tight. A head's score is its heat, doubled when an outline confirms it: a weak
+peak (a plain hex head on a bright surface) counts when its outline is there.
+
+`find_heads_fn(bundle)` is the one factory everything uses (live service, slice,
+datasets, uploads, `detect`): the detector when the bundle has one, else the classical
+finder (`screwcam.heads`), which stays only as a measured fallback.
+
+This module never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .bundle import Bundle
+from .errors import ModelError
+from .frames import Box
+from .litert import make_interpreter
+from .preprocess import to_gray
+
+DETECTOR_PART = "detector"
+DETECTOR_FILE = "detector.tflite"
+#: how the outputs are encoded (heat + [offset x, offset y, log w, log h]); a part with
+#: another version is refused
+DETECTOR_FORMAT = 1
+DEFAULT_THRESHOLD = 0.35
+DEFAULT_STRIDE = 8
+_REEXPORT = "re-export it (`screwcam export-detector DETECTOR_DIR --into BUNDLE`)"
+
+Finder = Callable[[np.ndarray], list[Box]]
+
+
+def letterbox(gray: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float, int, int]:
+    """`gray` scaled to fit size=(width, height) keeping its aspect, centred on a canvas
+    of the image's mean gray. Returns (canvas, scale, x offset, y offset): a point p of
+    the image lies at p * scale + offset on the canvas."""
+    width, height = size
+    h, w = gray.shape[:2]
+    scale = min(width / w, height / h)
+    nw, nh = max(1, min(width, round(w * scale))), max(1, min(height, round(h * scale)))
+    interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+    small = gray if (nw, nh) == (w, h) else cv2.resize(gray, (nw, nh), interpolation=interp)
+    if (nw, nh) == (width, height):
+        return small, scale, 0, 0
+    ox, oy = (width - nw) // 2, (height - nh) // 2
+    fill = int(cv2.mean(small)[0])
+    canvas = cv2.copyMakeBorder(
+        small, oy, height - nh - oy, ox, width - nw - ox, cv2.BORDER_CONSTANT, value=fill
+    )
+    return canvas, scale, ox, oy
+
+
+def decode(
+    heat: np.ndarray,
+    boxes: np.ndarray,
+    *,
+    threshold: float,
+    stride: int,
+    scale: float,
+    offset: tuple[int, int],
+    frame_size: tuple[int, int],
+) -> list[tuple[Box, float]]:
+    """Heads (box in frame pixels, score) from the heat map (gh, gw) and box map
+    (gh, gw, 4), strongest first. `scale` and `offset` are the letterbox's;
+    `frame_size` = (width, height) clips the boxes."""
+    peaks = (heat >= threshold) & (heat >= cv2.dilate(heat, np.ones((3, 3), np.uint8)))
+    ys, xs = np.nonzero(peaks)
+    if len(ys) == 0:
+        return []
+    order = np.argsort(-heat[ys, xs])
+    ys, xs = ys[order], xs[order]
+    reg = boxes[ys, xs].astype(np.float32)
+    cx = (xs + reg[:, 0]) * stride
+    cy = (ys + reg[:, 1]) * stride
+    bw = np.exp(np.clip(reg[:, 2], -3.0, 6.0)) * stride
+    bh = np.exp(np.clip(reg[:, 3], -3.0, 6.0)) * stride
+    ox, oy = offset
+    fw, fh = frame_size
+    x0 = np.clip((cx - bw / 2 - ox) / scale, 0, fw)
+    y0 = np.clip((cy - bh / 2 - oy) / scale, 0, fh)
+    x1 = np.clip((cx + bw / 2 - ox) / scale, 0, fw)
+    y1 = np.clip((cy + bh / 2 - oy) / scale, 0, fh)
+    kept: list[tuple[Box, float]] = []
+    centres: list[tuple[float, float, float]] = []
+    for i in range(len(ys)):
+        box = Box(
+            int(round(x0[i])),
+            int(round(y0[i])),
+            int(round(x1[i] - x0[i])),
+            int(round(y1[i] - y0[i])),
+        )
+        if box.w < 2 or box.h < 2:
+            continue
+        mx, my = (x0[i] + x1[i]) / 2, (y0[i] + y1[i]) / 2
+        # by distance: a peak within the core of a stronger head is the same head
+        if any(
+            math.hypot(mx - kx, my - ky) < 0.35 * kr or box.iou(k) > 0.4
+            for (kx, ky, kr), (k, _) in zip(centres, kept, strict=True)
+        ):
+            continue
+        kept.append((box, float(heat[ys[i], xs[i]])))
+        centres.append((mx, my, max(box.w, box.h)))
+    return kept
+
+
+class Detector:
+    """The head detector of a bundle, interpreter built once. `detect(frame)` returns
+    [(Box, score)] strongest first; calling the detector returns the boxes sorted left
+    to right, like the classical finder. Not thread-safe: one Detector per thread."""
+
+    def __init__(
+        self, path: str | Path, entry: dict[str, Any] | None = None, num_threads: int = 2
+    ) -> None:
+        entry = dict(entry or {})
+        self.path = Path(path)
+        fmt = entry.get("format", DETECTOR_FORMAT)
+        if fmt != DETECTOR_FORMAT:
+            raise ModelError(
+                f"{self.path}: detector output format {fmt!r}, this screwcam decodes format "
+                f"{DETECTOR_FORMAT}; {_REEXPORT}"
+            )
+        self.threshold = float(entry.get("threshold", DEFAULT_THRESHOLD))
+        #: snap each box to the head's outline where one is found (`heads.refine_box`)
+        self.refine = bool(entry.get("refine", True))
+        self.stride = int(entry.get("stride", DEFAULT_STRIDE))
+        self._interp = make_interpreter(self.path, num_threads=num_threads)
+        self._interp.allocate_tensors()
+        inputs = self._interp.get_input_details()
+        outputs = self._interp.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 2:
+            raise ModelError(
+                f"{self.path}: a detector has one input and two outputs (heat, box), this "
+                f"model has {len(inputs)} and {len(outputs)}; {_REEXPORT}"
+            )
+        inp = inputs[0]
+        shape = [int(v) for v in inp["shape"]]
+        if len(shape) != 4 or shape[0] != 1 or shape[3] != 1:
+            raise ModelError(f"{self.path}: detector input shape {shape} is not [1, H, W, 1]")
+        self.input_size = (shape[2], shape[1])  # (width, height)
+        self._in_index = int(inp["index"])
+        self._in_dtype = np.dtype(inp["dtype"])
+        in_scale, in_zero = inp["quantization"]
+        self._in_scale, self._in_zero = float(in_scale), int(in_zero)
+        self._outs: dict[str, tuple[int, float, int, bool]] = {}
+        grid = (shape[1] // self.stride, shape[2] // self.stride)
+        for det in outputs:
+            oshape = [int(v) for v in det["shape"]]
+            name = {1: "heat", 4: "box"}.get(oshape[-1])
+            if name is None or tuple(oshape[1:3]) != grid or name in self._outs:
+                raise ModelError(
+                    f"{self.path}: detector output shape {oshape} is not [1, {grid[0]}, "
+                    f"{grid[1]}, 1 or 4] (stride {self.stride}); {_REEXPORT}"
+                )
+            scale, zero = det["quantization"]
+            floating = np.dtype(det["dtype"]) == np.float32
+            self._outs[name] = (int(det["index"]), float(scale), int(zero), floating)
+
+    def _to_input(self, canvas: np.ndarray) -> np.ndarray:
+        if self._in_dtype == np.float32:
+            x = canvas.astype(np.float32)
+        elif (
+            self._in_dtype == np.int8
+            and math.isclose(self._in_scale, 1.0, rel_tol=1e-6)
+            and self._in_zero == -128
+        ):
+            x = (canvas ^ np.uint8(0x80)).view(np.int8)  # x - 128 without arithmetic
+        else:
+            info = np.iinfo(self._in_dtype)
+            q = np.rint(canvas.astype(np.float32) / self._in_scale) + self._in_zero
+            x = np.clip(q, info.min, info.max).astype(self._in_dtype)
+        return x.reshape(1, self.input_size[1], self.input_size[0], 1)
+
+    def _output(self, name: str) -> np.ndarray:
+        index, scale, zero, floating = self._outs[name]
+        raw = self._interp.get_tensor(index)[0]
+        return raw if floating else (raw.astype(np.float32) - zero) * scale
+
+    def raw(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, int, int]:
+        """(heat (gh, gw), box (gh, gw, 4), scale, x offset, y offset) of one frame."""
+        canvas, scale, ox, oy = letterbox(to_gray(frame), self.input_size)
+        self._interp.set_tensor(self._in_index, self._to_input(np.ascontiguousarray(canvas)))
+        self._interp.invoke()
+        return self._output("heat")[:, :, 0], self._output("box"), scale, ox, oy
+
+    def detect(self, frame: np.ndarray, threshold: float | None = None) -> list[tuple[Box, float]]:
+        """Every head in a BGR or gray frame: [(box in frame pixels, score)], strongest first."""
+        gray = to_gray(frame)
+        heat, box, scale, ox, oy = self.raw(gray)
+        h, w = gray.shape[:2]
+        low = self.threshold if threshold is None else threshold
+        if self.refine:
+            low *= 0.5  # a weaker peak counts if the head's own outline confirms it
+        found = decode(
+            heat,
+            box,
+            threshold=low,
+            stride=self.stride,
+            scale=scale,
+            offset=(ox, oy),
+            frame_size=(w, h),
+        )
+        if self.refine and found:
+            from .heads import refine_boxes
+
+            tight = refine_boxes(gray, [b for b, _ in found])
+            found = [
+                (b, min(1.0, 2.0 * s) if confirmed else s)
+                for (b, confirmed), (_, s) in zip(tight, found, strict=True)
+            ]
+            found = [(b, s) for b, s in found if s >= 2.0 * low]
+            found.sort(key=lambda bs: -bs[1])
+        return found
+
+    def __call__(self, frame: np.ndarray) -> list[Box]:
+        return sorted((b for b, _ in self.detect(frame)), key=lambda b: (b.x, b.y))
+
+    def main_head(self, frame: np.ndarray) -> Box | None:
+        """The head a single-screw image or training video is about: the largest box
+        among the confident ones (ties: the strongest), or None."""
+        found = self.detect(frame)
+        if not found:
+            return None
+        best_score = found[0][1]
+        sure = [(b, s) for b, s in found if s >= 0.5 * best_score]
+        return max(sure, key=lambda bs: (bs[0].w * bs[0].h, bs[1]))[0]
+
+
+def load_detector(bundle: Bundle, num_threads: int = 2) -> Detector | None:
+    """The bundle's detector part, or None if the bundle has none."""
+    path = bundle.part(DETECTOR_PART) if isinstance(bundle, Bundle) else None
+    if path is None:
+        return None
+    return Detector(path, bundle.meta.parts[DETECTOR_PART], num_threads=num_threads)
+
+
+def find_heads_fn(bundle: Bundle | None, num_threads: int = 2) -> Finder:
+    """The head finder for a bundle: its learned detector if it has one, else the
+    classical finder. Each call builds a new detector (one per thread)."""
+    detector = None if bundle is None else load_detector(bundle, num_threads)
+    if detector is not None:
+        return detector
+    from .heads import find_heads
+
+    return find_heads
+
+
+def main_head_fn(bundle: Bundle | None, num_threads: int = 2) -> Callable[[np.ndarray], Box | None]:
+    """frame -> the one head a training video or single-screw photo is about."""
+    detector = None if bundle is None else load_detector(bundle, num_threads)
+    if detector is not None:
+        return detector.main_head
+    from .heads import find_main_head
+
+    return find_main_head
+
+
+_local = threading.local()
+
+
+def default_main_head(frame: np.ndarray) -> Box | None:
+    """The main head of a frame by the shipped default bundle's finder (its detector),
+    for commands without a --model (slice, loading photo datasets). One detector per
+    thread, built on first use."""
+    fn = getattr(_local, "main_head", None)
+    if fn is None:
+        from .bundle import read_bundle, shipped_bundle
+
+        fn = _local.main_head = main_head_fn(read_bundle(shipped_bundle()), num_threads=1)
+    return fn(frame)

@@ -1,0 +1,271 @@
+"""The learned head detector: the shipped bundle's detector.tflite on the real LiteRT
+interpreter, against the demo camera's ground truth, on empty surfaces, through
+`screwcam detect`, through `slice` on a video where one head fills the frame, and
+the bundle checks that tie the detector to the classifier."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from screwcam.bundle import read_bundle
+from screwcam.cli import main as cli_main
+from screwcam.detector import DETECTOR_PART, Detector, letterbox, load_detector
+from screwcam.errors import ModelError
+from screwcam.render import BACKGROUNDS, DEMO_CONDITIONS, DemoSource, render_empty
+from screwcam.render.drawing import TAU, random_spec
+from screwcam.render.scene import Light, composite, make_background, make_placed, to_u8
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = REPO / "models" / "default"
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    det = load_detector(read_bundle(DEFAULT), num_threads=2)
+    assert det is not None, "models/default ships no detector part"
+    return det
+
+
+def _matched(found, truth, iou: float = 0.5) -> int:
+    used: set[int] = set()
+    for t in truth:
+        hit = next((k for k, f in enumerate(found) if k not in used and f.iou(t) >= iou), None)
+        if hit is not None:
+            used.add(hit)
+    return len(used)
+
+
+def test_default_bundle_ships_a_detector_part() -> None:
+    bundle = read_bundle(DEFAULT)
+    entry = bundle.meta.parts[DETECTOR_PART]
+    assert entry["preprocess_version"] == bundle.meta.preprocess_version
+    assert bundle.part(DETECTOR_PART).is_file()
+    metrics = entry["metrics"]["by_family"]
+    assert {"demo"} <= set(metrics), metrics  # the model card's detector numbers
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4])  # wood, light and dark surfaces
+def test_finds_every_head_of_the_demo_ground_truth(detector: Detector, seed: int) -> None:
+    src = DemoSource(realtime=False, seed=seed)
+    src.open()
+    seg = int(src.SEGMENT_SECONDS * src.fps)
+    missed, false_boxes, heads = [], 0, 0
+    for condition_index in range(len(DEMO_CONDITIONS)):  # every lighting condition
+        for i in range(condition_index * seg, (condition_index + 1) * seg, 9):
+            image, truth = src.render(i)
+            boxes = [t.box for t in truth]
+            found = detector(image)
+            hits = _matched(found, boxes)
+            heads += len(boxes)
+            false_boxes += len(found) - hits
+            if hits < len(boxes):
+                missed.append((i, src.condition_at(i), len(boxes) - hits))
+    src.close()
+    assert heads >= 200
+    assert missed == [], f"frames with missed heads (index, condition, missed): {missed}"
+    # the live path's bar (test_service_pipeline): at most 2 % boxes where no head is;
+    # the shipped detector's model card reports 15 in 2250 demo heads (a shadow edge
+    # on the dark surface that closes into a small round outline)
+    assert false_boxes <= 0.02 * heads, false_boxes
+
+
+def test_boxes_nothing_on_empty_surfaces(detector: Detector) -> None:
+    rng = np.random.default_rng(11)
+    found = {}
+    for kind in BACKGROUNDS:
+        for condition in DEMO_CONDITIONS:
+            image = render_empty(rng, (640, 480), condition, kind)
+            boxes = detector(image)
+            if boxes:
+                found[(kind, condition)] = boxes
+    assert found == {}
+    assert detector(np.full((480, 640, 3), 128, np.uint8)) == []
+    assert detector(np.zeros((480, 640), np.uint8)) == []
+
+
+def test_refine_boxes_snaps_a_rough_box_to_the_outline_but_not_to_the_recess() -> None:
+    from screwcam.frames import Box
+    from screwcam.heads import refine_boxes
+    from screwcam.preprocess import to_gray
+
+    src = DemoSource(realtime=False, seed=1)
+    src.open()
+    image, truth = src.render(0)  # even light
+    src.close()
+    gray = to_gray(image)
+    for t in truth:
+        b = t.box
+        rough = Box(b.x + b.w // 8, b.y - b.h // 10, int(b.w * 0.88), int(b.h * 1.12))
+        assert rough.iou(b) < 0.8
+        ((snapped, confirmed),) = refine_boxes(gray, [rough])
+        assert confirmed and snapped.iou(b) >= 0.8
+        # a box around the recess only (a third of the head) is left as it is
+        inner = Box(b.x + b.w // 3, b.y + b.h // 3, b.w // 3, b.h // 3)
+        assert refine_boxes(gray, [inner]) == [(inner, False)]
+
+
+def test_letterbox_maps_points_back() -> None:
+    gray = np.zeros((300, 200), np.uint8)  # portrait
+    canvas, scale, ox, oy = letterbox(gray, (320, 256))
+    assert canvas.shape == (256, 320)
+    assert math.isclose(scale, 256 / 300) and oy == 0 and ox == (320 - round(200 * scale)) // 2
+
+
+# --- screwcam detect ----------------------------------------------------------------
+
+
+def _exif(orientation: int) -> bytes:
+    """A little-endian TIFF block with one IFD0 entry: Orientation."""
+    entry = struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0)
+    return b"II*\x00" + struct.pack("<IH", 8, 1) + entry + struct.pack("<I", 0)
+
+
+def _png_with_exif(image: np.ndarray, orientation: int) -> bytes:
+    data = cv2.imencode(".png", image)[1].tobytes()
+    body = _exif(orientation)
+    chunk = struct.pack(">I", len(body)) + b"eXIf" + body
+    chunk += struct.pack(">I", zlib.crc32(b"eXIf" + body) & 0xFFFFFFFF)
+    i = data.index(b"IDAT") - 4
+    return data[:i] + chunk + data[i:]
+
+
+def _jpeg_with_exif(image: np.ndarray, orientation: int) -> bytes:
+    data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+    payload = b"Exif\x00\x00" + _exif(orientation)
+    return data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
+
+
+def test_detect_json_on_known_images(tmp_path: Path) -> None:
+    """A rendered demo frame with known boxes, written plainly (PNG) and rotated by
+    EXIF (JPEG and PNG, orientation 6 = turn 90 degrees clockwise to view): the boxes
+    come back in the image's own (viewed) pixels."""
+    src = DemoSource(realtime=False, seed=0)
+    src.open()
+    image, truth = src.render(10)
+    src.close()
+    h = image.shape[0]
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "plain.png"), image)
+    (photos / "turned.jpg").write_bytes(_jpeg_with_exif(image, 6))
+    (photos / "turned.png").write_bytes(_png_with_exif(image, 6))
+    out = tmp_path / "heads.json"
+    assert cli_main(["detect", str(photos), "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    by_name = {Path(e["file"]).name: e for e in data["images"]}
+    assert set(by_name) == {"plain.png", "turned.jpg", "turned.png"}
+
+    from screwcam.frames import Box
+
+    plain = by_name["plain.png"]
+    assert (plain["width"], plain["height"]) == (640, 480)
+    boxes = [Box(*head["box"]) for head in plain["heads"]]
+    assert _matched(boxes, [t.box for t in truth]) == len(truth) == len(boxes)
+    for head in plain["heads"]:
+        assert set(head) >= {"box", "label", "confidence"}
+        assert head["label"] in read_bundle(DEFAULT).labels + ("unknown",)
+        assert 0.0 <= head["confidence"] <= 1.0
+    # a point (x, y) of the stored image is at (h - 1 - y, x) in the viewed one
+    turned = [Box(h - t.box.y - t.box.h, t.box.x, t.box.h, t.box.w) for t in truth]
+    for name in ("turned.jpg", "turned.png"):
+        entry = by_name[name]
+        assert (entry["width"], entry["height"]) == (480, 640), name
+        boxes = [Box(*head["box"]) for head in entry["heads"]]
+        assert _matched(boxes, turned) == len(truth), name
+
+
+def test_detect_refuses_a_missing_input(tmp_path: Path, capsys) -> None:
+    assert cli_main(["detect", str(tmp_path / "nothing.jpg")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+# --- slicing a video whose head fills the frame --------------------------------------
+
+
+def _big_head_video(path: Path, frames: int = 60) -> Path:
+    """One head (diameter 85-100 % of the frame's height) turning and drifting."""
+    rng = np.random.default_rng(3)
+    width, height = 640, 480
+    background = to_u8(make_background(rng, height, width, "wood"))
+    head = make_placed(random_spec(rng, 4), 0.47 * height, rng)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (width, height))
+    assert writer.isOpened()
+    for i in range(frames):
+        canvas = background.copy()
+        t = i / frames
+        composite(
+            canvas,
+            head,
+            width / 2 + 40 * math.sin(TAU * t),
+            height / 2 + 10 * math.cos(TAU * t),
+            0.3 + TAU * t,
+            Light(0.7 + t, 1.0, 0.35),
+            scale=0.9 + 0.1 * math.sin(TAU * t),
+        )
+        writer.write(canvas)
+    writer.release()
+    return path
+
+
+def test_slicing_a_frame_filling_head_keeps_nearly_every_frame(tmp_path: Path) -> None:
+    from screwcam.capture.slice import slice_video
+
+    video = _big_head_video(tmp_path / "torx_big.mp4")
+    sliced = slice_video(video, "torx_big", 4, every=1, min_change=0.0)
+    total = sliced.frames_looked_at
+    assert total == 60
+    assert sliced.kept >= 0.95 * total, sliced
+
+
+# --- the bundle ties the detector to the classifier ----------------------------------
+
+
+def _copy_bundle(tmp_path: Path) -> Path:
+    dst = tmp_path / "bundle"
+    shutil.copytree(DEFAULT, dst)
+    return dst
+
+
+def test_bundle_refuses_a_detector_of_another_preprocessing_version(tmp_path: Path) -> None:
+    bundle = _copy_bundle(tmp_path)
+    meta = json.loads((bundle / "meta.json").read_text())
+    meta["parts"][DETECTOR_PART]["preprocess_version"] = meta["preprocess_version"] + 1
+    (bundle / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="preprocessing version"):
+        read_bundle(bundle)
+
+
+def test_bundle_refuses_a_missing_detector_file(tmp_path: Path) -> None:
+    bundle = _copy_bundle(tmp_path)
+    (bundle / read_bundle(DEFAULT).meta.parts[DETECTOR_PART]["file"]).unlink()
+    with pytest.raises(ModelError, match="missing"):
+        read_bundle(bundle)
+
+
+def test_export_detector_restores_the_part_after_the_classifier_is_replaced(
+    tmp_path: Path,
+) -> None:
+    """The classifier's recipe rewrites meta.json without parts; `export-detector`
+    adds the detector back (from the shipped bundle folder itself) and is re-runnable."""
+    bundle = _copy_bundle(tmp_path)
+    meta = json.loads((bundle / "meta.json").read_text())
+    entry = meta.pop("parts")[DETECTOR_PART]
+    (bundle / "meta.json").write_text(json.dumps(meta))
+    (bundle / entry["file"]).unlink()
+    assert read_bundle(bundle).part(DETECTOR_PART) is None
+    for _ in range(2):
+        assert cli_main(["export-detector", str(DEFAULT), "--into", str(bundle)]) == 0
+        restored = read_bundle(bundle)
+        assert restored.meta.parts[DETECTOR_PART]["metrics"] == entry["metrics"]
+        assert restored.meta.training == meta["training"]  # the classifier's meta is kept
+        assert load_detector(restored) is not None
+    assert not list(bundle.glob(".*"))  # no temporary files left behind

@@ -1,0 +1,302 @@
+"""Training scenes for the head detector: many heads at many scales on many surfaces.
+
+`compose_scene(rng, family)` draws one gray scene at the detector's working size with the
+box of every head in it. A scene is a surface (our renderer's five kinds, or a crop of a
+real photograph shipped in scikit-image: brick, gravel, grass, text, coffee, coins, ...),
+clutter that is NOT a head (holes, washers, nuts without a drive, rings, bars, real
+coins from the photo), 0-7 heads of any drive type from ~7 px across (a 14 px head in a
+640x480 frame) up to one filling the frame, and a lighting condition (even, a cast
+shadow, dim, overexposed, side light, or a silhouette like the thesis's images); then
+blur, sensor noise and JPEG.
+
+Families (for leave-one-family-out evaluation, see docs/notes/detector.md):
+- "render": heads from `screwcam.render` (renderer A) on synthetic surfaces
+- "photo":  heads from `screwcam.render` on real-photo surfaces with photo clutter
+- "gen2":   scenes of the independent generator `screwcam.render3d` (true 3-D height
+            fields, physically based shading, its own distractors); ~0.5 s a scene, so
+            mostly a held-out test family
+- "demo":   frames of `screwcam.render.DemoSource` (test only: its ground truth)
+
+Training-time only (imports scikit-image's data folder); the device never needs it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from screwcam.classes import NUM_CLASSES
+from screwcam.errors import DatasetError
+from screwcam.frames import Box
+from screwcam.render.drawing import TAU, random_spec
+from screwcam.render.scene import (
+    BACKGROUNDS,
+    Light,
+    _lighting,
+    _smooth_noise,
+    _warp_matrix,
+    composite,
+    make_background,
+    make_placed,
+    shadow_field,
+    side_field,
+    to_u8,
+)
+
+#: the scene canvas (width, height): a 640x480 frame at half size
+SCENE_SIZE = (320, 240)
+FAMILIES = ("render", "photo", "gen2")
+SCENE_CONDITIONS = ("even", "shadow", "dim", "overexposed", "side", "silhouette")
+# real photographs inside scikit-image's wheel (read with OpenCV, never downloaded)
+_PHOTOS = (
+    "brick.png",
+    "grass.png",
+    "gravel.png",
+    "page.png",
+    "text.png",
+    "coffee.png",
+    "coins.png",
+    "camera.png",
+    "astronaut.png",
+    "chelsea.png",
+    "rocket.jpg",
+    "moon.png",
+    "motorcycle_left.png",
+    "clock_motion.png",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _photos() -> tuple[np.ndarray, ...]:
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or spec.origin is None:
+        raise DatasetError(
+            "scikit-image is not installed, so its sample photographs are missing; "
+            "install the training extra: pip install -e '.[train]'"
+        )
+    folder = Path(spec.origin).parent / "data"
+    images = []
+    for name in _PHOTOS:
+        img = cv2.imread(str(folder / name), cv2.IMREAD_GRAYSCALE)
+        if img is not None:
+            images.append(img)
+    if not images:
+        raise DatasetError(f"no sample photographs found in {folder}; reinstall scikit-image")
+    return tuple(images)
+
+
+def photo_surface(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """A random crop of a real photograph, gray float32 0..1, size=(width, height)."""
+    width, height = size
+    image = _photos()[int(rng.integers(len(_photos())))]
+    ih, iw = image.shape
+    factor = math.exp(rng.uniform(math.log(0.4), math.log(2.0)))
+    cw = int(np.clip(width * factor, 8, iw))
+    ch = int(np.clip(cw * height / width, 8, ih))
+    cw = int(ch * width / height)
+    x, y = int(rng.integers(0, iw - cw + 1)), int(rng.integers(0, ih - ch + 1))
+    crop = image[y : y + ch, x : x + cw]
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    if rng.random() < 0.5:
+        crop = crop[::-1]
+    crop = cv2.resize(np.ascontiguousarray(crop), (width, height), interpolation=cv2.INTER_AREA)
+    out = crop.astype(np.float32) / 255.0
+    if rng.random() < 0.5:  # tone it down or up: surfaces of any brightness
+        out = out * rng.uniform(0.5, 1.1) + rng.uniform(-0.1, 0.3)
+    return np.clip(out, 0.0, 1.0)
+
+
+def _clutter(rng: np.random.Generator, canvas: np.ndarray, n: int) -> None:
+    """Things that are NOT screw heads, drawn into a gray float canvas in place: holes,
+    washers (rings), plain discs (rivets, buttons), nuts seen from above (a hexagon with
+    a round hole), bars and lines, blobs."""
+    h, w = canvas.shape
+    for _ in range(n):
+        kind = rng.choice(["hole", "ring", "disc", "nut", "bar", "line", "blob"])
+        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+        r = math.exp(rng.uniform(math.log(4), math.log(min(h, w) * 0.3)))
+        value = rng.uniform(0.0, 1.0)
+        layer = np.zeros_like(canvas)
+        c = (int(cx * 4), int(cy * 4))
+        if kind == "hole":
+            cv2.circle(layer, c, int(r * 4), 1.0, -1, cv2.LINE_AA, 2)
+            value = rng.uniform(0.0, 0.15)
+        elif kind == "ring":
+            cv2.circle(layer, c, int(r * 4), 1.0, -1, cv2.LINE_AA, 2)
+            cv2.circle(layer, c, int(r * 4 * rng.uniform(0.35, 0.6)), 0.0, -1, cv2.LINE_AA, 2)
+        elif kind == "disc":
+            cv2.circle(layer, c, int(r * 4), 1.0, -1, cv2.LINE_AA, 2)
+        elif kind == "nut":
+            a0 = rng.uniform(0, TAU)
+            pts = np.array(
+                [
+                    [cx + r * math.cos(a0 + k * TAU / 6), cy + r * math.sin(a0 + k * TAU / 6)]
+                    for k in range(6)
+                ]
+            )
+            cv2.fillPoly(layer, [(pts * 4).astype(np.int32)], 1.0, cv2.LINE_AA, 2)
+            cv2.circle(layer, c, int(r * 4 * rng.uniform(0.45, 0.6)), 0.0, -1, cv2.LINE_AA, 2)
+        elif kind in ("bar", "line"):
+            ang = rng.uniform(0, math.pi)
+            length = r * rng.uniform(2, 6)
+            dx, dy = math.cos(ang) * length, math.sin(ang) * length
+            thick = max(1, int(r * (0.6 if kind == "bar" else 0.1)))
+            p0 = (int((cx - dx) * 4), int((cy - dy) * 4))
+            p1 = (int((cx + dx) * 4), int((cy + dy) * 4))
+            cv2.line(layer, p0, p1, 1.0, thick * 4, cv2.LINE_AA, 2)
+        else:
+            blob = _smooth_noise(rng, h, w, int(rng.integers(3, 8)))
+            layer = (blob > rng.uniform(0.8, 1.5)).astype(np.float32)
+        layer = cv2.GaussianBlur(layer, (0, 0), rng.uniform(0.4, 1.5))
+        canvas *= 1.0 - layer
+        canvas += layer * value
+
+
+@dataclass(frozen=True, slots=True)
+class Scene:
+    image: np.ndarray  # gray uint8 (H, W)
+    boxes: list[Box]
+    labels: list[int]
+
+
+def _diameters(rng: np.random.Generator, height: int) -> list[float]:
+    """Head diameters (px) of one scene: mostly several small-to-medium heads, sometimes
+    one big head (up to the whole frame), sometimes none."""
+    u = rng.random()
+    if u < 0.08:
+        return []
+    if u < 0.28:  # one big head: 35-100 % of the frame's height
+        return [height * rng.uniform(0.35, 1.0)]
+    n = int(rng.integers(1, 8))
+    lo, hi = math.log(7.0), math.log(height * 0.4)
+    return [math.exp(rng.uniform(lo, hi)) for _ in range(n)]
+
+
+def _place(rng, diameters, w, h) -> list[tuple[float, float, float]]:
+    """(cx, cy, diameter) of heads that do not overlap much (big heads first)."""
+    placed: list[tuple[float, float, float]] = []
+    for d in sorted(diameters, reverse=True):
+        r = d / 2.0
+        for _ in range(20):
+            # big heads may be cut by the frame edge a little; small ones stay inside
+            m = r * (0.75 if d > 0.5 * h else 1.0)
+            cx = rng.uniform(m, max(m + 1, w - m))
+            cy = rng.uniform(m, max(m + 1, h - m))
+            if all(math.hypot(cx - x, cy - y) > 0.9 * (r + q / 2.0) for x, y, q in placed):
+                placed.append((cx, cy, d))
+                break
+    return placed
+
+
+def compose_scene(
+    rng: np.random.Generator,
+    family: str = "render",
+    condition: str | None = None,
+    size: tuple[int, int] = SCENE_SIZE,
+) -> Scene:
+    """One gray scene (uint8, size=(width, height)) with the box and label of every head."""
+    width, height = size
+    if family == "gen2":
+        from screwcam.render3d import render_scene
+
+        image, heads3d = render_scene(rng, size=size)
+        boxes3d = [Box(*(int(v) for v in box)) for box, _, _ in heads3d]
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        return Scene(gray, boxes3d, [int(label) for _, label, _ in heads3d])
+    condition = condition or SCENE_CONDITIONS[int(rng.integers(len(SCENE_CONDITIONS)))]
+    if family == "photo":
+        surface = photo_surface(rng, size)
+    elif family == "render":
+        kind = BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
+        surface = cv2.cvtColor(make_background(rng, height, width, kind), cv2.COLOR_BGR2GRAY)
+    else:
+        raise ValueError(f"unknown family {family!r}; choose one of {FAMILIES}")
+    n_clutter = int(rng.integers(0, 6 if family == "photo" else 4))
+    _clutter(rng, surface, n_clutter)
+    heads = _place(rng, _diameters(rng, height), width, height)
+    labels = [int(rng.integers(NUM_CLASSES)) for _ in heads]
+    if condition == "silhouette":
+        return _silhouette_scene(rng, heads, labels, size)
+    look = _lighting(rng, condition)
+    canvas = cv2.cvtColor(to_u8(surface), cv2.COLOR_GRAY2BGR)
+    boxes, kept = [], []
+    for (cx, cy, d), label in zip(heads, labels, strict=True):
+        spec = random_spec(rng, label)
+        head = make_placed(spec, d / 2.0, rng)
+        light = Light(
+            look.light.azimuth + rng.normal(0, 0.2), look.light.elevation, look.light.ambient
+        )
+        box = composite(
+            canvas,
+            head,
+            cx,
+            cy,
+            rng.uniform(0, TAU),
+            light,
+            squash=rng.uniform(0.85, 1.0),
+            tilt=rng.uniform(0, math.pi),
+            shadow_strength=rng.uniform(0.2, 0.6),
+        )
+        if box is not None and min(box.w, box.h) >= 4:
+            boxes.append(box)
+            kept.append(label)
+    gray = cv2.cvtColor(canvas, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    field = np.full((height, width), look.gain, np.float32)
+    if condition == "shadow":
+        field *= 1.0 - rng.uniform(0.45, 0.75) * shadow_field(rng, height, width)
+    elif condition == "side":
+        field *= side_field(height, width, look.light.azimuth, rng.uniform(0.35, 0.6), 1.25)
+    else:
+        field *= 1.0 + 0.12 * _smooth_noise(rng, height, width, 2)
+    return Scene(_finish(rng, gray * field, look.noise), boxes, kept)
+
+
+def _silhouette_scene(rng, heads, labels, size) -> Scene:
+    """Heads as black-on-white (or inverted) silhouettes with their recess cut out, like
+    the thesis's icon videos and solid black hex heads."""
+    width, height = size
+    dark = np.zeros((height, width), np.float32)
+    boxes, kept = [], []
+    for (cx, cy, d), label in zip(heads, labels, strict=True):
+        spec = random_spec(rng, label)
+        head = make_placed(spec, d / 2.0, rng)
+        side = head.sprite.shape[0]
+        m = _warp_matrix(
+            rng.uniform(0, TAU),
+            1.0,
+            rng.uniform(0.88, 1.0),
+            rng.uniform(0, 3),
+            (side - 1) / 2.0,
+            (cx, cy),
+        )
+        ch = cv2.warpAffine(head.sprite, m, (width, height), flags=cv2.INTER_LINEAR)
+        alpha, recess = ch[:, :, 2], ch[:, :, 3]
+        dark = np.maximum(dark, alpha * (1.0 - recess))
+        x, y, w, h = cv2.boundingRect((alpha > 0.5).astype(np.uint8))
+        if min(w, h) >= 4:
+            boxes.append(Box(x, y, w, h))
+            kept.append(label)
+    img = np.where(dark > 0.5, 0.1, 0.92).astype(np.float32) * 255.0
+    if rng.random() < 0.3:
+        img = 255.0 - img
+    return Scene(_finish(rng, img, 2.0), boxes, kept)
+
+
+def _finish(rng: np.random.Generator, img: np.ndarray, noise: float) -> np.ndarray:
+    sigma = rng.uniform(0.0, 1.2)
+    if sigma > 0.3:
+        img = cv2.GaussianBlur(img, (0, 0), sigma)
+    img = img + rng.normal(0.0, noise, img.shape).astype(np.float32)
+    out = np.clip(img, 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:
+        ok, enc = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 95))])
+        if ok:
+            out = cv2.imdecode(enc, cv2.IMREAD_GRAYSCALE)
+    return out
