@@ -241,8 +241,12 @@ class _Votes:
 class HeadTracker:
     """Gives heads a track and a voted label, and counts each track once.
 
-    Only *whole* views vote and confirm: a box touching the frame's border is a
-    head entering or leaving, seen in part, and its class is often wrong. A track
+    Only *whole* views vote and confirm: a box at the frame's border is a head
+    entering or leaving, seen in part, and its class is often wrong. "At the border"
+    is within `border_px`, or within `border_fraction` of the box's own size: the
+    detector boxes the visible part of a cut head, and that box may stop a few pixels
+    short of the edge (measured on the conveyor in dim light: up to 6 px for 47 px
+    boxes, which were then counted as whole views and misnamed). A track
     is counted when it has `confirm_frames` whole views, with the label voted at
     that moment; listeners get a `CountEvent` (in the processing thread: they
     must not block)."""
@@ -250,6 +254,7 @@ class HeadTracker:
     associator: Associator = field(default_factory=GreedyTracker)
     confirm_frames: int = 5
     border_px: int = 2
+    border_fraction: float = 0.25
     partial_weight: float = 0.1
     forget_s: float = 2.0
     tally: Tally = field(default_factory=Tally)
@@ -280,7 +285,8 @@ class HeadTracker:
                 self.tracks_started += 1
             state.seen += 1
             state.last_t, state.last_frame = t, self._frame_no
-            b, m = head.box, self.border_px
+            b = head.box
+            m = max(float(self.border_px), self.border_fraction * max(b.w, b.h))
             whole = b.x > m and b.y > m and b.x + b.w < width - m and b.y + b.h < height - m
             if head.best and head.best != UNKNOWN:
                 # a partial view votes a little (the label is known before the head

@@ -5,22 +5,15 @@ drawn by the page over the video."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+from _browser import chromium, require_chromium
 from test_teach import TOKEN, start_server, status
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-
 pytestmark = pytest.mark.browser
+require_chromium()
 
-webdriver = pytest.importorskip("selenium.webdriver")
-if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-    pytest.skip("needs /usr/bin/chromium and /usr/bin/chromedriver", allow_module_level=True)
-
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 
@@ -33,22 +26,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture()
 def browser(tmp_path: Path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(20)
+    driver = chromium(tmp_path / "profile")
     driver.set_window_size(1280, 1400)
     yield driver
     driver.quit()
