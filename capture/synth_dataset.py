@@ -1,10 +1,12 @@
 """`screwcam synth`: render a synthetic dataset of screw heads.
 
-Every sample is one head drawn by `screwcam.render.render_sample`, found again
-by the same head finder the live service uses (`find_main_head`), and turned
-into the model's 28x28 input by the one `screwcam.preprocess.preprocess`. So a
-model trained on it sees crops made exactly like the live ones. If the finder
-misses a head, the renderer's own box is used and the miss is counted.
+Every sample is one head drawn by a generator (`--generator`: the classic
+`screwcam.render.render_sample`, render2d, render3d or a mix), boxed (`--boxes`: found
+again by the classical finder `find_main_head`, the renderer's true box, or the true
+box jittered the way a detector's boxes are; the live service runs the learned
+detector of its bundle), and turned into the model's 28x28 input by the one
+`screwcam.preprocess.preprocess`. If the finder misses a head, the renderer's own
+box is used and the miss is counted.
 
 Two layouts:
 - default: the dataset format of `screwcam.dataset.DatasetWriter` (train/ and test/

@@ -227,6 +227,7 @@ class Service:
         self.config = config
         self.token = config.token()
         bundle, classifier, upload_classifier, self.model_info = _load_model(config)
+        self.model_info["loaded"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         threshold = config.model.confidence_threshold
         labels = bundle.labels
         self.spec = resolve_source_spec(config.camera.source)
