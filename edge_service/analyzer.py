@@ -36,8 +36,9 @@ class Analyzer:
     of the classifier's bundle (its own interpreter, `find_threads` threads), or the
     classical finder for a bundle without one (`screwcam.detector.find_heads_fn`).
 
-    A LiteRT interpreter is not thread-safe: every call holds this analyzer's
-    lock. The pipeline and the upload endpoint use separate analyzers (separate
+    A LiteRT interpreter is not thread-safe: every classifier call holds this
+    analyzer's lock, every finder call its finder lock (uploads may come two at a
+    time). The pipeline and the upload endpoint use separate analyzers (separate
     interpreters), so an upload never makes the pipeline wait.
     """
 
@@ -61,6 +62,8 @@ class Analyzer:
         self._find_threads = find_threads
         self._find_from = _detector_file(bundle)
         self._lock = threading.Lock()
+        # concurrent uploads share this analyzer: its finder runs one frame at a time
+        self._find_lock = threading.Lock()
 
     def set_classifier(
         self, classifier: ClassifierLike, labels: Sequence[str] | None = None
@@ -90,7 +93,8 @@ class Analyzer:
         t0 = time.perf_counter()
         gray = to_gray(image)  # once per frame: both the finder and the crops use it
         t1 = time.perf_counter()
-        boxes = self.find(gray)
+        with self._find_lock:  # a detector is a LiteRT interpreter too
+            boxes = self.find(gray)
         t2 = time.perf_counter()
         batch = preprocess_many(gray, [b.as_list() for b in boxes]) if boxes else None
         t3 = time.perf_counter()
