@@ -356,9 +356,10 @@ class StreamHub:
             viewer.peer,
             now - viewer.waiting_since,
         )
+        self._close(sel, viewer, "dropped")
+        # counted once it is gone: whoever sees the count sees the viewer closed
         self.stalled += 1
         self.metrics.client_stalled()
-        self._close(sel, viewer, "dropped")
 
     def _close(
         self, sel: selectors.BaseSelector, viewer: _Viewer, how: str, quiet: bool = False
