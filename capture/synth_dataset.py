@@ -268,6 +268,11 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)  # the processes already use every core
     # Ctrl-C reaches the whole process group: the parent stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The CLI's SIGTERM handler (raise KeyboardInterrupt, so the parent cleans up) is
+    # inherited through fork; in a worker it could be swallowed mid-exit and leave the
+    # worker holding the task queue's lock, and Pool.terminate() then waits forever
+    # (seen: a finished 10,000-sample run that never exited). Workers just die.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def generate(
@@ -288,9 +293,12 @@ def generate(
     try:
         for result in pool.imap(_make_chunk, chunks):
             yield from result
-        pool.close()
-    finally:
+    except BaseException:
         pool.terminate()
+        raise
+    else:
+        pool.close()  # every chunk is done: the workers exit on their own
+    finally:
         pool.join()
 
 

@@ -110,3 +110,25 @@ def test_a_stage_folder_of_a_killed_run_does_not_block_the_next(tmp_path: Path) 
     output = forced.communicate(timeout=120)[0].decode()
     assert forced.returncode == 0, output
     assert not list(out.glob(".partial-*")), "--force left the old stage folder behind"
+
+
+def test_a_finished_synth_run_exits_and_leaves_no_worker(tmp_path: Path) -> None:
+    # A finished 10,000-sample run once hung for good in Pool.terminate(): a worker
+    # had inherited the CLI's SIGTERM handler and swallowed the signal while exiting.
+    # Finished runs now close the pool and let the workers exit; three runs in a row.
+    for run in range(3):
+        proc = _synth(tmp_path / f"ds{run}", 60, "--jobs", "2", "--generator", "mix")
+        workers: set[int] = set()
+        try:
+            deadline = time.monotonic() + 180
+            while proc.poll() is None and time.monotonic() < deadline:
+                workers |= _children(proc.pid)
+                time.sleep(0.05)
+            assert proc.poll() is not None, f"run {run}: synth did not exit within 180 s"
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            output = proc.communicate()[0].decode()
+        assert proc.returncode == 0, output
+        assert (tmp_path / f"ds{run}" / "manifest.csv").is_file()
+        assert not [p for p in workers if _alive(p)], f"run {run}: workers left running"
