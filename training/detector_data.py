@@ -38,15 +38,14 @@ from screwcam.render.drawing import TAU, random_spec
 from screwcam.render.scene import (
     BACKGROUNDS,
     Light,
-    _lighting,
-    _smooth_noise,
-    _warp_matrix,
     composite,
+    light_field,
+    lighting,
     make_background,
     make_placed,
-    shadow_field,
-    side_field,
+    smooth_noise,
     to_u8,
+    warp_matrix,
 )
 
 #: the scene canvas (width, height): a 640x480 frame at half size
@@ -152,7 +151,7 @@ def _clutter(rng: np.random.Generator, canvas: np.ndarray, n: int) -> None:
             p1 = (int((cx + dx) * 4), int((cy + dy) * 4))
             cv2.line(layer, p0, p1, 1.0, thick * 4, cv2.LINE_AA, 2)
         else:
-            blob = _smooth_noise(rng, h, w, int(rng.integers(3, 8)))
+            blob = smooth_noise(rng, h, w, int(rng.integers(3, 8)))
             layer = (blob > rng.uniform(0.8, 1.5)).astype(np.float32)
         layer = cv2.GaussianBlur(layer, (0, 0), rng.uniform(0.4, 1.5))
         canvas *= 1.0 - layer
@@ -224,7 +223,7 @@ def compose_scene(
     labels = [int(rng.integers(NUM_CLASSES)) for _ in heads]
     if condition == "silhouette":
         return _silhouette_scene(rng, heads, labels, size)
-    look = _lighting(rng, condition)
+    look = lighting(rng, condition)
     canvas = cv2.cvtColor(to_u8(surface), cv2.COLOR_GRAY2BGR)
     boxes, kept = [], []
     for (cx, cy, d), label in zip(heads, labels, strict=True):
@@ -248,13 +247,7 @@ def compose_scene(
             boxes.append(box)
             kept.append(label)
     gray = cv2.cvtColor(canvas, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    field = np.full((height, width), look.gain, np.float32)
-    if condition == "shadow":
-        field *= 1.0 - rng.uniform(0.45, 0.75) * shadow_field(rng, height, width)
-    elif condition == "side":
-        field *= side_field(height, width, look.light.azimuth, rng.uniform(0.35, 0.6), 1.25)
-    else:
-        field *= 1.0 + 0.12 * _smooth_noise(rng, height, width, 2)
+    field = light_field(rng, height, width, condition, look)
     return Scene(_finish(rng, gray * field, look.noise), boxes, kept)
 
 
@@ -268,7 +261,7 @@ def _silhouette_scene(rng, heads, labels, size) -> Scene:
         spec = random_spec(rng, label)
         head = make_placed(spec, d / 2.0, rng)
         side = head.sprite.shape[0]
-        m = _warp_matrix(
+        m = warp_matrix(
             rng.uniform(0, TAU),
             1.0,
             rng.uniform(0.88, 1.0),
