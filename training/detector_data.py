@@ -23,14 +23,13 @@ Training-time only (imports scikit-image's data folder); the device never needs 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
+from screwcam import photos
 from screwcam.classes import NUM_CLASSES
 from screwcam.errors import DatasetError
 from screwcam.frames import Box
@@ -52,7 +51,7 @@ from screwcam.render.scene import (
 SCENE_SIZE = (320, 240)
 FAMILIES = ("render", "photo", "gen2")
 SCENE_CONDITIONS = ("even", "shadow", "dim", "overexposed", "side", "silhouette")
-# real photographs inside scikit-image's wheel (read with OpenCV, never downloaded)
+# real photographs inside scikit-image's wheel (via screwcam.photos, never downloaded)
 _PHOTOS = (
     "brick.png",
     "grass.png",
@@ -73,21 +72,17 @@ _PHOTOS = (
 
 @functools.lru_cache(maxsize=1)
 def _photos() -> tuple[np.ndarray, ...]:
-    spec = importlib.util.find_spec("skimage")
-    if spec is None or spec.origin is None:
-        raise DatasetError(
-            "scikit-image is not installed, so its sample photographs are missing; "
-            "install the training extra: pip install -e '.[train]'"
-        )
-    folder = Path(spec.origin).parent / "data"
-    images = []
-    for name in _PHOTOS:
-        img = cv2.imread(str(folder / name), cv2.IMREAD_GRAYSCALE)
-        if img is not None:
-            images.append(img)
+    """The photos of _PHOTOS that scikit-image has, gray as the decoder makes it."""
+    images = tuple(
+        photos.decode_photo(name, cv2.IMREAD_GRAYSCALE)
+        for name in _PHOTOS
+        if name in photos.available()
+    )
     if not images:
-        raise DatasetError(f"no sample photographs found in {folder}; reinstall scikit-image")
-    return tuple(images)
+        raise DatasetError(
+            f"no sample photographs found in {photos.data_dir()}; reinstall scikit-image"
+        )
+    return images
 
 
 def photo_surface(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
