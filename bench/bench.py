@@ -874,6 +874,18 @@ def _f(value: Any, fmt: str = "{:.2f}") -> str:
     return "n/a" if value is None else fmt.format(value)
 
 
+def _table(title: str, header: list[str], rows: list[list[str]]) -> list[str]:
+    """Markdown lines: a title paragraph, then a table with `header` (first column
+    left-aligned, the numbers right-aligned) and one line per row of cells."""
+    return [
+        title,
+        "",
+        "| " + " | ".join(header) + " |",
+        "|---|" + "---:|" * (len(header) - 1),
+        *("| " + " | ".join(cells) + " |" for cells in rows),
+    ]
+
+
 def markdown(r: dict[str, Any]) -> str:
     m = r["machine"]
     lines = [
@@ -885,31 +897,36 @@ def markdown(r: dict[str, Any]) -> str:
     ]
     fd = r.get("finders")
     if fd:
-        lines += [
+        lines += _table(
             "**Head finders** — " + fd["method"] + ".",
-            "",
-            "| finder | ms per frame | recall | precision | false boxes |",
-            "|---|---:|---:|---:|---:|",
-        ]
-        for row in fd["rows"]:
-            lines.append(
-                f"| {row['finder']} | {row['ms_per_frame']:.2f} | {row['recall']:.3f} | "
-                f"{row['precision']:.3f} | {row['false_boxes']} |"
-            )
+            ["finder", "ms per frame", "recall", "precision", "false boxes"],
+            [
+                [
+                    row["finder"],
+                    f"{row['ms_per_frame']:.2f}",
+                    f"{row['recall']:.3f}",
+                    f"{row['precision']:.3f}",
+                    f"{row['false_boxes']}",
+                ]
+                for row in fd["rows"]
+            ],
+        )
         lines.append("")
     c = r.get("classify")
     if c:
-        lines += [
+        lines += _table(
             "**1. Classification per crop** — " + c["method"] + ".",
-            "",
-            "| method | crops per call | ms per crop | × faster than predict |",
-            "|---|---:|---:|---:|",
-        ]
-        for row in c["rows"]:
-            lines.append(
-                f"| {row['method']} | {row['crops_per_call']} | "
-                f"{row['per_crop_ms']:.4f} | {_f(row['speedup_vs_predict'], '{:,.0f}')} |"
-            )
+            ["method", "crops per call", "ms per crop", "× faster than predict"],
+            [
+                [
+                    row["method"],
+                    f"{row['crops_per_call']}",
+                    f"{row['per_crop_ms']:.4f}",
+                    _f(row["speedup_vs_predict"], "{:,.0f}"),
+                ]
+                for row in c["rows"]
+            ],
+        )
         if c.get("note"):
             lines.append(f"\n{c['note']}.")
         ratios = [(r["speedup_vs_predict"], r) for r in c["rows"] if r["speedup_vs_predict"]]
@@ -925,20 +942,27 @@ def markdown(r: dict[str, Any]) -> str:
     p = r.get("pipeline")
     if p:
         th = p["threaded"]
-        stage_cells = " | ".join(
-            f"{p['stages_ms'].get(k, float('nan')):.3f}" for k in p["floor_stages_ms"]
-        )
-        floor_cells = " | ".join(f"{v:.3f}" for v in p["floor_stages_ms"].values())
-        head = " | ".join(p["floor_stages_ms"])
-        lines += [
+        floor = p["floor_stages_ms"]
+        lines += _table(
             f"**2. Pipeline throughput** — {p['method']}; "
             f"{p['heads_per_frame']:.1f} heads per frame on average.",
-            "",
-            f"| ms per frame | {head} | total | fps (one thread) |",
-            "|---|" + "---:|" * (len(p["floor_stages_ms"]) + 2),
-            f"| pipeline | {stage_cells} | {p['frame_ms']:.3f} | {p['fps']:.0f} |",
-            f"| floor (bare ops) | {floor_cells} | {p['floor_ms']:.3f} | "
-            f"{1e3 / p['floor_ms']:.0f} |",
+            ["ms per frame", *floor, "total", "fps (one thread)"],
+            [
+                [
+                    "pipeline",
+                    *(f"{p['stages_ms'].get(k, float('nan')):.3f}" for k in floor),
+                    f"{p['frame_ms']:.3f}",
+                    f"{p['fps']:.0f}",
+                ],
+                [
+                    "floor (bare ops)",
+                    *(f"{v:.3f}" for v in floor.values()),
+                    f"{p['floor_ms']:.3f}",
+                    f"{1e3 / p['floor_ms']:.0f}",
+                ],
+            ],
+        )
+        lines += [
             "",
             f"One thread: pipeline / floor = {p['ratio_to_floor']:.2f} (goal ≤ 2). "
             f"The running pipeline (analysis and drawing+JPEG in two threads): "
@@ -967,20 +991,29 @@ def markdown(r: dict[str, Any]) -> str:
         ]
     s = r.get("streaming")
     if s:
-        lines += [
+        lines += _table(
             f"**4. Streaming** — {s['method']}.",
-            "",
-            "| server | clients | CPU ms per frame | CPU cores | fps per client | clients served |",
-            "|---|---:|---:|---:|---:|---:|",
-        ]
-        for name in ("screwcam", "naive"):
-            for key in ("one", "twenty"):
-                x = s[name][key]
-                lines.append(
-                    f"| {name} | {x['clients']} | {_f(x['cpu_ms_per_frame'])} | "
-                    f"{x['cpu_cores']:.2f} | {x['frames_per_client_per_s']:.1f} | "
-                    f"{x['clients_served']} |"
-                )
+            [
+                "server",
+                "clients",
+                "CPU ms per frame",
+                "CPU cores",
+                "fps per client",
+                "clients served",
+            ],
+            [
+                [
+                    name,
+                    f"{x['clients']}",
+                    _f(x["cpu_ms_per_frame"]),
+                    f"{x['cpu_cores']:.2f}",
+                    f"{x['frames_per_client_per_s']:.1f}",
+                    f"{x['clients_served']}",
+                ]
+                for name in ("screwcam", "naive")
+                for x in (s[name]["one"], s[name]["twenty"])
+            ],
+        )
         lines += [
             "",
             f"20 clients / 1 client, CPU per frame: screwcam "

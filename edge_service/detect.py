@@ -23,26 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import numpy as np
 
 from screwcam.bundle import DEFAULT_BUNDLE, resolve_bundle_path
 from screwcam.dataset import IMAGE_SUFFIXES
 from screwcam.errors import DatasetError, ScrewcamError
-
-
-def read_photo(path: Path) -> np.ndarray:
-    """A photo as 8-bit BGR, EXIF orientation applied (IMREAD_COLOR does that)."""
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise DatasetError(f"cannot read image {path}: {exc}") from exc
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise DatasetError(
-            f"cannot decode image {path}: the file is empty, corrupt or not an image; "
-            "remove it or pass only image files"
-        )
-    return image
+from screwcam.images import read_image
 
 
 def image_files(inputs: list[Path]) -> list[Path]:
@@ -80,7 +65,7 @@ def detect_files(
     analyzer = Analyzer(Classifier(bundle, num_threads=2), threshold, find_threads=2)
     out = []
     for path in files:
-        image = read_photo(path)
+        image = read_image(path, cv2.IMREAD_COLOR, "remove it or pass only image files")
         heads, _ = analyzer.analyze(image)
         h, w = image.shape[:2]
         out.append(

@@ -9,6 +9,7 @@ The floor plan (one import namespace; the repository's folders map onto it):
       heads              the head finder interface and the classical finder
       sources            camera sources and the one `--source` parser
       dataset            the dataset format (the thesis's .npy arrays + manifest) and loader
+      images             reading image files (EXIF orientation applied, one clear error)
       bundle             the model bundle format: typed meta, one reader, one writer
       classifier         the LiteRT runtime of a bundle (never TensorFlow)
       render/            the synthetic renderer: drawing, scene, demo camera, evaluation

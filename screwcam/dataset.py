@@ -30,6 +30,7 @@ import numpy as np
 from .classes import CLASSES, NUM_CLASSES, label_id
 from .detector import default_main_head
 from .errors import DatasetError
+from .images import read_image
 from .preprocess import INPUT_SIZE, preprocess, to_model_input
 
 SPLITS = ("train", "test")
@@ -284,16 +285,9 @@ def folder_label(name: str) -> int | None:
 
 
 def _read_image(path: Path) -> np.ndarray:
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise DatasetError(f"cannot read image {path}: {exc}") from exc
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise DatasetError(
-            f"cannot decode image {path}: the file is empty, corrupt or not an image; "
-            "remove or replace it"
-        )
+    """An image of a photo folder: gray or BGR as stored (an alpha channel is dropped),
+    EXIF orientation applied, 16-bit and float images brought to 8 bits."""
+    image = read_image(path, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:

@@ -3,8 +3,9 @@
 scikit-image ships a handful of real photographs inside its wheel (``skimage/data``:
 brick, grass, gravel, coffee, camera, astronaut, chelsea, rocket, page, text, moon,
 coins, ...). This module reads those files straight from the installed package's data
-folder with OpenCV. It never calls ``skimage.data.*`` functions (some of those download
-through pooch) and never touches the network.
+folder with OpenCV (`screwcam.images.read_image`, as every image file is read). It never
+calls ``skimage.data.*`` functions (some of those download through pooch) and never
+touches the network.
 
 scikit-image is a training-time dependency (the ``[train]`` extra); the device never
 needs this module.
@@ -24,6 +25,7 @@ import cv2
 import numpy as np
 
 from .errors import DatasetError
+from .images import read_image
 
 # Real photographs (not drawings, charts or synthetic test patterns) in skimage/data.
 PHOTOS: tuple[str, ...] = (
@@ -75,12 +77,14 @@ def available() -> tuple[str, ...]:
     return tuple(name for name in PHOTOS if (folder / name).is_file())
 
 
-@functools.lru_cache(maxsize=32)
-def _load(name: str) -> np.ndarray:
-    path = data_dir() / name
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise _missing(f"cannot read the sample photo {path}; reinstall scikit-image")
+@functools.lru_cache(maxsize=64)
+def decode_photo(name: str, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """One photo by file name (e.g. 'brick.png') as OpenCV decodes it with `flags`
+    (IMREAD_COLOR: BGR uint8; IMREAD_GRAYSCALE: the decoder's own gray, which may differ
+    by a level or so from `load_photo(name, gray=True)`). Read-only and shared."""
+    if name not in PHOTOS:
+        raise _missing(f"unknown sample photo {name!r}; known photos: {', '.join(PHOTOS)}")
+    image = read_image(data_dir() / name, flags, "reinstall scikit-image")
     image.setflags(write=False)
     return image
 
@@ -88,9 +92,7 @@ def _load(name: str) -> np.ndarray:
 def load_photo(name: str, gray: bool = False) -> np.ndarray:
     """One photo by file name (e.g. 'brick.png') as BGR uint8, or gray if asked.
     The returned array is read-only and shared: copy it before drawing on it."""
-    if name not in PHOTOS:
-        raise _missing(f"unknown sample photo {name!r}; known photos: {', '.join(PHOTOS)}")
-    image = _load(name)
+    image = decode_photo(name)
     if gray:
         return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     return image

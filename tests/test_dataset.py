@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from _capture_helpers import demo_frames
+from _image_helpers import jpeg_with_exif
 
 from screwcam.classes import CLASSES, NUM_CLASSES
 from screwcam.dataset import (
@@ -21,6 +24,7 @@ from screwcam.dataset import (
 )
 from screwcam.detector import default_main_head
 from screwcam.errors import DatasetError
+from screwcam.images import read_image
 from screwcam.preprocess import preprocess, to_model_input
 from screwcam.render import render_sample
 
@@ -241,6 +245,43 @@ def test_folder_tree_classes_conditions_and_photo_sizes(tmp_path):
     # a class folder given directly: no condition
     only = load_samples([tmp_path / "shop" / "dim" / "torx"])
     assert only.y.tolist() == [4] and only.conditions.tolist() == [""]
+
+
+def test_photos_are_loaded_upright_by_their_exif_orientation(tmp_path):
+    """A phone photo stored sideways with EXIF orientation 6 (turn 90 degrees clockwise
+    to view) is loaded as a viewer shows it, as `screwcam detect` and uploads read it."""
+    (photo,), _ = demo_frames(1, heads=1, seed=0)  # a 320x240 "photo" of one head
+    (tmp_path / "torx").mkdir()
+    path = tmp_path / "torx" / "phone.jpg"
+    path.write_bytes(jpeg_with_exif(photo, 6))
+    stored = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    assert stored.shape == (240, 320, 3)
+    upright = cv2.rotate(stored, cv2.ROTATE_90_CLOCKWISE)
+    assert np.array_equal(read_image(path), upright)
+    samples = load_samples([tmp_path])
+    box = default_main_head(upright)
+    assert box is not None and len(samples) == 1 and samples.no_head == 0
+    assert np.array_equal(samples.x[0], preprocess(upright, box.as_list()))
+    sideways = default_main_head(stored)
+    assert sideways is not None
+    assert not np.array_equal(samples.x[0], preprocess(stored, sideways.as_list()))
+
+
+def test_a_broken_png_colour_profile_is_dropped_quietly(tmp_path, capfd):
+    """libpng warns on stderr about a broken iCCP profile (scikit-image's page.png has
+    one); the profile is not used, so the reader drops it: same pixels, no warning."""
+    image = np.arange(48 * 64 * 3, dtype=np.uint8).reshape(48, 64, 3)
+    data = cv2.imencode(".png", image)[1].tobytes()
+    body = b"broken\0\0" + zlib.compress(b"\0" * 128)  # name, method 0, a bad profile
+    chunk = struct.pack(">I", len(body)) + b"iCCP" + body
+    chunk += struct.pack(">I", zlib.crc32(b"iCCP" + body))
+    i = data.index(b"IDAT") - 4
+    (tmp_path / "profile.png").write_bytes(data[:i] + chunk + data[i:])
+    capfd.readouterr()
+    assert np.array_equal(read_image(tmp_path / "profile.png"), image)
+    gray = read_image(tmp_path / "profile.png", cv2.IMREAD_GRAYSCALE)
+    assert gray.shape == (48, 64)
+    assert "libpng" not in capfd.readouterr().err
 
 
 def test_unreadable_image_is_named(tmp_path):

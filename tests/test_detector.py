@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import struct
-import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from _image_helpers import jpeg_with_exif, png_with_exif
 
 from screwcam.bundle import read_bundle
 from screwcam.cli import main as cli_main
@@ -123,27 +122,6 @@ def test_letterbox_maps_points_back() -> None:
 # --- screwcam detect ----------------------------------------------------------------
 
 
-def _exif(orientation: int) -> bytes:
-    """A little-endian TIFF block with one IFD0 entry: Orientation."""
-    entry = struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0)
-    return b"II*\x00" + struct.pack("<IH", 8, 1) + entry + struct.pack("<I", 0)
-
-
-def _png_with_exif(image: np.ndarray, orientation: int) -> bytes:
-    data = cv2.imencode(".png", image)[1].tobytes()
-    body = _exif(orientation)
-    chunk = struct.pack(">I", len(body)) + b"eXIf" + body
-    chunk += struct.pack(">I", zlib.crc32(b"eXIf" + body) & 0xFFFFFFFF)
-    i = data.index(b"IDAT") - 4
-    return data[:i] + chunk + data[i:]
-
-
-def _jpeg_with_exif(image: np.ndarray, orientation: int) -> bytes:
-    data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
-    payload = b"Exif\x00\x00" + _exif(orientation)
-    return data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
-
-
 def test_detect_json_on_known_images(tmp_path: Path) -> None:
     """A rendered demo frame with known boxes, written plainly (PNG) and rotated by
     EXIF (JPEG and PNG, orientation 6 = turn 90 degrees clockwise to view): the boxes
@@ -156,8 +134,8 @@ def test_detect_json_on_known_images(tmp_path: Path) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
     cv2.imwrite(str(photos / "plain.png"), image)
-    (photos / "turned.jpg").write_bytes(_jpeg_with_exif(image, 6))
-    (photos / "turned.png").write_bytes(_png_with_exif(image, 6))
+    (photos / "turned.jpg").write_bytes(jpeg_with_exif(image, 6))
+    (photos / "turned.png").write_bytes(png_with_exif(image, 6))
     out = tmp_path / "heads.json"
     assert cli_main(["detect", str(photos), "--json", str(out)]) == 0
     data = json.loads(out.read_text())

@@ -23,14 +23,13 @@ Training-time only (imports scikit-image's data folder); the device never needs 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
+from screwcam import photos
 from screwcam.classes import NUM_CLASSES
 from screwcam.errors import DatasetError
 from screwcam.frames import Box
@@ -38,22 +37,21 @@ from screwcam.render.drawing import TAU, random_spec
 from screwcam.render.scene import (
     BACKGROUNDS,
     Light,
-    _lighting,
-    _smooth_noise,
-    _warp_matrix,
     composite,
+    light_field,
+    lighting,
     make_background,
     make_placed,
-    shadow_field,
-    side_field,
+    smooth_noise,
     to_u8,
+    warp_matrix,
 )
 
 #: the scene canvas (width, height): a 640x480 frame at half size
 SCENE_SIZE = (320, 240)
 FAMILIES = ("render", "photo", "gen2")
 SCENE_CONDITIONS = ("even", "shadow", "dim", "overexposed", "side", "silhouette")
-# real photographs inside scikit-image's wheel (read with OpenCV, never downloaded)
+# real photographs inside scikit-image's wheel (via screwcam.photos, never downloaded)
 _PHOTOS = (
     "brick.png",
     "grass.png",
@@ -74,21 +72,17 @@ _PHOTOS = (
 
 @functools.lru_cache(maxsize=1)
 def _photos() -> tuple[np.ndarray, ...]:
-    spec = importlib.util.find_spec("skimage")
-    if spec is None or spec.origin is None:
-        raise DatasetError(
-            "scikit-image is not installed, so its sample photographs are missing; "
-            "install the training extra: pip install -e '.[train]'"
-        )
-    folder = Path(spec.origin).parent / "data"
-    images = []
-    for name in _PHOTOS:
-        img = cv2.imread(str(folder / name), cv2.IMREAD_GRAYSCALE)
-        if img is not None:
-            images.append(img)
+    """The photos of _PHOTOS that scikit-image has, gray as the decoder makes it."""
+    images = tuple(
+        photos.decode_photo(name, cv2.IMREAD_GRAYSCALE)
+        for name in _PHOTOS
+        if name in photos.available()
+    )
     if not images:
-        raise DatasetError(f"no sample photographs found in {folder}; reinstall scikit-image")
-    return tuple(images)
+        raise DatasetError(
+            f"no sample photographs found in {photos.data_dir()}; reinstall scikit-image"
+        )
+    return images
 
 
 def photo_surface(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
@@ -152,7 +146,7 @@ def _clutter(rng: np.random.Generator, canvas: np.ndarray, n: int) -> None:
             p1 = (int((cx + dx) * 4), int((cy + dy) * 4))
             cv2.line(layer, p0, p1, 1.0, thick * 4, cv2.LINE_AA, 2)
         else:
-            blob = _smooth_noise(rng, h, w, int(rng.integers(3, 8)))
+            blob = smooth_noise(rng, h, w, int(rng.integers(3, 8)))
             layer = (blob > rng.uniform(0.8, 1.5)).astype(np.float32)
         layer = cv2.GaussianBlur(layer, (0, 0), rng.uniform(0.4, 1.5))
         canvas *= 1.0 - layer
@@ -224,7 +218,7 @@ def compose_scene(
     labels = [int(rng.integers(NUM_CLASSES)) for _ in heads]
     if condition == "silhouette":
         return _silhouette_scene(rng, heads, labels, size)
-    look = _lighting(rng, condition)
+    look = lighting(rng, condition)
     canvas = cv2.cvtColor(to_u8(surface), cv2.COLOR_GRAY2BGR)
     boxes, kept = [], []
     for (cx, cy, d), label in zip(heads, labels, strict=True):
@@ -248,13 +242,7 @@ def compose_scene(
             boxes.append(box)
             kept.append(label)
     gray = cv2.cvtColor(canvas, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    field = np.full((height, width), look.gain, np.float32)
-    if condition == "shadow":
-        field *= 1.0 - rng.uniform(0.45, 0.75) * shadow_field(rng, height, width)
-    elif condition == "side":
-        field *= side_field(height, width, look.light.azimuth, rng.uniform(0.35, 0.6), 1.25)
-    else:
-        field *= 1.0 + 0.12 * _smooth_noise(rng, height, width, 2)
+    field = light_field(rng, height, width, condition, look)
     return Scene(_finish(rng, gray * field, look.noise), boxes, kept)
 
 
@@ -268,7 +256,7 @@ def _silhouette_scene(rng, heads, labels, size) -> Scene:
         spec = random_spec(rng, label)
         head = make_placed(spec, d / 2.0, rng)
         side = head.sprite.shape[0]
-        m = _warp_matrix(
+        m = warp_matrix(
             rng.uniform(0, TAU),
             1.0,
             rng.uniform(0.88, 1.0),

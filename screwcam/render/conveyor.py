@@ -17,24 +17,18 @@ import numpy as np
 from ..classes import NUM_CLASSES
 from ..errors import CameraError
 from ..frames import Truth
-from .demo import DemoSource
+from .demo import DemoSource, MovingHead
 from .drawing import TAU, random_spec
-from .scene import DEMO_CONDITIONS, Placed, composite, make_placed
+from .scene import DEMO_CONDITIONS, make_placed
 
 
 @dataclass(slots=True)
-class _BeltHead:
-    label: int
-    placed: Placed
+class _BeltHead(MovingHead):
     radius: float
     lane_y: float
     enter_s: float  # seconds into the pass when its centre is `radius` left of the frame
     wobble: float  # px of sideways drift
     wobble_phase: float
-    spin: float
-    angle0: float
-    squash: float
-    tilt: float
 
 
 class ConveyorSource(DemoSource):
@@ -144,22 +138,11 @@ class ConveyorSource(DemoSource):
         t = local / self._fps
         _, light, field = self._look(index)
         canvas = self._background.copy()
-        truth = []
+        truth: list[Truth] = []
         for i, h in enumerate(self._belt):
             cx = -1.3 * h.radius + self._speed_px * (t - h.enter_s)
             if cx < -1.3 * h.radius or cx > width + 1.3 * h.radius:
                 continue
             cy = h.lane_y + h.wobble * math.sin(0.9 * t + h.wobble_phase)
-            box = composite(
-                canvas,
-                h.placed,
-                cx,
-                cy,
-                h.angle0 + h.spin * t,
-                light,
-                squash=h.squash,
-                tilt=h.tilt,
-            )
-            if box is not None:
-                truth.append(Truth(h.label, box, track=n_pass * self._count + i))
+            h.paint(canvas, cx, cy, t, light, n_pass * self._count + i, truth)
         return self._expose(canvas, index, field), truth

@@ -33,17 +33,48 @@ from .scene import (
 
 
 @dataclass(slots=True)
-class _DemoHead:
+class MovingHead:
+    """A head a fake camera shows: its drive type, sprite, and how it turns and sits."""
+
     label: int
     placed: Placed
+    spin: float  # radians per second
+    angle0: float
+    squash: float
+    tilt: float
+
+    def paint(
+        self,
+        canvas: np.ndarray,
+        cx: float,
+        cy: float,
+        t: float,
+        light: Light,
+        track: int,
+        truth: list[Truth],
+    ) -> None:
+        """Composite the head, centred at (cx, cy) at time `t`, into `canvas`; if any of
+        it shows, its ground truth (with `track`) is added to `truth`."""
+        box = composite(
+            canvas,
+            self.placed,
+            cx,
+            cy,
+            self.angle0 + self.spin * t,
+            light,
+            squash=self.squash,
+            tilt=self.tilt,
+        )
+        if box is not None:
+            truth.append(Truth(self.label, box, track=track))
+
+
+@dataclass(slots=True)
+class _DemoHead(MovingHead):
     home: tuple[float, float]
     amp: tuple[float, float]
     freq: tuple[float, float]
     phase: tuple[float, float]
-    spin: float
-    angle0: float
-    squash: float
-    tilt: float
 
 
 class DemoSource(Source):
@@ -194,22 +225,11 @@ class DemoSource(Source):
         t = index / self._fps
         _, light, field = self._look(index)
         canvas = self._background.copy()
-        truth = []
+        truth: list[Truth] = []
         for i, h in enumerate(self._heads):
             cx = h.home[0] + h.amp[0] * math.sin(TAU * h.freq[0] * t + h.phase[0])
             cy = h.home[1] + h.amp[1] * math.sin(TAU * h.freq[1] * t + h.phase[1])
-            box = composite(
-                canvas,
-                h.placed,
-                cx,
-                cy,
-                h.angle0 + h.spin * t,
-                light,
-                squash=h.squash,
-                tilt=h.tilt,
-            )
-            if box is not None:
-                truth.append(Truth(h.label, box, track=i))
+            h.paint(canvas, cx, cy, t, light, i, truth)
         return self._expose(canvas, index, field), truth
 
     def _expose(self, canvas: np.ndarray, index: int, field: float | np.ndarray) -> np.ndarray:

@@ -56,9 +56,10 @@ class Light:
         return c * math.cos(self.azimuth), c * math.sin(self.azimuth), math.sin(self.elevation)
 
 
-def _warp_matrix(angle: float, sx: float, sy: float, tilt: float, src_c: float, dst_c):
-    """2x3 affine: rotate by `angle`, then scale by (sx, sy) along the axes turned by
-    `tilt` (a slightly tilted view), mapping the point (src_c, src_c) to `dst_c`."""
+def warp_matrix(angle: float, sx: float, sy: float, tilt: float, src_c: float, dst_c):
+    """2x3 affine for `cv2.warpAffine` that places a head's square sprite: rotate by
+    `angle`, then scale by (sx, sy) along the axes turned by `tilt` (a slightly tilted
+    view), mapping the sprite point (src_c, src_c) to `dst_c` = (x, y) in the image."""
     ca, sa = math.cos(angle), math.sin(angle)
     ct, st = math.cos(tilt), math.sin(tilt)
     # S = T diag(sx, sy) T^T, then S @ R
@@ -207,11 +208,11 @@ def composite(
     rx0, ry0 = max(0, int(cx) - hp), max(0, int(cy) - hp)
     rx1, ry1 = min(cw, int(cx) + hp + 1), min(ch, int(cy) + hp + 1)
     # warp straight into the visible part of the patches (4- and 1-channel warps are fast)
-    m = _warp_matrix(angle, scale, scale * squash, tilt, (side - 1) / 2.0, (cx - hx0, cy - hy0))
+    m = warp_matrix(angle, scale, scale * squash, tilt, (side - 1) / 2.0, (cx - hx0, cy - hy0))
     paint = cv2.warpAffine(_paint(head, light, angle), m, (hx1 - hx0, hy1 - hy0))
     half = _keep(head, light, angle, scale, shadow_strength)  # at half resolution
     rw, rh = rx1 - rx0, ry1 - ry0
-    mp = _warp_matrix(
+    mp = warp_matrix(
         angle,
         scale,
         scale * squash,
@@ -246,8 +247,9 @@ def composite(
 # ---------------------------------------------------------------------------------------------
 
 
-def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int) -> np.ndarray:
-    """Smooth random field in about -1..1 with `cells` blobs along the longer side."""
+def smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int) -> np.ndarray:
+    """A smooth random field (float32, h x w) in about -1..1 with `cells` blobs along
+    the longer side: low-frequency texture, uneven light, warps."""
     ch = max(2, int(round(cells * h / max(h, w))) + 1)
     cw = max(2, int(round(cells * w / max(h, w))) + 1)
     small = rng.normal(0.0, 1.0, (ch, cw)).astype(np.float32)
@@ -257,21 +259,21 @@ def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int) -> np.nd
 def make_background(rng: np.random.Generator, h: int, w: int, kind: str | None = None):
     """A surface (float32 BGR 0..1): light, dark, wood, noise (concrete) or metal."""
     kind = kind or BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
-    low = _smooth_noise(rng, h, w, 3)
+    low = smooth_noise(rng, h, w, 3)
     if kind == "light":
         base = rng.uniform(0.7, 0.92)
-        gray = base + 0.03 * low + 0.015 * _smooth_noise(rng, h, w, max(8, w // 6))
+        gray = base + 0.03 * low + 0.015 * smooth_noise(rng, h, w, max(8, w // 6))
         color = rng.uniform(0.95, 1.05, 3)
     elif kind == "dark":
         base = rng.uniform(0.1, 0.22)
-        gray = base * (1 + 0.1 * low) + 0.012 * _smooth_noise(rng, h, w, max(8, w // 5))
+        gray = base * (1 + 0.1 * low) + 0.012 * smooth_noise(rng, h, w, max(8, w // 5))
         color = rng.uniform(0.9, 1.1, 3)
     elif kind == "wood":
         ang = rng.uniform(0, math.pi)
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         u = xx * math.cos(ang) + yy * math.sin(ang)
         v = -xx * math.sin(ang) + yy * math.cos(ang)
-        warp = _smooth_noise(rng, h, w, 4) * rng.uniform(4, 12)
+        warp = smooth_noise(rng, h, w, 4) * rng.uniform(4, 12)
         freq = rng.uniform(0.12, 0.3) * 112.0 / max(112.0, min(h, w) * 0.6)
         grain = np.sin((v + warp + 0.03 * u) * freq)
         base = rng.uniform(0.35, 0.65)
@@ -279,7 +281,7 @@ def make_background(rng: np.random.Generator, h: int, w: int, kind: str | None =
         color = np.array([0.62, 0.85, 1.12]) * rng.uniform(0.9, 1.1, 3)
     elif kind == "noise":
         base = rng.uniform(0.3, 0.65)
-        fine = _smooth_noise(rng, h, w, max(8, w // 3))
+        fine = smooth_noise(rng, h, w, max(8, w // 3))
         gray = base * (1 + 0.06 * fine + 0.08 * low)
         color = rng.uniform(0.92, 1.08, 3)
     elif kind == "metal":
@@ -334,7 +336,11 @@ class Lighting:
     noise: float  # sensor noise sigma in 0..255 units
 
 
-def _lighting(rng: np.random.Generator, condition: str) -> Lighting:
+def lighting(rng: np.random.Generator, condition: str) -> Lighting:
+    """A random look for a lighting `condition` (one of CONDITIONS): the light on the
+    heads, the exposure gain and the sensor noise. "side" is a low light; "dim",
+    "overexposed" set the gain; the others are an even overhead light (the scene's
+    shadow or silhouette is drawn by the caller, see `light_field`)."""
     az = rng.uniform(0, TAU)
     if condition == "side":
         return Lighting(Light(az, rng.uniform(0.25, 0.55), 0.22), rng.uniform(0.9, 1.2), 2.0)
@@ -346,6 +352,44 @@ def _lighting(rng: np.random.Generator, condition: str) -> Lighting:
     return Lighting(light, rng.uniform(0.85, 1.15), rng.uniform(0.8, 2.5))
 
 
+def light_field(
+    rng: np.random.Generator,
+    h: int,
+    w: int,
+    condition: str,
+    look: Lighting,
+    *,
+    shadow: tuple[float, float] = (0.45, 0.75),
+    side: tuple[float, float] = (0.35, 0.6),
+    uneven: bool = True,
+) -> np.ndarray:
+    """The brightness (float32, h x w) a scene is multiplied by under `condition`:
+    `look.gain` everywhere, times a cast shadow of a random strength in `shadow`
+    ("shadow"), a fall-off from `look`'s side light down to a random low in `side`
+    ("side"), or else, if `uneven`, a gentle +-12 % unevenness."""
+    field = np.full((h, w), look.gain, np.float32)
+    if condition == "shadow":
+        field *= 1.0 - rng.uniform(*shadow) * shadow_field(rng, h, w)
+    elif condition == "side":
+        field *= side_field(h, w, look.light.azimuth, rng.uniform(*side), 1.25)
+    elif uneven:
+        field *= 1.0 + 0.12 * smooth_noise(rng, h, w, 2)
+    return field
+
+
+def keystone(
+    rng: np.random.Generator, img: np.ndarray, alpha: np.ndarray, spread: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A slightly off-axis camera: the square `img` and its head mask `alpha` warped by
+    one random perspective that moves each corner by up to `spread` of the side."""
+    size = img.shape[0]
+    jitter = rng.uniform(-spread, spread, (4, 2)) * size
+    src = np.float32([[0, 0], [size, 0], [size, size], [0, size]])
+    persp = cv2.getPerspectiveTransform(src, (src + jitter).astype(np.float32))
+    img = cv2.warpPerspective(img, persp, (size, size), borderMode=cv2.BORDER_REFLECT)
+    return img, cv2.warpPerspective(alpha, persp, (size, size))
+
+
 # ---------------------------------------------------------------------------------------------
 # Single samples for datasets
 # ---------------------------------------------------------------------------------------------
@@ -355,7 +399,7 @@ def _silhouette(
     rng: np.random.Generator, head: Placed, size: int, cx, cy, angle, scale, squash, tilt
 ) -> tuple[np.ndarray, Box]:
     side = head.sprite.shape[0]
-    m = _warp_matrix(angle, scale, scale * squash, tilt, (side - 1) / 2.0, (cx, cy))
+    m = warp_matrix(angle, scale, scale * squash, tilt, (side - 1) / 2.0, (cx, cy))
     ch = cv2.warpAffine(head.sprite, m, (size, size), flags=cv2.INTER_LINEAR)
     alpha, recess = ch[:, :, 2], ch[:, :, 3]
     dark = alpha * (1.0 - recess)
@@ -399,7 +443,7 @@ def render_sample(
     if condition == "silhouette":
         return _silhouette(rng, head, size, cx, cy, angle, 1.0, squash, tilt)
 
-    look = _lighting(rng, condition)
+    look = lighting(rng, condition)
     canvas = to_u8(make_background(rng, size, size))
     composite(
         canvas,
@@ -413,22 +457,12 @@ def render_sample(
         shadow_strength=rng.uniform(0.25, 0.6),
     )
     side = head.sprite.shape[0]
-    m = _warp_matrix(angle, 1.0, squash, tilt, (side - 1) / 2.0, (cx, cy))
+    m = warp_matrix(angle, 1.0, squash, tilt, (side - 1) / 2.0, (cx, cy))
     alpha = cv2.warpAffine(np.ascontiguousarray(head.sprite[:, :, 2]), m, (size, size))
-    field = np.full((size, size), look.gain, np.float32)
-    if condition == "shadow":
-        field *= 1.0 - rng.uniform(0.45, 0.75) * shadow_field(rng, size, size)
-    elif condition == "side":
-        field *= side_field(size, size, look.light.azimuth, rng.uniform(0.35, 0.6), 1.25)
-    else:
-        field *= 1.0 + 0.12 * _smooth_noise(rng, size, size, 2)
+    field = light_field(rng, size, size, condition, look)
     img = canvas * field[:, :, None]
     if rng.random() < 0.6:  # a slightly oblique camera
-        jitter = rng.uniform(-0.06, 0.06, (4, 2)) * size
-        src = np.float32([[0, 0], [size, 0], [size, size], [0, size]])
-        persp = cv2.getPerspectiveTransform(src, (src + jitter).astype(np.float32))
-        img = cv2.warpPerspective(img, persp, (size, size), borderMode=cv2.BORDER_REFLECT)
-        alpha = cv2.warpPerspective(alpha, persp, (size, size))
+        img, alpha = keystone(rng, img, alpha, 0.06)
     sigma = rng.uniform(0.0, 1.1) + (0.4 if condition == "dim" else 0.0)
     if sigma > 0.3:
         img = cv2.GaussianBlur(img, (0, 0), sigma)
@@ -455,13 +489,9 @@ def render_empty(
     condition = condition or DEMO_CONDITIONS[int(rng.integers(len(DEMO_CONDITIONS)))]
     if condition not in DEMO_CONDITIONS:
         raise ValueError(f"unknown condition {condition!r}; choose one of {DEMO_CONDITIONS}")
-    look = _lighting(rng, condition)
+    look = lighting(rng, condition)
     img = make_background(rng, height, width, kind) * 255.0
-    field = np.full((height, width), look.gain, np.float32)
-    if condition == "shadow":
-        field *= 1.0 - rng.uniform(0.45, 0.75) * shadow_field(rng, height, width)
-    elif condition == "side":
-        field *= side_field(height, width, look.light.azimuth, rng.uniform(0.35, 0.6), 1.25)
+    field = light_field(rng, height, width, condition, look, uneven=False)
     img = img * field[:, :, None] + rng.normal(0.0, look.noise, img.shape).astype(np.float32)
     return np.clip(img, 0, 255).astype(np.uint8)
 

@@ -40,15 +40,14 @@ from .scene import (
 )
 from .scene import (
     CONDITIONS,
-    _lighting,
-    _smooth_noise,
-    _warp_matrix,
     composite,
+    keystone,
+    light_field,
+    lighting,
     make_background,
     make_placed,
-    shadow_field,
-    side_field,
     to_u8,
+    warp_matrix,
 )
 
 GENERATOR = "render2d"
@@ -256,7 +255,7 @@ def render_head(
     cx = float(rng.uniform(margin, max(margin, size - margin)))
     cy = float(rng.uniform(margin, max(margin, size - margin)))
     side = head.sprite.shape[0]
-    m = _warp_matrix(angle, 1.0, squash, tilt_axis, (side - 1) / 2.0, (cx, cy))
+    m = warp_matrix(angle, 1.0, squash, tilt_axis, (side - 1) / 2.0, (cx, cy))
     alpha = cv2.warpAffine(np.ascontiguousarray(head.sprite[:, :, 2]), m, (size, size))
     info: dict[str, Any] = {
         "generator": GENERATOR,
@@ -274,7 +273,7 @@ def render_head(
         info["background"] = "flat"
         noise = 1.0
     else:
-        look = _lighting(rng, light)
+        look = lighting(rng, light)
         canvas = _background(rng, size, background)
         shadow = 0.05 if style == "countersunk" else float(rng.uniform(0.2, 0.65))
         composite(
@@ -288,21 +287,11 @@ def render_head(
             tilt=tilt_axis,
             shadow_strength=shadow,
         )
-        field = np.full((size, size), look.gain, np.float32)
-        if light == "shadow":
-            field *= 1.0 - rng.uniform(0.45, 0.8) * shadow_field(rng, size, size)
-        elif light == "side":
-            field *= side_field(size, size, look.light.azimuth, rng.uniform(0.3, 0.6), 1.25)
-        else:
-            field *= 1.0 + 0.12 * _smooth_noise(rng, size, size, 2)
+        field = light_field(rng, size, size, light, look, shadow=(0.45, 0.8), side=(0.3, 0.6))
         img = canvas.astype(np.float32) * field[:, :, None]
         noise = look.noise
-    if rng.random() < 0.5:  # a slightly off-axis camera: keystone
-        jitter = rng.uniform(-0.05, 0.05, (4, 2)) * size
-        src = np.float32([[0, 0], [size, 0], [size, size], [0, size]])
-        persp = cv2.getPerspectiveTransform(src, (src + jitter).astype(np.float32))
-        img = cv2.warpPerspective(img, persp, (size, size), borderMode=cv2.BORDER_REFLECT)
-        alpha = cv2.warpPerspective(alpha, persp, (size, size))
+    if rng.random() < 0.5:  # a slightly off-axis camera
+        img, alpha = keystone(rng, img, alpha, 0.05)
     if overrides.get("effects", True):
         info["effects"] = _effects(rng, img, noise, light)
     out = np.clip(img, 0, 255).astype(np.uint8)

@@ -174,37 +174,37 @@ RECESSES = {
 }
 
 
+#: recess -> parameter -> (low, high): standard-like proportions, drawn uniformly
+_RECESS_RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "phillips": {
+        "depth": (0.8, 1.1),
+        "wing": (0.22, 0.3),
+        "taper": (0.25, 0.5),
+        "diamond": (0.42, 0.56),
+    },
+    "pozidriv": {
+        "depth": (0.7, 1.0),
+        "wing": (0.16, 0.22),
+        "sec_wing": (0.055, 0.08),
+        "sec_len": (0.32, 0.45),
+        "tick_from": (0.65, 0.85),
+        "tick_to": (1.1, 1.35),
+        "tick_w": (0.025, 0.045),
+        "tick_depth": (0.03, 0.09),
+    },
+    "torx": {"depth": (0.7, 1.1), "re": (0.14, 0.2), "ri": (0.36, 0.48), "inner": (0.69, 0.75)},
+}
+
+
 def recess_params(rng: np.random.Generator, recess: str) -> dict:
     """Random but standard-like proportions for one recess."""
-    if recess == "phillips":
-        return {
-            "depth": rng.uniform(0.8, 1.1),
-            "wing": rng.uniform(0.22, 0.3),
-            "taper": rng.uniform(0.25, 0.5),
-            "diamond": rng.uniform(0.42, 0.56),
-        }
-    if recess == "pozidriv":
-        return {
-            "depth": rng.uniform(0.7, 1.0),
-            "wing": rng.uniform(0.16, 0.22),
-            "sec_wing": rng.uniform(0.055, 0.08),
-            "sec_len": rng.uniform(0.32, 0.45),
-            "tick_from": rng.uniform(0.65, 0.85),
-            "tick_to": rng.uniform(1.1, 1.35),
-            "tick_w": rng.uniform(0.025, 0.045),
-            "tick_depth": rng.uniform(0.03, 0.09),
-        }
-    if recess == "torx":
-        return {
-            "depth": rng.uniform(0.7, 1.1),
-            "re": rng.uniform(0.14, 0.2),
-            "ri": rng.uniform(0.36, 0.48),
-            "inner": rng.uniform(0.69, 0.75),
-        }
     if recess == "hex_socket":
         sink = rng.uniform(1.02, 1.12) if rng.random() < 0.6 else 0.0
         return {"depth": rng.uniform(1.0, 1.6), "countersink": sink}
-    raise ValueError(f"unknown recess {recess!r}")
+    ranges = _RECESS_RANGES.get(recess)
+    if ranges is None:
+        raise ValueError(f"unknown recess {recess!r}")
+    return {name: rng.uniform(low, high) for name, (low, high) in ranges.items()}
 
 
 # --------------------------------------------------------------------------- styles

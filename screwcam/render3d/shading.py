@@ -83,6 +83,20 @@ def _sphere_lookup(img, vx, vy, vz):
     )
 
 
+def _dir_light(
+    rng: np.random.Generator,
+    direction: np.ndarray,
+    power: tuple[float, float],
+    size: float | tuple[float, float],
+    **extra: object,
+) -> dict:
+    """A directional light from `direction`: power drawn from the range `power`, angular
+    size from the range `size` (or that size)."""
+    light: dict = {"kind": "dir", "dir": direction, "power": float(rng.uniform(*power))}
+    light["size"] = size if isinstance(size, float) else float(rng.uniform(*size))
+    return {**light, **extra}
+
+
 def light_rig(rng: np.random.Generator, light: str, view: np.ndarray, scale_px: float) -> dict:
     """Lights for one lighting family. scale_px: a typical object height in pixels
     (sets point-light distances and shadow lengths)."""
@@ -106,56 +120,26 @@ def light_rig(rng: np.random.Generator, light: str, view: np.ndarray, scale_px: 
         rig["env"] = float(rng.uniform(0.08, 0.3))
     elif base == "area":
         el = float(rng.uniform(np.radians(40), np.radians(88)))
-        rig["lights"].append(
-            {
-                "kind": "dir",
-                "dir": _dir(az, el),
-                "power": float(rng.uniform(1.8, 3.2)),
-                "size": float(rng.uniform(0.25, 0.7)),
-            }
-        )
+        rig["lights"].append(_dir_light(rng, _dir(az, el), (1.8, 3.2), (0.25, 0.7)))
         rig["env"] = float(rng.uniform(0.2, 0.45))
     elif base == "side":
         el = float(rng.uniform(np.radians(8), np.radians(25)))
-        rig["lights"].append(
-            {
-                "kind": "dir",
-                "dir": _dir(az, el),
-                "power": float(rng.uniform(3.0, 5.5)),
-                "size": float(rng.uniform(0.02, 0.15)),
-            }
-        )
+        rig["lights"].append(_dir_light(rng, _dir(az, el), (3.0, 5.5), (0.02, 0.15)))
         rig["env"] = float(rng.uniform(0.05, 0.2))
     elif base == "ring":
-        rig["lights"].append(
-            {
-                "kind": "dir",
-                "dir": _unit(view),
-                "power": float(rng.uniform(1.8, 3.0)),
-                "size": float(rng.uniform(0.1, 0.3)),
-                "shadow": False,
-            }
-        )
+        rig["lights"].append(_dir_light(rng, _unit(view), (1.8, 3.0), (0.1, 0.3), shadow=False))
         rig["env"] = float(rng.uniform(0.05, 0.2))
     elif base == "hard_shadow":
         el = float(rng.uniform(np.radians(25), np.radians(55)))
-        rig["lights"].append(
-            {"kind": "dir", "dir": _dir(az, el), "power": float(rng.uniform(3.0, 5.0)), "size": 0.0}
-        )
+        rig["lights"].append(_dir_light(rng, _dir(az, el), (3.0, 5.0), 0.0))
         rig["env"] = float(rng.uniform(0.02, 0.08))
     elif base == "env":
         rig["env"] = float(rng.uniform(0.9, 1.8))
     else:
         raise ValueError(f"unknown light {light!r}")
     if rng.random() < 0.3 and base not in ("env", "hard_shadow"):  # a weaker fill light
-        rig["lights"].append(
-            {
-                "kind": "dir",
-                "dir": _dir(float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0.3, 1.3))),
-                "power": float(rng.uniform(0.3, 1.0)),
-                "size": 0.5,
-            }
-        )
+        fill = _dir(float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0.3, 1.3)))
+        rig["lights"].append(_dir_light(rng, fill, (0.3, 1.0), 0.5))
     if light == "dim":
         # a dark room: under-exposed, and what the camera makes up with gain is noise
         rig["exposure"] = float(rng.uniform(0.12, 0.6))
