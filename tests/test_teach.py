@@ -192,8 +192,18 @@ def test_snapshot_is_the_clean_frame(server: Server):
         conn.close()
     assert clean.shape == drawn.shape == (480, 640, 3)
     assert _saturated(drawn) > 0.002 > _saturated(clean), (_saturated(drawn), _saturated(clean))
-    # encoded at most every 0.2 s: a quick second request gets the same bytes
-    assert server.request("GET", "/api/snapshot.jpg")[1] == body
+    # encoded at most every 0.2 s: among three requests within 0.2 s at most one can
+    # find the cached snapshot expired, so two in a row get the same bytes (the stream
+    # read above may take longer than 0.2 s on a busy machine, so the three are timed
+    # on their own; three that took longer prove nothing and are retried)
+    quick_pairs = 0
+    for _ in range(10):
+        t0 = time.monotonic()
+        a, b, c = (server.request("GET", "/api/snapshot.jpg")[1] for _ in range(3))
+        if time.monotonic() - t0 < 0.2:
+            quick_pairs += 1
+            assert a == b or b == c
+    assert quick_pairs > 0, "no three snapshot requests within 0.2 s: cannot check the cache"
 
 
 def test_adapted_model_survives_a_restart(tmp_path: Path):
