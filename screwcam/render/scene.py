@@ -94,12 +94,21 @@ class Placed:
     top: float
     cache: dict = field(default_factory=dict)
 
+    #: entries kept per head: the light-vs-head angle moves steadily, so a frame needs
+    #: this frame's paint and shadow keys and the last few (a bigger cache or one that
+    #: fills and clears misses no less often, and keeps up to 17 images per head)
+    CACHE_SIZE = 4
+
     def cached(self, key: tuple, make):
-        value = self.cache.get(key)
+        """The cached value of `key`, made by `make()` on a miss; the least recently
+        used entry makes room."""
+        cache = self.cache
+        value = cache.pop(key, None)
         if value is None:
-            if len(self.cache) > 16:
-                self.cache.clear()
-            value = self.cache[key] = make()
+            if len(cache) >= self.CACHE_SIZE:
+                del cache[next(iter(cache))]
+            value = make()
+        cache[key] = value  # most recently used last
         return value
 
 
