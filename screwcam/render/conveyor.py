@@ -115,7 +115,9 @@ class ConveyorSource(DemoSource):
             belt.append(
                 _BeltHead(
                     label=label,
-                    placed=make_placed(random_spec(rng, label, finish), radius, rng),
+                    placed=make_placed(
+                        random_spec(rng, label, finish), radius, rng, keep_sprite=False
+                    ),
                     radius=radius,
                     lane_y=(lane + 0.5) * lane_h + rng.uniform(-0.12, 0.12) * lane_h,
                     enter_s=lead_s + i * gap_s,
