@@ -126,3 +126,33 @@ def test_demo_heads_keep_a_small_cache_and_no_sprite(demo):
     placed = [h.placed for h in demo._heads]
     assert all(p.sprite is None for p in placed)
     assert all(0 < len(p.cache) <= Placed.CACHE_SIZE for p in placed)
+
+
+def test_conveyor_keeps_maps_only_for_heads_in_view_and_rebuilds_them_exactly(monkeypatch):
+    """A conveyor head's lighting maps exist while it is in view; made again when it
+    comes into view, they are exactly the ones drawn at open()."""
+    import screwcam.render.conveyor as conveyor
+
+    drawn = []
+    real = conveyor.make_placed
+
+    def recording(*args, **kwargs):
+        drawn.append(real(*args, **kwargs))
+        return drawn[-1]
+
+    monkeypatch.setattr(conveyor, "make_placed", recording)
+    with conveyor.ConveyorSource(realtime=False, seed=3, heads=15) as source:
+        at_open = list(drawn)
+        assert len(at_open) == 15
+        checked, most_in_view = set(), 0
+        for _ in range(source.pass_frames):
+            source.read()
+            in_view = [i for i, h in enumerate(source._belt) if h.placed is not None]
+            most_in_view = max(most_in_view, len(in_view))
+            for i in set(in_view) - checked:
+                now, then = source._belt[i].placed, at_open[i]
+                for name in ("alpha", "normals", "albedo", "sky", "contact_keep", "shadow"):
+                    assert np.array_equal(getattr(now, name), getattr(then, name)), (i, name)
+                checked.add(i)
+    assert checked == set(range(15))
+    assert 0 < most_in_view < 15
