@@ -25,6 +25,24 @@ def _detector_file(bundle: object) -> object:
     return None if path is None else (str(path), path.stat().st_size)
 
 
+class FinderOnFirstUse:
+    """A bundle's head finder, built on its first call (callers hold the finder lock)."""
+
+    def __init__(self, bundle: object, threads: int) -> None:
+        self._bundle = bundle
+        self._threads = threads
+        self._find: Callable[[np.ndarray], list[Box]] | None = None
+
+    @property
+    def built(self) -> bool:
+        return self._find is not None
+
+    def __call__(self, gray: np.ndarray) -> list[Box]:
+        if self._find is None:
+            self._find = find_heads_fn(self._bundle, self._threads)
+        return self._find(gray)
+
+
 class ClassifierLike(Protocol):
     def classify(self, batch: np.ndarray) -> np.ndarray: ...
 
@@ -40,6 +58,10 @@ class Analyzer:
     analyzer's lock, every finder call its finder lock (uploads may come two at a
     time). The pipeline and the upload endpoint use separate analyzers (separate
     interpreters), so an upload never makes the pipeline wait.
+
+    `lazy=True` builds the bundle's finder on the first frame analyzed, not now: an
+    analyzer that may never be used (the one for uploads) holds no detector
+    interpreter until it is (pass it a `LazyClassifier` too).
     """
 
     def __init__(
@@ -49,6 +71,7 @@ class Analyzer:
         labels: Sequence[str] | None = None,
         find: Callable[[np.ndarray], list[Box]] | None = None,
         find_threads: int = 2,
+        lazy: bool = False,
     ) -> None:
         self.classifier = classifier
         self.threshold = float(confidence_threshold)
@@ -56,10 +79,11 @@ class Analyzer:
         self.labels = tuple(labels or getattr(bundle, "labels", None) or ())
         if not self.labels:
             raise ValueError("the classifier's bundle names no labels; pass labels=")
-        self.find = find if find is not None else find_heads_fn(bundle, find_threads)
+        self._lazy = lazy
+        self._find_threads = find_threads
+        self.find = find if find is not None else self._finder(bundle)
         # a finder made from the bundle follows the bundle when the classifier is swapped
         self._own_find = find is None
-        self._find_threads = find_threads
         self._find_from = _detector_file(bundle)
         self._lock = threading.Lock()
         # concurrent uploads share this analyzer: its finder runs one frame at a time
@@ -78,12 +102,17 @@ class Analyzer:
         new_find, source = self.find, self._find_from
         if self._own_find and _detector_file(bundle) != self._find_from:
             # the new bundle brings another detector (or none): built before the swap
-            new_find, source = find_heads_fn(bundle, self._find_threads), _detector_file(bundle)
+            new_find, source = self._finder(bundle), _detector_file(bundle)
         with self._lock:
             old, self.classifier = self.classifier, classifier
             self.labels = new_labels
             self.find, self._find_from = new_find, source
         return old
+
+    def _finder(self, bundle: object) -> Callable[[np.ndarray], list[Box]]:
+        if self._lazy:
+            return FinderOnFirstUse(bundle, self._find_threads)
+        return find_heads_fn(bundle, self._find_threads)
 
     def analyze(
         self, image: np.ndarray, stages: dict[str, float] | None = None

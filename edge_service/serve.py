@@ -101,11 +101,13 @@ def source_factory(spec: str, config: Config) -> Callable[[], Any]:
 
 def _load_model(config: Config, path: Path | None = None) -> tuple[Any, Any, Any, dict[str, Any]]:
     """(bundle, pipeline classifier, upload classifier, model info) of the configured
-    bundle, or of `path`. Both classifiers are tried on a blank crop, so a model
-    that loads but cannot run is refused here, not in the pipeline."""
+    bundle, or of `path`. The pipeline's classifier is tried on a blank crop, so a
+    model that loads but cannot run is refused here, not in the pipeline. The upload
+    classifier (the same model in its own interpreter) is built on the first upload:
+    most services never get one, and an interpreter costs about 1 MB."""
     import numpy as np
 
-    from screwcam.classifier import Classifier, load_bundle
+    from screwcam.classifier import Classifier, LazyClassifier, load_bundle
     from screwcam.errors import ModelError
 
     bundle = load_bundle(path or config.model_path())
@@ -118,19 +120,18 @@ def _load_model(config: Config, path: Path | None = None) -> tuple[Any, Any, Any
         # the learned detector when the bundle has one, else the classical fallback
         "head_finder": "detector" if "detector" in bundle.meta.parts else "classical",
     }
-    classifiers = Classifier(bundle, num_threads=threads), Classifier(bundle, num_threads=1)
+    classifier = Classifier(bundle, num_threads=threads)
     blank = np.full((1, 28, 28), 128, dtype=np.uint8)
-    for classifier in classifiers:
-        try:
-            probs = np.asarray(classifier.classify(blank))
-        except Exception as exc:
-            raise ModelError(f"{bundle.path}: the model fails on a test crop ({exc})") from exc
-        if probs.shape != (1, len(bundle.labels)) or not np.isfinite(probs).all():
-            raise ModelError(
-                f"{bundle.path}: the model gives {probs.shape} outputs for one crop, "
-                f"expected (1, {len(bundle.labels)}) finite probabilities"
-            )
-    return bundle, classifiers[0], classifiers[1], info
+    try:
+        probs = np.asarray(classifier.classify(blank))
+    except Exception as exc:
+        raise ModelError(f"{bundle.path}: the model fails on a test crop ({exc})") from exc
+    if probs.shape != (1, len(bundle.labels)) or not np.isfinite(probs).all():
+        raise ModelError(
+            f"{bundle.path}: the model gives {probs.shape} outputs for one crop, "
+            f"expected (1, {len(bundle.labels)}) finite probabilities"
+        )
+    return bundle, classifier, LazyClassifier(bundle, num_threads=1), info
 
 
 def run(args: argparse.Namespace) -> int:
@@ -258,7 +259,10 @@ class Service:
         self.analyzer = Analyzer(
             classifier, threshold, labels, find_threads=config.model.num_threads
         )
-        self.upload_analyzer = Analyzer(upload_classifier, threshold, labels, find_threads=1)
+        # built on the first upload (see _load_model)
+        self.upload_analyzer = Analyzer(
+            upload_classifier, threshold, labels, find_threads=1, lazy=True
+        )
         self.pipeline = Pipeline(
             source_factory(self.spec, config),
             self.analyzer,

@@ -16,6 +16,7 @@ falls back to `tflite_runtime`.
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,13 @@ from .errors import ModelError
 from .litert import check_cpu_description, make_interpreter
 from .preprocess import INPUT_SIZE
 
-__all__ = ["Classifier", "check_cpu_description", "load_bundle", "make_interpreter"]
+__all__ = [
+    "Classifier",
+    "LazyClassifier",
+    "check_cpu_description",
+    "load_bundle",
+    "make_interpreter",
+]
 
 _REEXPORT = REEXPORT
 
@@ -285,3 +292,34 @@ class Classifier:
         probs = self.classify(crops)
         top = probs.argmax(axis=1)
         return top.astype(np.int64), probs[np.arange(len(top)), top]
+
+
+class LazyClassifier:
+    """A `Classifier` of a checked bundle, built on its first `classify` call: a
+    classifier that may never be needed (the service's one for uploads) takes no
+    interpreter memory until it is. Building is thread-safe; classifying is not (as
+    with `Classifier`)."""
+
+    def __init__(self, bundle: Bundle, num_threads: int = 1) -> None:
+        self.bundle = bundle
+        self.num_threads = num_threads
+        self._lock = threading.Lock()
+        self._classifier: Classifier | None = None
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.bundle.labels
+
+    @property
+    def built(self) -> bool:
+        return self._classifier is not None
+
+    def get(self) -> Classifier:
+        """The classifier, built now if it was not yet."""
+        with self._lock:
+            if self._classifier is None:
+                self._classifier = Classifier(self.bundle, num_threads=self.num_threads)
+            return self._classifier
+
+    def classify(self, crops: np.ndarray) -> np.ndarray:
+        return self.get().classify(crops)

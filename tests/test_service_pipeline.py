@@ -12,8 +12,8 @@ import pytest
 from _service_helpers import decode_jpeg, model_dir
 
 from screwcam.classes import CLASSES
-from screwcam.classifier import Classifier, load_bundle
-from screwcam.edge_service.analyzer import Analyzer
+from screwcam.classifier import Classifier, LazyClassifier, load_bundle
+from screwcam.edge_service.analyzer import Analyzer, FinderOnFirstUse
 from screwcam.edge_service.metrics import Metrics
 from screwcam.edge_service.pipeline import Pipeline
 from screwcam.errors import CameraError
@@ -140,6 +140,24 @@ def test_threshold_turns_unsure_heads_into_unknown(classifier: Classifier) -> No
     assert heads and all(h.label == "unknown" and h.label_en == "unknown" for h in heads)
     heads, _ = Analyzer(classifier, confidence_threshold=0.0).analyze(image)
     assert heads and all(h.label in CLASSES for h in heads)
+
+
+def test_a_lazy_analyzer_builds_its_interpreters_on_its_first_frame(
+    classifier: Classifier,
+) -> None:
+    """The service's upload analyzer: no classifier and no detector interpreter until
+    the first upload, then the same heads as an analyzer built at once."""
+    with DemoSource(realtime=False, seed=2) as source:
+        image = source.read().image
+    lazy = LazyClassifier(classifier.bundle, num_threads=1)
+    analyzer = Analyzer(lazy, 0.5, find_threads=1, lazy=True)
+    assert not lazy.built
+    assert "detector" in classifier.bundle.meta.parts  # a finder that is an interpreter
+    assert isinstance(analyzer.find, FinderOnFirstUse) and not analyzer.find.built
+    heads, _ = analyzer.analyze(image)
+    assert lazy.built and analyzer.find.built
+    eager, _ = Analyzer(Classifier(classifier.bundle, num_threads=1), 0.5).analyze(image)
+    assert heads and [(h.box, h.label) for h in heads] == [(h.box, h.label) for h in eager]
 
 
 class FlakySource(Source):

@@ -97,3 +97,62 @@ def test_silhouettes_are_binary():
 def test_unknown_condition_is_refused():
     with pytest.raises(ValueError, match="condition"):
         render_sample(np.random.default_rng(0), 0, "foggy")
+
+
+def test_demo_memory_savers_give_numpys_own_numbers():
+    """The demo draws its noise in bands and takes its exposure percentile from a
+    histogram (to save memory); both must be exactly what the plain numpy calls give."""
+    from screwcam.render.demo import _percentile_u8, _sensor_noise
+
+    pos, neg = _sensor_noise(np.random.default_rng(7), 100, 90)
+    noise = np.random.default_rng(7).normal(0.0, 2.5, (100, 90, 3))
+    assert np.array_equal(pos, np.clip(noise, 0, 255).astype(np.uint8))
+    assert np.array_equal(neg, np.clip(-noise, 0, 255).astype(np.uint8))
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        lo, hi = sorted(rng.integers(0, 256, 2))
+        gray = rng.integers(lo, hi + 1, size=tuple(rng.integers(1, 40, 2)), dtype=np.uint8)
+        for q in (1, 10, 33.3, 50, 90, 99):
+            assert _percentile_u8(gray, q) == float(np.percentile(gray, q)), (gray.shape, q)
+
+
+def test_demo_heads_keep_a_small_cache_and_no_sprite(demo):
+    """A head's cache of lit paint and shadow maps stays small however long the demo
+    runs, and its (S, S, 4) float sprite is not kept."""
+    from screwcam.render.scene import Placed
+
+    for _ in range(300):
+        demo.read()
+    placed = [h.placed for h in demo._heads]
+    assert all(p.sprite is None for p in placed)
+    assert all(0 < len(p.cache) <= Placed.CACHE_SIZE for p in placed)
+
+
+def test_conveyor_keeps_maps_only_for_heads_in_view_and_rebuilds_them_exactly(monkeypatch):
+    """A conveyor head's lighting maps exist while it is in view; made again when it
+    comes into view, they are exactly the ones drawn at open()."""
+    import screwcam.render.conveyor as conveyor
+
+    drawn = []
+    real = conveyor.make_placed
+
+    def recording(*args, **kwargs):
+        drawn.append(real(*args, **kwargs))
+        return drawn[-1]
+
+    monkeypatch.setattr(conveyor, "make_placed", recording)
+    with conveyor.ConveyorSource(realtime=False, seed=3, heads=15) as source:
+        at_open = list(drawn)
+        assert len(at_open) == 15
+        checked, most_in_view = set(), 0
+        for _ in range(source.pass_frames):
+            source.read()
+            in_view = [i for i, h in enumerate(source._belt) if h.placed is not None]
+            most_in_view = max(most_in_view, len(in_view))
+            for i in set(in_view) - checked:
+                now, then = source._belt[i].placed, at_open[i]
+                for name in ("alpha", "normals", "albedo", "sky", "contact_keep", "shadow"):
+                    assert np.array_equal(getattr(now, name), getattr(then, name)), (i, name)
+                checked.add(i)
+    assert checked == set(range(15))
+    assert 0 < most_in_view < 15

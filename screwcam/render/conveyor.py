@@ -18,12 +18,16 @@ from ..classes import NUM_CLASSES
 from ..errors import CameraError
 from ..frames import Truth
 from .demo import DemoSource, MovingHead
-from .drawing import TAU, random_spec
+from .drawing import TAU, HeadSpec, random_spec
 from .scene import DEMO_CONDITIONS, make_placed
 
 
 @dataclass(slots=True)
 class _BeltHead(MovingHead):
+    spec: HeadSpec
+    #: the layout generator's state when this head's sprite was drawn: rebuilding
+    #: from it gives the same head, so only the heads in view need their maps
+    drawn_from: dict
     radius: float
     lane_y: float
     enter_s: float  # seconds into the pass when its centre is `radius` left of the frame
@@ -106,10 +110,15 @@ class ConveyorSource(DemoSource):
             radius = radius_hi * rng.uniform(0.8, 1.0)
             finish = finishes[int(rng.integers(len(finishes)))]
             lane = i % self._lanes
+            spec = random_spec(rng, label, finish)
+            drawn_from = rng.bit_generator.state
+            make_placed(spec, radius, rng, keep_sprite=False)  # draws what the head draws
             belt.append(
                 _BeltHead(
                     label=label,
-                    placed=make_placed(random_spec(rng, label, finish), radius, rng),
+                    spec=spec,
+                    drawn_from=drawn_from,
+                    placed=None,  # made when the head comes into view
                     radius=radius,
                     lane_y=(lane + 0.5) * lane_h + rng.uniform(-0.12, 0.12) * lane_h,
                     enter_s=lead_s + i * gap_s,
@@ -142,7 +151,14 @@ class ConveyorSource(DemoSource):
         for i, h in enumerate(self._belt):
             cx = -1.3 * h.radius + self._speed_px * (t - h.enter_s)
             if cx < -1.3 * h.radius or cx > width + 1.3 * h.radius:
+                h.placed = None  # out of view: ~0.6 MB of maps a head, 15 heads a pass
                 continue
+            if h.placed is None:  # the same maps as at open(): the same generator state
+                bits = getattr(np.random, h.drawn_from["bit_generator"])()
+                bits.state = h.drawn_from
+                h.placed = make_placed(
+                    h.spec, h.radius, np.random.Generator(bits), keep_sprite=False
+                )
             cy = h.lane_y + h.wobble * math.sin(0.9 * t + h.wobble_phase)
             h.paint(canvas, cx, cy, t, light, n_pass * self._count + i, truth)
         return self._expose(canvas, index, field), truth

@@ -84,7 +84,10 @@ class Placed:
     cache keys fix the result, so frames stay deterministic in any order."""
 
     spec: HeadSpec
-    sprite: np.ndarray  # (S, S, 4) height, albedo, alpha, recess
+    #: (S, S, 4) height, albedo, alpha, recess; None when made with keep_sprite=False
+    #: (lighting and compositing use only the maps below)
+    sprite: np.ndarray | None
+    alpha: np.ndarray  # (S, S)
     normals: np.ndarray  # (S, S, 3) nx, ny, nz
     albedo: np.ndarray  # (S, S)
     sky: np.ndarray  # (S, S) albedo * nz^3: light from the whole sky, dark rims
@@ -95,16 +98,30 @@ class Placed:
     top: float
     cache: dict = field(default_factory=dict)
 
+    #: entries kept per head: the light-vs-head angle moves steadily, so a frame needs
+    #: this frame's paint and shadow keys and the last few (a bigger cache or one that
+    #: fills and clears misses no less often, and keeps up to 17 images per head)
+    CACHE_SIZE = 4
+
     def cached(self, key: tuple, make):
-        value = self.cache.get(key)
+        """The cached value of `key`, made by `make()` on a miss; the least recently
+        used entry makes room."""
+        cache = self.cache
+        value = cache.pop(key, None)
         if value is None:
-            if len(self.cache) > 16:
-                self.cache.clear()
-            value = self.cache[key] = make()
+            if len(cache) >= self.CACHE_SIZE:
+                del cache[next(iter(cache))]
+            value = make()
+        cache[key] = value  # most recently used last
         return value
 
 
-def make_placed(spec: HeadSpec, radius: float, rng: np.random.Generator) -> Placed:
+def make_placed(
+    spec: HeadSpec, radius: float, rng: np.random.Generator, keep_sprite: bool = True
+) -> Placed:
+    """A head ready to be lit and composited. keep_sprite=False drops the (S, S, 4)
+    float sprite, which only crop and detector renderers need (the demo and conveyor
+    cameras keep their heads for their whole life)."""
     sprite, top = draw_sprite(spec, radius, rng)
     height = np.ascontiguousarray(sprite[:, :, 0])
     gx = cv2.Sobel(height, cv2.CV_32F, 1, 0, ksize=3) * 0.125
@@ -122,7 +139,19 @@ def make_placed(spec: HeadSpec, radius: float, rng: np.random.Generator) -> Plac
     wide = cv2.copyMakeBorder(padded, reach, reach, reach, reach, cv2.BORDER_CONSTANT, value=0)
     shadow = cv2.GaussianBlur(wide, (0, 0), 0.2 * radius + 1.0)
     sky = albedo * inv * inv * inv
-    return Placed(spec, sprite, normals, albedo, sky, contact_keep, shadow, pad, reach, float(top))
+    return Placed(
+        spec,
+        sprite if keep_sprite else None,
+        alpha,
+        normals,
+        albedo,
+        sky,
+        contact_keep,
+        shadow,
+        pad,
+        reach,
+        float(top),
+    )
 
 
 def _shade(head: Placed, light: Light, rel: float) -> np.ndarray:
@@ -149,7 +178,7 @@ def _paint(head: Placed, light: Light, angle: float) -> np.ndarray:
     q = round((light.azimuth - angle) / _ANGLE_STEP)
 
     def make() -> np.ndarray:
-        alpha = head.sprite[:, :, 2]
+        alpha = head.alpha
         lit = cv2.multiply(_shade(head, light, q * _ANGLE_STEP), alpha, scale=255.0)
         tint = head.spec.tint or FINISH_LOOK[head.spec.finish][3]
         channels = [lit * tint[0], lit * tint[1], lit * tint[2], alpha * 255.0]
@@ -195,7 +224,7 @@ def composite(
 ) -> Box | None:
     """Light and paint one head, with its shadows, onto a uint8 BGR canvas (in
     place). Returns its box (bounding box of alpha > 0.5), None if off-canvas."""
-    side = head.sprite.shape[0]
+    side = head.alpha.shape[0]
     pside = head.contact_keep.shape[0]
     ch, cw = canvas.shape[:2]
     # the head's patch inside its (larger) shadow patch, both clipped to the canvas
