@@ -96,6 +96,9 @@ def test_every_part_measured(quick_run: tuple[dict, Path, str]) -> None:
     f = results["footprint"]
     assert _positive(f["rss_mb"]) and _positive(f["first_prediction_s"])
     assert _positive(f["rss_video_source_mb"])
+    # VmRSS = anonymous + file + shared-memory pages: the split adds up
+    assert _positive(f["rss_anon_mb"]) and _positive(f["rss_file_mb"])
+    assert f["rss_anon_mb"] + f["rss_file_mb"] <= f["rss_mb"] + 0.01
     assert _positive(results["training"]["wall_s"])
 
 
@@ -109,6 +112,7 @@ def test_report_regenerates_the_readme_block(quick_run: tuple[dict, Path, str]) 
     # The table in the README is the one printed, and carries the measured numbers.
     assert "1. Classification per crop" in block and "5. Footprint" in block
     assert f"{results['footprint']['rss_mb']:.0f} MB" in block
+    assert f"{results['footprint']['rss_anon_mb']:.0f} MB anonymous" in block
     assert block.split("\n", 1)[1].strip() == stdout.strip()
 
 
