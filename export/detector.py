@@ -82,7 +82,14 @@ def card_section(entry: dict[str, Any]) -> str:
         f"training {t.get('seconds', {}).get('train', '?')} s).",
         "",
         "Recall and precision at IoU >= 0.5 of the int8 model on LiteRT (heads >= 16 px "
-        "across in a 640x480 frame; `demo` = the demo camera's ground truth):",
+        "across in a 640x480 frame; `demo` = the demo camera's ground truth), on test "
+        "scenes no training run used"
+        + (
+            f" of the families it was trained on ({', '.join(t['families'])}); the "
+            "leave-one-family-out table below estimates a kind of image it never saw:"
+            if m.get("leave_one_family_out") and t.get("families")
+            else ":"
+        ),
         "",
         *_table(m.get("by_family", {})),
     ]
