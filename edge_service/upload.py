@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from screwcam.images import without_iccp
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # JPEG start-of-frame markers (baseline, progressive, lossless, ...), not DHT/JPG/DAC.
 _SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -271,6 +273,8 @@ def decode_upload(
                 status=413,
             )
     flags = _REDUCED[scale] | cv2.IMREAD_IGNORE_ORIENTATION
+    if kind == "png":  # a broken colour profile would make libpng warn on every upload
+        data = without_iccp(data)
     try:
         image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     except (cv2.error, zlib.error):

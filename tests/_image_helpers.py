@@ -16,14 +16,24 @@ def _exif(orientation: int) -> bytes:
     return b"II*\x00" + struct.pack("<IH", 8, 1) + entry + struct.pack("<I", 0)
 
 
-def png_with_exif(image: np.ndarray, orientation: int) -> bytes:
-    """`image` as PNG bytes with an eXIf chunk holding `orientation`."""
+def _png_with_chunk(image: np.ndarray, kind: bytes, body: bytes) -> bytes:
+    """`image` as PNG bytes with one more chunk (before the image data)."""
     data = cv2.imencode(".png", image)[1].tobytes()
-    body = _exif(orientation)
-    chunk = struct.pack(">I", len(body)) + b"eXIf" + body
-    chunk += struct.pack(">I", zlib.crc32(b"eXIf" + body) & 0xFFFFFFFF)
+    chunk = struct.pack(">I", len(body)) + kind + body
+    chunk += struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
     i = data.index(b"IDAT") - 4
     return data[:i] + chunk + data[i:]
+
+
+def png_with_exif(image: np.ndarray, orientation: int) -> bytes:
+    """`image` as PNG bytes with an eXIf chunk holding `orientation`."""
+    return _png_with_chunk(image, b"eXIf", _exif(orientation))
+
+
+def png_with_broken_profile(image: np.ndarray) -> bytes:
+    """`image` as PNG bytes with an iCCP colour profile that libpng warns about on
+    stderr (scikit-image's page.png has one like it)."""
+    return _png_with_chunk(image, b"iCCP", b"broken\0\0" + zlib.compress(b"\0" * 128))
 
 
 def jpeg_with_exif(image: np.ndarray, orientation: int) -> bytes:

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import struct
-import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from _capture_helpers import demo_frames
-from _image_helpers import jpeg_with_exif
+from _image_helpers import jpeg_with_exif, png_with_broken_profile
 
 from screwcam.classes import CLASSES, NUM_CLASSES
 from screwcam.dataset import (
@@ -271,12 +269,7 @@ def test_a_broken_png_colour_profile_is_dropped_quietly(tmp_path, capfd):
     """libpng warns on stderr about a broken iCCP profile (scikit-image's page.png has
     one); the profile is not used, so the reader drops it: same pixels, no warning."""
     image = np.arange(48 * 64 * 3, dtype=np.uint8).reshape(48, 64, 3)
-    data = cv2.imencode(".png", image)[1].tobytes()
-    body = b"broken\0\0" + zlib.compress(b"\0" * 128)  # name, method 0, a bad profile
-    chunk = struct.pack(">I", len(body)) + b"iCCP" + body
-    chunk += struct.pack(">I", zlib.crc32(b"iCCP" + body))
-    i = data.index(b"IDAT") - 4
-    (tmp_path / "profile.png").write_bytes(data[:i] + chunk + data[i:])
+    (tmp_path / "profile.png").write_bytes(png_with_broken_profile(image))
     capfd.readouterr()
     assert np.array_equal(read_image(tmp_path / "profile.png"), image)
     gray = read_image(tmp_path / "profile.png", cv2.IMREAD_GRAYSCALE)

@@ -9,6 +9,7 @@ import struct
 import cv2
 import numpy as np
 import pytest
+from _image_helpers import png_with_broken_profile
 
 from screwcam.edge_service.upload import (
     UploadError,
@@ -105,6 +106,14 @@ def test_png_over_the_decode_budget_is_refused() -> None:
     with pytest.raises(UploadError) as info:
         decode_upload(png, max_pixels=20_000_000, max_decode_pixels=500_000)
     assert info.value.status == 413 and "PNG" in str(info.value)
+
+
+def test_a_broken_png_colour_profile_is_dropped_quietly(capfd) -> None:
+    image = np.arange(48 * 64 * 3, dtype=np.uint8).reshape(48, 64, 3)
+    capfd.readouterr()
+    decoded = decode_upload(png_with_broken_profile(image), max_pixels=1_000_000)
+    assert np.array_equal(decoded.image, image)
+    assert "libpng" not in capfd.readouterr().err  # every upload would print it
 
 
 def test_the_gate_never_waits() -> None:
