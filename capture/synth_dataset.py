@@ -268,11 +268,10 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)  # the processes already use every core
     # Ctrl-C reaches the whole process group: the parent stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The CLI's SIGTERM handler (raise KeyboardInterrupt, so the parent cleans up) is
-    # inherited through fork; in a worker it could be swallowed mid-exit and leave the
-    # worker holding the task queue's lock, and Pool.terminate() then waits forever
-    # (seen: a finished 10,000-sample run that never exited). Workers just die.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # SIGTERM keeps the CLI's handler (raise KeyboardInterrupt): a worker stopped by
+    # Pool.terminate() unwinds between bytecodes. Killed outright (SIG_DFL) it can die
+    # half-way through sending a result, and Pool.terminate() then waited for good
+    # after a SIGINT in one CI run (the result handler reading the rest of it).
 
 
 def generate(
@@ -297,7 +296,9 @@ def generate(
         pool.terminate()
         raise
     else:
-        pool.close()  # every chunk is done: the workers exit on their own
+        # every chunk is done: the workers exit on their own. terminate() here raced
+        # the workers' own exit: a finished 10,000-sample run once hung for good.
+        pool.close()
     finally:
         pool.join()
 

@@ -113,9 +113,9 @@ def test_a_stage_folder_of_a_killed_run_does_not_block_the_next(tmp_path: Path) 
 
 
 def test_a_finished_synth_run_exits_and_leaves_no_worker(tmp_path: Path) -> None:
-    # A finished 10,000-sample run once hung for good in Pool.terminate(): a worker
-    # had inherited the CLI's SIGTERM handler and swallowed the signal while exiting.
-    # Finished runs now close the pool and let the workers exit; three runs in a row.
+    # A finished 10,000-sample run once hung for good in Pool.terminate(), which raced
+    # the workers' own exit. Finished runs now close the pool and let the workers
+    # exit; three runs in a row.
     for run in range(3):
         proc = _synth(tmp_path / f"ds{run}", 60, "--jobs", "2", "--generator", "mix")
         workers: set[int] = set()

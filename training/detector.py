@@ -22,7 +22,6 @@ import json
 import logging
 import math
 import os
-import signal
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -103,12 +102,6 @@ def _make_chunk(args: tuple[int, int, tuple[str, ...]]) -> tuple[np.ndarray, np.
     return xs, ys, boxes
 
 
-def _init_worker() -> None:
-    # the CLI's SIGTERM handler (raise KeyboardInterrupt) is for the parent; a worker
-    # that inherits it can swallow the signal mid-exit and hang the pool's shutdown
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def make_scenes(
     n: int, families: tuple[str, ...], seed: int, workers: int = 2
 ) -> tuple[np.ndarray, np.ndarray, list]:
@@ -118,7 +111,7 @@ def make_scenes(
     jobs = [(seed * 100003 + i, min(chunk, n - i * chunk), families) for i in range(-(-n // chunk))]
     xs, ys, boxes = [], [], []
     t0 = time.monotonic()
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(max_workers=workers) as pool:
         for k, (x, y, b) in enumerate(pool.map(_make_chunk, jobs)):
             xs.append(x)
             ys.append(y)
@@ -295,7 +288,7 @@ def test_scenes(
     per = -(-n // workers)
     jobs = [(family, min(per, n - k * per), seed * 31 + k) for k in range(workers)]
     images, boxes = [], []
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(max_workers=workers) as pool:
         for im, bx in pool.map(_test_chunk, jobs):
             images.extend(im)
             boxes.extend(bx)
