@@ -268,10 +268,6 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)  # the processes already use every core
     # Ctrl-C reaches the whole process group: the parent stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # SIGTERM keeps the CLI's handler (raise KeyboardInterrupt): a worker stopped by
-    # Pool.terminate() unwinds between bytecodes. Killed outright (SIG_DFL) it can die
-    # half-way through sending a result, and Pool.terminate() then waited for good
-    # after a SIGINT in one CI run (the result handler reading the rest of it).
 
 
 def generate(
@@ -292,14 +288,13 @@ def generate(
     try:
         for result in pool.imap(_make_chunk, chunks):
             yield from result
-    except BaseException:
-        pool.terminate()
-        raise
-    else:
-        # every chunk is done: the workers exit on their own. terminate() here raced
-        # the workers' own exit: a finished 10,000-sample run once hung for good.
+        # every chunk is done: the workers exit on their own before terminate() below
+        # (terminate() straight after close() raced their exit: a finished
+        # 10,000-sample run once hung for good)
         pool.close()
+        pool.join()
     finally:
+        pool.terminate()
         pool.join()
 
 
