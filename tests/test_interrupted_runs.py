@@ -15,6 +15,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _default_sigint() -> None:
+    # a test runner started as a background job inherits SIGINT ignored, and Python
+    # then leaves it ignored: the child would never see the Ctrl-C under test
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _synth(out: Path, per_class: int, *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-P", "-m", "screwcam.cli", "synth", "--out", str(out)]
@@ -22,6 +28,7 @@ def _synth(out: Path, per_class: int, *extra: str) -> subprocess.Popen[bytes]:
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        preexec_fn=_default_sigint,
     )
 
 
@@ -117,7 +124,7 @@ def test_a_finished_synth_run_exits_and_leaves_no_worker(tmp_path: Path) -> None
     # the workers' own exit. Finished runs now close the pool and let the workers
     # exit; three runs in a row.
     for run in range(3):
-        proc = _synth(tmp_path / f"ds{run}", 60, "--jobs", "2", "--generator", "mix")
+        proc = _synth(tmp_path / f"ds{run}", 60, "--jobs", "2")
         workers: set[int] = set()
         try:
             deadline = time.monotonic() + 180
