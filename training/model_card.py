@@ -105,7 +105,8 @@ def model_card(name: str, metrics: dict[str, Any], bundle: dict[str, Any] | None
         "## Limits",
         "",
         "- Only knows the 5 drive types; anything else is forced into one of them.",
-        "- Expects one head per crop, roughly centred, as `screwcam.heads` finds them.",
+        "- Expects one head per crop, roughly centred, as the head detector (or the "
+        "classical finder `screwcam.heads`) crops them.",
         "- Numbers above are on the data named there; measure on your own camera's images "
         "with `screwcam batch-test` before trusting it.",
         "",
