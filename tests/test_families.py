@@ -162,3 +162,30 @@ def test_holdout_trains_without_a_family_and_tests_on_it(tmp_path, capsys):
     assert main([*args, "--hold", "view=top", "--epochs", "1", "--out", str(out)]) == 2
     assert main([*args, "--hold", "gen=render3d", "--out", str(tmp_path / "h2")]) == 2
     assert "no samples of gen=render3d" in capsys.readouterr().err
+
+
+def test_training_summary_counts_each_family_value_not_each_combination():
+    # meta.json records what a model was trained on; one count per combination of six
+    # families made the default bundle's meta.json 1.1 MB
+    from types import SimpleNamespace
+
+    from screwcam.training.train import summarize
+
+    conds = [
+        "gen=render2d/finish=zinc/light=dim",
+        "gen=render2d/finish=black/light=dim",
+        "gen=render3d/finish=zinc/light=even",
+    ]
+    samples = SimpleNamespace(
+        x=np.zeros((3, 28, 28), np.uint8), y=np.array([0, 1, 4]), conditions=np.array(conds)
+    )
+    doc = summarize(samples)
+    assert doc["per_condition"] == {}
+    assert doc["per_family"] == {
+        "gen": {"render2d": 2, "render3d": 1},
+        "finish": {"black": 1, "zinc": 2},
+        "light": {"dim": 2, "even": 1},
+    }
+    assert doc["per_class"]["torx"] == 1 and doc["n"] == 3
+    plain = summarize(SimpleNamespace(x=samples.x, y=samples.y, conditions=np.array(["dim"] * 3)))
+    assert plain["per_condition"] == {"dim": 3} and plain["per_family"] == {}

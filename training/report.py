@@ -57,6 +57,17 @@ def per_condition(
     return out
 
 
+def family_parts(condition: str) -> list[tuple[str, str]]:
+    """The KEY=VALUE parts of a family-named condition ("gen=render3d/finish=rusty");
+    [] for a plain condition such as "dim"."""
+    out = []
+    for part in condition.split("/"):
+        key, sep, value = part.partition("=")
+        if sep and key:
+            out.append((key, value))
+    return out
+
+
 def per_family(
     y_true: np.ndarray, y_pred: np.ndarray, conditions: Sequence[str] | np.ndarray
 ) -> dict[str, dict[str, dict[str, float]]]:
@@ -66,16 +77,33 @@ def per_family(
     keyed: dict[str, dict[str, list[int]]] = {}
     hits = np.asarray(y_true) == np.asarray(y_pred)
     for i, cond in enumerate(np.asarray(conditions).astype(str).tolist()):
-        for part in cond.split("/"):
-            key, sep, value = part.partition("=")
-            if sep and key:
-                slot = keyed.setdefault(key, {}).setdefault(value, [0, 0])
-                slot[0] += int(hits[i])
-                slot[1] += 1
+        for key, value in family_parts(cond):
+            slot = keyed.setdefault(key, {}).setdefault(value, [0, 0])
+            slot[0] += int(hits[i])
+            slot[1] += 1
     return {
         key: {v: {"accuracy": round(c / n, 6), "n": n} for v, (c, n) in sorted(vals.items())}
         for key, vals in keyed.items()
     }
+
+
+def count_conditions(conditions: Sequence[str] | np.ndarray) -> dict[str, Any]:
+    """How many samples each condition has, the way `evaluate` reports them: family-named
+    conditions per family value ({"per_family": {family: {value: n}}}), plain ones per
+    condition ({"per_condition": {condition: n}}). A dataset of 6 families has thousands of
+    combinations; counting those would make meta.json megabytes long."""
+    conds = np.asarray(conditions).astype(str).tolist()
+    families: dict[str, dict[str, int]] = {}
+    for cond in conds:
+        for key, value in family_parts(cond):
+            slot = families.setdefault(key, {})
+            slot[value] = slot.get(value, 0) + 1
+    if families:
+        return {
+            "per_condition": {},
+            "per_family": {k: dict(sorted(v.items())) for k, v in families.items()},
+        }
+    return {"per_condition": {c: conds.count(c) for c in sorted(set(conds))}, "per_family": {}}
 
 
 def evaluate(

@@ -28,6 +28,7 @@ import numpy as np
 from screwcam.classes import CLASSES, ENGLISH, NUM_CLASSES
 from screwcam.errors import DatasetError, ScrewcamError
 from screwcam.preprocess import PREPROCESS_VERSION
+from screwcam.training.report import count_conditions
 
 PRESET_NAMES = ("logreg", "mlp", "onevsall", "cnn1", "edge")
 VAL_FRACTION = 0.1
@@ -88,14 +89,14 @@ def replace_dir(tmp: Path, out: Path) -> None:
 
 
 def summarize(samples: Any) -> dict[str, Any]:
-    """Counts per class and condition plus a content fingerprint of a Samples set."""
+    """Counts per class and condition (or family value), and a content fingerprint."""
     y = np.asarray(samples.y)
     conds = np.asarray(getattr(samples, "conditions", np.full(len(y), ""))).astype(str)
     digest = hashlib.sha256(np.ascontiguousarray(samples.x).tobytes()).hexdigest()[:16]
     return {
         "n": int(len(y)),
         "per_class": {name: int((y == i).sum()) for i, name in enumerate(CLASSES)},
-        "per_condition": {c: int((conds == c).sum()) for c in sorted(set(conds.tolist()))},
+        **count_conditions(conds),
         "sha256_16": digest,
     }
 
