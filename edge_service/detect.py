@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ import cv2
 from screwcam.bundle import DEFAULT_BUNDLE, resolve_bundle_path
 from screwcam.dataset import IMAGE_SUFFIXES
 from screwcam.errors import DatasetError, ScrewcamError
+from screwcam.files import write_atomic
 from screwcam.images import read_image
 
 
@@ -107,10 +106,5 @@ def run(args: argparse.Namespace) -> int:
             x, y, w, h = head["box"]
             print(f"  {head['label']:15s} {head['confidence']:.2f}  box {x},{y} {w}x{h}")
     if args.json is not None:
-        text = json.dumps({"images": results}, indent=2) + "\n"
-        folder = args.json.parent if str(args.json.parent) else Path(".")
-        fd, tmp = tempfile.mkstemp(prefix=f".{args.json.name}.", suffix=".part", dir=folder)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, args.json)
+        write_atomic(args.json, json.dumps({"images": results}, indent=2) + "\n")
     return 0

@@ -47,6 +47,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "serve": ("screwcam.edge_service.serve", "run the live web service"),
     "bench": ("screwcam.bench.bench", "measure speed, latency and footprint"),
+    "scene-test": (
+        "screwcam.bench.scene_test",
+        "find and name the heads in scenes with known heads (the whole pipeline)",
+    ),
 }
 
 

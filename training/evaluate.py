@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ import numpy as np
 
 from screwcam.bundle import DEFAULT_BUNDLE, resolve_bundle_path
 from screwcam.errors import DatasetError, ScrewcamError
+from screwcam.files import write_atomic
 
 CHUNK = 256
 
@@ -63,16 +62,7 @@ def log(msg: str, end: str = "\n") -> None:
 def _write_text(path: Path, text: str, force: bool) -> None:
     if path.exists() and not force:
         raise ScrewcamError(f"{path} exists; choose another name or pass --force to overwrite")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text)
 
 
 def classify_all(classifier: Any, x: np.ndarray, show_progress: bool = True) -> np.ndarray:

@@ -1,0 +1,314 @@
+"""`screwcam scene-test`: the whole pipeline on whole frames with known heads.
+
+    screwcam scene-test [--model M] [--family F ...] [--scenes N] [--seed S]
+                        [--min-side PX] [--detector DIR | --classical] [--json OUT]
+
+`batch-test` grades the classifier on crops cut around true boxes; `bench` times the
+detector. Neither says what a user sees: how many of the heads in a frame get a box and
+the right name. This renders 640x480 scenes whose every head's box and drive type is
+known and runs them through the same `Analyzer` as the live service, uploads and
+`screwcam detect` (the bundle's detector -> 28x28 crops -> classifier -> confidence
+threshold). Per family of scenes it reports, at IoU >= 0.5:
+
+- heads found (recall) and boxes on a head (precision), false boxes;
+- labels right: heads found AND named right, of all heads ("unknown" counts as wrong);
+- label accuracy of the found heads (the classifier's share of the errors);
+- F1 with labels: a true positive is a head boxed and named right; every other box is a
+  false positive, every other head a miss (2 right / (boxes + heads));
+- Pozidriv named Phillips, of the Pozidriv heads found.
+
+Heads smaller than --min-side (shorter side, in the 640x480 frame; default 24 px, the
+size from which our goals count heads) are neither misses nor false boxes when boxed.
+
+Families: `render` (our 2-D renderer's heads on synthetic surfaces), `photo` (the same
+heads on real photographs shipped inside scikit-image, with clutter), `gen2` (the
+independently written 3-D generator, `screwcam.render3d`), `demo` (the demo camera).
+Which of them a bundle's detector and classifier were trained on is in its model card:
+report a family as held out only when neither part saw it (`--detector` takes the
+detector from another folder, e.g. one trained without that family).
+Needs the [train] extra for `photo` and `gen2` (scikit-image); no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from screwcam.bundle import DEFAULT_BUNDLE, resolve_bundle_path
+from screwcam.classes import CLASSES
+from screwcam.errors import ScrewcamError
+from screwcam.files import write_atomic
+from screwcam.frames import Box
+
+FAMILIES = ("render", "photo", "gen2", "demo")
+FRAME = (640, 480)
+IOU = 0.5
+POZIDRIV, PHILLIPS = CLASSES.index("pozidriv"), CLASSES.index("philips")
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Tally:
+    """Counts over the scenes of one family."""
+
+    scenes: int = 0
+    heads: int = 0  # heads >= min side
+    boxes: int = 0  # boxes not on a smaller head
+    found: int = 0  # heads boxed (IoU >= 0.5)
+    right: int = 0  # heads boxed and named right
+    pozidriv_found: int = 0
+    pozidriv_as_phillips: int = 0
+    confusion: list[list[int]] = field(
+        default_factory=lambda: [[0] * (len(CLASSES) + 1) for _ in CLASSES]
+    )  # true class x (named class, or "unknown" last) of the heads found
+
+    def add(
+        self,
+        heads: list[tuple[Box, str]],
+        truth: list[tuple[Box, int]],
+        min_side: int,
+    ) -> None:
+        """One scene: `heads` (box, label name or "unknown") against `truth` (box, class)."""
+        self.scenes += 1
+        big = [(b, c) for b, c in truth if min(b.w, b.h) >= min_side]
+        small = [b for b, c in truth if min(b.w, b.h) < min_side]
+        heads = [(b, n) for b, n in heads if not any(b.iou(s) >= IOU for s in small)]
+        self.heads += len(big)
+        self.boxes += len(heads)
+        used: set[int] = set()
+        for box, name in heads:  # the Analyzer gives the strongest heads first
+            best, best_iou = None, IOU
+            for k, (t, _) in enumerate(big):
+                v = box.iou(t)
+                if k not in used and v >= best_iou:
+                    best, best_iou = k, v
+            if best is None:
+                continue
+            used.add(best)
+            true = big[best][1]
+            named = CLASSES.index(name) if name in CLASSES else len(CLASSES)
+            self.found += 1
+            self.right += int(named == true)
+            self.confusion[true][named] += 1
+            if true == POZIDRIV:
+                self.pozidriv_found += 1
+                self.pozidriv_as_phillips += int(named == PHILLIPS)
+
+    def result(self) -> dict[str, Any]:
+        def ratio(a: int, b: int) -> float:
+            return round(a / b, 4) if b else 0.0
+
+        return {
+            "scenes": self.scenes,
+            "heads": self.heads,
+            "boxes": self.boxes,
+            "recall": ratio(self.found, self.heads),
+            "precision": ratio(self.found, self.boxes),
+            "false_boxes": self.boxes - self.found,
+            "labels_right": ratio(self.right, self.heads),
+            "label_accuracy_found": ratio(self.right, self.found),
+            "f1_labelled": ratio(2 * self.right, self.boxes + self.heads),
+            "pozidriv_as_phillips": [self.pozidriv_as_phillips, self.pozidriv_found],
+            "confusion": self.confusion,
+        }
+
+
+def _render_chunk(args: tuple[str, int, int]) -> list[tuple[np.ndarray, list[tuple[Box, int]]]]:
+    from screwcam.training.detector_data import compose_scene
+
+    family, n, seed = args
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        scene = compose_scene(rng, family, size=FRAME)
+        out.append((scene.image, list(zip(scene.boxes, scene.labels, strict=True))))
+    return out
+
+
+def scenes(family: str, n: int, seed: int, workers: int = 2):
+    """n scenes of `family` at 640x480: (gray or BGR image, [(box, class)]) pairs."""
+    if family == "demo":
+        yield from _demo_scenes(n, seed)
+        return
+    per = -(-n // workers)
+    jobs = [(family, min(per, n - k * per), seed * 31 + k) for k in range(workers)]
+    jobs = [j for j in jobs if j[1] > 0]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for chunk in pool.map(_render_chunk, jobs):
+            yield from chunk
+
+
+def _demo_scenes(n: int, seed: int):
+    """Frames of the demo camera, 3 frames apart, across its lighting conditions."""
+    from screwcam.render import DemoSource
+
+    src = DemoSource(realtime=False, seed=seed)
+    src.open()
+    try:
+        for i in range(0, 3 * n, 3):
+            image, truth = src.render(i)
+            yield image, [(t.box, int(t.label)) for t in truth]
+    finally:
+        src.close()
+
+
+def scene_test(
+    model: Path,
+    families: tuple[str, ...],
+    n: int,
+    seed: int,
+    min_side: int = 24,
+    detector: Path | None = None,
+    classical: bool = False,
+    threshold: float = 0.5,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """{"model", "finder", "min_side", "iou", "seed", "families": {family: result}}."""
+    from screwcam.classifier import Classifier, load_bundle
+    from screwcam.detector import Detector
+    from screwcam.edge_service.analyzer import Analyzer
+
+    bundle = load_bundle(model)
+    find = None
+    finder = "the bundle's detector"
+    if classical:
+        from screwcam.heads import find_heads
+
+        find, finder = find_heads, "the classical finder (screwcam.heads)"
+    elif detector is not None:
+        find = _detector_from(Path(detector), Detector)
+        finder = f"the detector in {detector}"
+    analyzer = Analyzer(Classifier(bundle, num_threads=2), threshold, find=find, find_threads=2)
+    if find is None and not _has_detector(bundle):
+        finder = "the classical finder (the bundle has no detector)"
+    out: dict[str, Any] = {
+        "model": str(bundle.path),
+        "finder": finder,
+        "frame": list(FRAME),
+        "min_side": min_side,
+        "iou": IOU,
+        "confidence_threshold": threshold,
+        "seed": seed,
+        "families": {},
+    }
+    for family in families:
+        tally = Tally()
+        for image, truth in scenes(family, n, seed):
+            heads, _ = analyzer.analyze(image)
+            tally.add([(h.box, h.label) for h in heads], truth, min_side)
+            if progress and (tally.scenes % 50 == 0 or tally.scenes == n):
+                log(f"{family}: {tally.scenes}/{n} scenes")
+        out["families"][family] = tally.result()
+    return out
+
+
+def _has_detector(bundle: Any) -> bool:
+    from screwcam.detector import load_detector
+
+    return load_detector(bundle, 1) is not None
+
+
+def _detector_from(folder: Path, detector_cls: Any) -> Any:
+    """The detector trained into `folder` (`screwcam train-detector` writes detector.json
+    beside detector.tflite)."""
+    meta_path = folder / "detector.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ScrewcamError(
+            f"{folder} holds no trained detector ({exc}); pass a folder written by "
+            "`screwcam train-detector`"
+        ) from exc
+    return detector_cls(folder / meta.get("file", "detector.tflite"), meta, num_threads=2)
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The result as a Markdown table, one row per family."""
+    lines = [
+        "| scenes | heads | found (recall) | precision | false boxes | labels right "
+        "| label accuracy of found heads | F1 with labels | Pozidriv named Phillips |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for family, r in result["families"].items():
+        poz, poz_n = r["pozidriv_as_phillips"]
+        lines.append(
+            f"| {family} ({r['scenes']}) | {r['heads']} | {r['recall']:.3f} | "
+            f"{r['precision']:.3f} | {r['false_boxes']} | {r['labels_right'] * 100:.1f} % | "
+            f"{r['label_accuracy_found'] * 100:.1f} % | **{r['f1_labelled']:.3f}** | "
+            f"{poz}/{poz_n} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", default=DEFAULT_BUNDLE, help=f"model bundle (default {DEFAULT_BUNDLE})"
+    )
+    parser.add_argument(
+        "--family",
+        action="append",
+        choices=FAMILIES,
+        help="scene family (repeatable; default all: " + ", ".join(FAMILIES) + ")",
+    )
+    parser.add_argument("--scenes", type=int, default=150, help="scenes per family (150)")
+    parser.add_argument("--seed", type=int, default=7919, help="scene seed (7919)")
+    parser.add_argument(
+        "--min-side",
+        type=int,
+        default=24,
+        help="count heads whose shorter side is at least this many pixels (24)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="confidence below which a head is labelled 'unknown' (0.5, as `serve`)",
+    )
+    finder = parser.add_mutually_exclusive_group()
+    finder.add_argument(
+        "--detector",
+        type=Path,
+        metavar="DIR",
+        help="use the detector trained into DIR instead of the bundle's",
+    )
+    finder.add_argument("--classical", action="store_true", help="use the classical finder instead")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
+    parser.add_argument("--force", action="store_true", help="replace an existing --json file")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.scenes < 1:
+        raise ScrewcamError(f"--scenes must be at least 1, got {args.scenes}")
+    if not 0.0 <= args.threshold <= 1.0:
+        raise ScrewcamError(f"--threshold must be in 0..1, got {args.threshold}")
+    if args.json is not None and args.json.exists() and not args.force:
+        raise ScrewcamError(f"{args.json} exists; pass --force to replace it")
+    families = tuple(dict.fromkeys(args.family or FAMILIES))
+    result = scene_test(
+        resolve_bundle_path(args.model),
+        families,
+        args.scenes,
+        args.seed,
+        min_side=args.min_side,
+        detector=args.detector,
+        classical=args.classical,
+        threshold=args.threshold,
+    )
+    print(
+        f"{result['model']} with {result['finder']}: heads >= {args.min_side} px in "
+        f"{FRAME[0]}x{FRAME[1]} scenes, IoU >= {IOU}, seed {args.seed}"
+    )
+    print(format_table(result), end="")
+    if args.json is not None:
+        write_atomic(args.json, json.dumps(result, indent=2) + "\n")
+    return 0
