@@ -18,6 +18,7 @@ from typing import Any
 from screwcam.bundle import add_part, read_bundle, resolve_bundle_path
 from screwcam.detector import DETECTOR_FILE, DETECTOR_PART, Detector
 from screwcam.errors import ModelError
+from screwcam.training.model_card import with_section
 
 PART_META = "detector.json"
 CARD = "MODEL_CARD.md"
@@ -116,16 +117,6 @@ def card_section(entry: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _with_section(card: str, section: str) -> str:
-    """The card with its "Head detector" section replaced (or appended)."""
-    start = card.find(CARD_HEADING)
-    if start < 0:
-        return card.rstrip("\n") + "\n\n" + section
-    end = card.find("\n## ", start + len(CARD_HEADING))
-    rest = "" if end < 0 else card[end:]
-    return card[:start] + section + rest
-
-
 def export_detector(
     detector_dir: Path, bundle_dir: Path, held_out: list[Path] | None = None
 ) -> dict:
@@ -160,7 +151,9 @@ def export_detector(
     }
     card = bundle.path / CARD
     if card.is_file():
-        files[CARD] = _with_section(card.read_text(encoding="utf-8"), card_section(entry))
+        files[CARD] = with_section(
+            card.read_text(encoding="utf-8"), CARD_HEADING, card_section(entry)
+        )
     add_part(bundle.path, DETECTOR_PART, entry, files)
     read_bundle(bundle.path)  # the result must validate
     return entry

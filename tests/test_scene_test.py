@@ -33,7 +33,7 @@ def test_counts_found_named_and_false_boxes_by_hand():
     ]
     tally.add(heads, truth, min_side=24)
     r = tally.result()
-    assert (r["heads"], r["boxes"], r["false_boxes"]) == (3, 4, 2)
+    assert (r["heads"], r["boxes"], r["false_boxes"], r["boxes_on_nothing"]) == (3, 4, 2, 1)
     assert r["recall"] == round(2 / 3, 4) and r["precision"] == 0.5
     assert r["labels_right"] == round(1 / 3, 4) and r["label_accuracy_found"] == 0.5
     assert r["f1_labelled"] == round(2 * 1 / (4 + 3), 4)

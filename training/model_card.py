@@ -112,3 +112,14 @@ def model_card(name: str, metrics: dict[str, Any], bundle: dict[str, Any] | None
         "",
     ]
     return "\n".join(lines)
+
+
+def with_section(card: str, heading: str, section: str) -> str:
+    """The card with the section that starts with the line `heading` ("## ...") replaced
+    by `section` (which starts with that heading), or appended if there is none."""
+    start = card.find(heading + "\n")
+    if start < 0:
+        return card.rstrip("\n") + "\n\n" + section
+    end = card.find("\n## ", start + len(heading))
+    rest = "" if end < 0 else card[end:]
+    return card[:start] + section + rest
