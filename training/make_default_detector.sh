@@ -18,6 +18,7 @@
 #    numbers in its meta and model card (`export-detector --into`: re-runnable; and
 #    `export-detector models/default --into models/default` restores the part after
 #    the classifier's recipe has rewritten meta.json)
+# 4. `screwcam scene-test`: the whole pipeline on 150 scenes per family, into the card
 #
 # Times measured on this machine are in docs/notes/detector.md.
 set -euo pipefail
@@ -51,3 +52,6 @@ fi
 
 $SCREWCAM export-detector "$WORK/detector" --into "$OUT" ${HELD[@]:+--held-out "${HELD[@]}"}
 echo "$OUT: detector part updated from $WORK/detector in $(( ($(date +%s) - START + 59) / 60 )) min"
+# the whole pipeline (this detector + the bundle's classifier) on scenes, into the card
+$SCREWCAM scene-test --model "$OUT" --scenes 150 --json "$OUT/scene_test.json" --force \
+    --update-card
