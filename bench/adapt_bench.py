@@ -48,6 +48,8 @@ from screwcam.adapt import (
 from screwcam.bundle import DEFAULT_BUNDLE, resolve_bundle_path
 from screwcam.classes import NUM_CLASSES
 from screwcam.classifier import Classifier, load_bundle
+from screwcam.errors import ScrewcamError
+from screwcam.files import write_atomic
 from screwcam.preprocess import preprocess
 from screwcam.timing import median_seconds
 
@@ -271,6 +273,7 @@ def measure_switch(model: Path, seconds: float = 4.0) -> dict[str, Any]:
             port = sock.getsockname()[1]
         cmd = [
             sys.executable,
+            "-P",  # the installed screwcam, not a checkout's folder in the working directory
             "-m",
             "screwcam.cli",
             "serve",
@@ -301,12 +304,23 @@ def measure_switch(model: Path, seconds: float = 4.0) -> dict[str, Any]:
         stamps: list[float] = []
         stop = threading.Event()
         try:
+            up = False
             for _ in range(150):
                 try:
                     request("GET", "/api/teach/status")
+                    up = True
                     break
                 except OSError:
+                    if proc.poll() is not None:  # it exited: no use waiting
+                        break
                     time.sleep(0.2)
+            if not up:
+                log.flush()
+                tail = (tmp / "serve.log").read_text(errors="replace").strip().splitlines()[-5:]
+                raise ScrewcamError(
+                    "the live switch needs `screwcam serve`, which did not answer within 30 s; "
+                    "its log ends: " + " | ".join(tail)
+                )
 
             def watch() -> None:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -405,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
         f"heads {report['speed']['classify_5_heads_ms']['base']:.2f} ms base, "
         f"{report['speed']['classify_5_heads_ms']['adapted']:.2f} ms adapted (median of 300)"
     )
+    if args.json:  # the accuracy numbers are kept even if the live switch fails below
+        write_atomic(args.json, json.dumps(report, indent=2) + "\n")
     report["switch"] = sw = measure_switch(model)
     log(
         f"live switch: adapt over HTTP {sw['adapt_http_s']:.2f} s ({sw['examples']} examples); "
@@ -413,9 +429,13 @@ def main(argv: list[str] | None = None) -> int:
         f"(median gap before {sw['median_gap_ms_before']} ms)"
     )
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        write_atomic(args.json, json.dumps(report, indent=2) + "\n")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except ScrewcamError as exc:
+        print(f"adapt_bench: error: {exc}", file=sys.stderr)
+        sys.exit(2)
