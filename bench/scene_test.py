@@ -49,6 +49,7 @@ from screwcam.frames import Box
 from screwcam.training.model_card import with_section
 
 FAMILIES = ("render", "photo", "gen2", "demo")
+CHOICES = (*FAMILIES, "varied")  # varied: render2d's heads (see detector_data)
 CARD_HEADING = "## The whole pipeline on scenes"
 FRAME = (640, 480)
 IOU = 0.5
@@ -264,7 +265,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--family",
         action="append",
-        choices=FAMILIES,
+        choices=CHOICES,
         help="scene family (repeatable; default all: " + ", ".join(FAMILIES) + ")",
     )
     parser.add_argument("--scenes", type=int, default=150, help="scenes per family (150)")

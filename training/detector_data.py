@@ -49,7 +49,7 @@ from screwcam.render.scene import (
 
 #: the scene canvas (width, height): a 640x480 frame at half size
 SCENE_SIZE = (320, 240)
-FAMILIES = ("render", "photo", "gen2")
+FAMILIES = ("render", "photo", "gen2", "varied")
 SCENE_CONDITIONS = ("even", "shadow", "dim", "overexposed", "side", "silhouette")
 # real photographs inside scikit-image's wheel (via screwcam.photos, never downloaded)
 _PHOTOS = (
@@ -205,9 +205,10 @@ def compose_scene(
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         return Scene(gray, boxes3d, [int(label) for _, label, _ in heads3d])
     condition = condition or SCENE_CONDITIONS[int(rng.integers(len(SCENE_CONDITIONS)))]
-    if family == "photo":
+    varied = family == "varied"  # render2d's heads, on either kind of surface
+    if family == "photo" or (varied and rng.random() < 0.5):
         surface = photo_surface(rng, size)
-    elif family == "render":
+    elif family in ("render", "varied"):
         kind = BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
         surface = cv2.cvtColor(make_background(rng, height, width, kind), cv2.COLOR_BGR2GRAY)
     else:
@@ -222,7 +223,9 @@ def compose_scene(
     canvas = cv2.cvtColor(to_u8(surface), cv2.COLOR_GRAY2BGR)
     boxes, kept = [], []
     for (cx, cy, d), label in zip(heads, labels, strict=True):
-        spec = random_spec(rng, label)
+        spec, squash, shadow = random_spec(rng, label), rng.uniform(0.85, 1.0), None
+        if varied:
+            spec, squash, shadow = _varied_head(rng, label)
         head = make_placed(spec, d / 2.0, rng)
         light = Light(
             look.light.azimuth + rng.normal(0, 0.2), look.light.elevation, look.light.ambient
@@ -234,9 +237,9 @@ def compose_scene(
             cy,
             rng.uniform(0, TAU),
             light,
-            squash=rng.uniform(0.85, 1.0),
+            squash=squash,
             tilt=rng.uniform(0, math.pi),
-            shadow_strength=rng.uniform(0.2, 0.6),
+            shadow_strength=rng.uniform(0.2, 0.6) if shadow is None else shadow,
         )
         if box is not None and min(box.w, box.h) >= 4:
             boxes.append(box)
@@ -244,6 +247,22 @@ def compose_scene(
     gray = cv2.cvtColor(canvas, cv2.COLOR_BGR2GRAY).astype(np.float32)
     field = light_field(rng, height, width, condition, look)
     return Scene(_finish(rng, gray * field, look.noise), boxes, kept)
+
+
+def _varied_head(rng: np.random.Generator, label: int):
+    """(spec, squash, shadow strength or None) of a head as the 2-D variety renderer
+    (`screwcam.render.variety`, "render2d") draws them: any head style (countersunk flush
+    in the surface, cheese, button, flange, washer-faced hex...), finish (black oxide,
+    brass, painted, rusty, dirty, worn), a dark or bright recess, seen up to 30 degrees
+    off axis."""
+    from screwcam.render import variety
+
+    styles = variety.HEX_STYLES if label == variety.SECHSKANT else variety.RECESS_STYLES
+    style = styles[int(rng.integers(len(styles)))]
+    finish = variety.FINISHES[int(rng.integers(len(variety.FINISHES)))]
+    spec = variety.make_spec(rng, label, style, finish)
+    squash = math.cos(math.radians(rng.uniform(0.0, 30.0)))
+    return spec, squash, (0.05 if style == "countersunk" else None)
 
 
 def _silhouette_scene(rng, heads, labels, size) -> Scene:
