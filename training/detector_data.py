@@ -223,9 +223,13 @@ def compose_scene(
     canvas = cv2.cvtColor(to_u8(surface), cv2.COLOR_GRAY2BGR)
     boxes, kept = [], []
     for (cx, cy, d), label in zip(heads, labels, strict=True):
-        spec, squash, shadow = random_spec(rng, label), rng.uniform(0.85, 1.0), None
+        # (the draws of the other families stay in their original order: same seed, same
+        # scenes as before this family existed)
+        squash = shadow = None
         if varied:
             spec, squash, shadow = _varied_head(rng, label)
+        else:
+            spec = random_spec(rng, label)
         head = make_placed(spec, d / 2.0, rng)
         light = Light(
             look.light.azimuth + rng.normal(0, 0.2), look.light.elevation, look.light.ambient
@@ -237,7 +241,7 @@ def compose_scene(
             cy,
             rng.uniform(0, TAU),
             light,
-            squash=squash,
+            squash=rng.uniform(0.85, 1.0) if squash is None else squash,
             tilt=rng.uniform(0, math.pi),
             shadow_strength=rng.uniform(0.2, 0.6) if shadow is None else shadow,
         )
