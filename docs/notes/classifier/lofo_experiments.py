@@ -123,14 +123,20 @@ def dihedral_probs(model, x: np.ndarray, flips: bool) -> np.ndarray:
     return p.reshape(len(views), len(x), -1).mean(axis=0)
 
 
-def score(model, samples) -> dict:
+def score(model, samples, preds: dict | None = None, tag: str = "") -> dict:
+    """Plain, 4-view and 8-view accuracy; per-crop predictions go into `preds`
+    (saved beside the json, for paired comparisons between variants)."""
     out = {}
     for name, fn in (
         ("plain", lambda x: model.predict(x.astype(np.float32)[..., None], 512, verbose=0)),
         ("tta4", lambda x: dihedral_probs(model, x, False)),
         ("tta8", lambda x: dihedral_probs(model, x, True)),
     ):
-        res = evaluate(samples.y, fn(samples.x).argmax(axis=1), samples.conditions)
+        pred = fn(samples.x).argmax(axis=1)
+        if preds is not None:
+            preds[f"{tag}_{name}"] = pred.astype(np.int8)
+            preds[f"{tag}_y"] = samples.y.astype(np.int8)
+        res = evaluate(samples.y, pred, samples.conditions)
         out[name] = {
             "accuracy": res["accuracy"],
             "pozidriv_as_phillips": list(pozidriv_as_phillips(res)),
@@ -173,13 +179,16 @@ def main() -> None:
     res = H.holdout(
         train_pool, test_pool, holds, epochs=epochs, seed=seed, max_per_class=max_per_class
     )
+    name = f"res_{variant}_{max_per_class}" + (f"_s{seed}" if seed else "")
+    preds: dict = {}
     for r, model in zip(res["rows"], trained, strict=True):
         held = H._has(test_pool.conditions, r["family"], r["value"])
         r["tta"] = {
-            "held_out": score(model, H._subset(test_pool, held)),
-            "in_family": score(model, H._subset(test_pool, ~held)),
+            "held_out": score(model, H._subset(test_pool, held), preds, r["hold"]),
+            "in_family": score(model, H._subset(test_pool, ~held), preds, "in_" + r["hold"]),
         }
-    name = f"res_{variant}_{max_per_class}" + (f"_s{seed}" if seed else "")
+        model.save(f"{name}_{r['value']}.keras")
+    np.savez_compressed(f"{name}_preds.npz", **preds)
     with open(f"{name}.json", "w") as fh:
         json.dump(
             {"variant": variant, "seed": seed, "epochs": epochs, "rows": res["rows"]},
