@@ -1,13 +1,20 @@
 """Classifier generalization experiments: leave-one-generator-out, one change at a time.
 
-    POOL=train-pool TEST=test-pool python -P lofo_experiments.py VARIANT [HOLDS] [MAX_PER_CLASS]
+    POOL=train-pool TEST=test-pool python -P lofo_experiments.py VARIANT [HOLDS] [MAX] [SEED]
 
 VARIANT contains any of: base, tex (real-photo texture, tone curve, blur/sharpen on half
-the crops), strong (STRONG augmentation), wide (48/64/96 channels). HOLDS defaults to
-gen=render3d,gen=render2d; results go to res_VARIANT_MAX.json in the current folder.
+the crops), strong (STRONG augmentation), wide (48/64/96 channels), mixup (mixup with
+alpha 0.2 in the tf.data pipeline, after the augmentation), ls (label smoothing 0.1
+instead of the preset's 0.05), erase (one random rectangle 4-10 px a side filled with a
+random gray on half the crops), e16 (16 epochs instead of 8). HOLDS defaults to
+gen=render3d,gen=render2d; MAX (crops per class) to 1500, SEED to 0; results go to
+res_VARIANT_MAX[_sSEED].json in the current folder. Every model is also scored with
+test-time augmentation: the softmax averaged over the 4 quarter turns ("tta4") and over
+the 8 dihedral views (quarter turns x horizontal flip, "tta8"), on the same model.
 The pools are `screwcam synth` datasets with families (docs/notes/classifier.md).
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -15,11 +22,14 @@ import time
 
 import cv2
 import numpy as np
+import tensorflow as tf
 
 from screwcam import photos
 from screwcam.preprocess import normalize
 from screwcam.training import augment, models
 from screwcam.training import holdout as H
+from screwcam.training import train as T
+from screwcam.training.report import evaluate, pozidriv_as_phillips
 
 
 def style_randomize(x: np.ndarray, rng: np.random.Generator, frac: float = 0.5) -> np.ndarray:
@@ -47,10 +57,100 @@ def style_randomize(x: np.ndarray, rng: np.random.Generator, frac: float = 0.5) 
     return normalize(out)
 
 
+def mixup(x: tf.Tensor, y: tf.Tensor, seed: tf.Tensor, alpha: float = 0.2):
+    """Mix every image and its one-hot label with another of the same batch:
+    lam ~ Beta(alpha, alpha) per image, x = lam x + (1 - lam) x[perm], same for y."""
+    b = tf.shape(x)[0]
+    s = tf.random.experimental.stateless_split(seed, 3)
+    g1 = tf.random.stateless_gamma([b], s[0], alpha)
+    g2 = tf.random.stateless_gamma([b], s[1], alpha)
+    lam = g1 / tf.maximum(g1 + g2, 1e-12)
+    perm = tf.argsort(tf.random.stateless_uniform([b], s[2]))
+    lx = tf.reshape(lam, [-1, 1, 1, 1])
+    ly = tf.reshape(lam, [-1, 1])
+    x = lx * x + (1.0 - lx) * tf.gather(x, perm)
+    y = ly * y + (1.0 - ly) * tf.gather(y, perm)
+    return x, y
+
+
+def erase(x: tf.Tensor, seed: tf.Tensor, p: float = 0.5, lo: int = 4, hi: int = 10):
+    """On a share p of the crops, one rectangle (lo..hi px a side) set to a random gray."""
+    b = tf.shape(x)[0]
+    h, w = x.shape[1], x.shape[2]
+    s = tf.random.experimental.stateless_split(seed, 6)
+
+    def u(i, a, z):
+        return tf.random.stateless_uniform([b, 1, 1, 1], s[i], a, z)
+
+    rh = tf.floor(u(0, lo, hi + 1))
+    rw = tf.floor(u(1, lo, hi + 1))
+    y0 = tf.floor(u(2, 0.0, 1.0) * (h - rh + 1))
+    x0 = tf.floor(u(3, 0.0, 1.0) * (w - rw + 1))
+    fill = u(4, 0.0, 255.0)
+    apply = tf.cast(u(5, 0.0, 1.0) < p, x.dtype)
+    ys = tf.reshape(tf.range(h, dtype=x.dtype), [1, h, 1, 1])
+    xs = tf.reshape(tf.range(w, dtype=x.dtype), [1, 1, w, 1])
+    inside = tf.cast((ys >= y0) & (ys < y0 + rh) & (xs >= x0) & (xs < x0 + rw), x.dtype)
+    m = apply * inside
+    return x * (1.0 - m) + fill * m
+
+
+def patch_augmenter(use_mixup: bool, use_erase: bool) -> None:
+    """train() builds augment.Augmenter(cfg, seed); swap in one that also mixes/erases."""
+    base = augment.Augmenter
+
+    class Extra(base):
+        def __call__(self, x, y, step):
+            x, y = super().__call__(x, y, step)
+            seed = tf.stack([tf.cast(self.seed + 1000, tf.int64), tf.cast(step, tf.int64)])
+            s = tf.random.experimental.stateless_split(seed, 2)
+            if use_erase:
+                x = erase(x, s[0])
+            if use_mixup:
+                x, y = mixup(x, y, s[1])
+            return x, y
+
+    augment.Augmenter = Extra
+
+
+def dihedral_probs(model, x: np.ndarray, flips: bool) -> np.ndarray:
+    """Softmax averaged over the 4 quarter turns (and their mirror images if flips)."""
+    views = [np.rot90(x, k, axes=(1, 2)) for k in range(4)]
+    if flips:
+        views += [v[:, :, ::-1] for v in views]
+    stack = np.concatenate(views).astype(np.float32)[..., None]
+    p = model.predict(stack, batch_size=512, verbose=0)
+    return p.reshape(len(views), len(x), -1).mean(axis=0)
+
+
+def score(model, samples, preds: dict | None = None, tag: str = "") -> dict:
+    """Plain, 4-view and 8-view accuracy; per-crop predictions go into `preds`
+    (saved beside the json, for paired comparisons between variants)."""
+    out = {}
+    for name, fn in (
+        ("plain", lambda x: model.predict(x.astype(np.float32)[..., None], 512, verbose=0)),
+        ("tta4", lambda x: dihedral_probs(model, x, False)),
+        ("tta8", lambda x: dihedral_probs(model, x, True)),
+    ):
+        pred = fn(samples.x).argmax(axis=1)
+        if preds is not None:
+            preds[f"{tag}_{name}"] = pred.astype(np.int8)
+            preds[f"{tag}_y"] = samples.y.astype(np.int8)
+        res = evaluate(samples.y, pred, samples.conditions)
+        out[name] = {
+            "accuracy": res["accuracy"],
+            "pozidriv_as_phillips": list(pozidriv_as_phillips(res)),
+            "confusion": res["confusion"],
+        }
+    return out
+
+
 def main() -> None:
     variant = sys.argv[1]
     holds = sys.argv[2].split(",") if len(sys.argv) > 2 else ["gen=render3d", "gen=render2d"]
     max_per_class = int(sys.argv[3]) if len(sys.argv) > 3 else 1500
+    seed = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    epochs = 16 if "e16" in variant else 8
     if "strong" in variant:
         augment.VARIED = augment.STRONG
     if "wide" in variant:
@@ -58,24 +158,64 @@ def main() -> None:
         models.build_edge = lambda total_steps=10_000, widths=(48, 64, 96): build_edge(
             total_steps, widths
         )
+    if "ls" in variant.split("+"):
+        models.PRESETS["edge"] = dataclasses.replace(models.PRESETS["edge"], label_smoothing=0.1)
+    if "mixup" in variant or "erase" in variant:
+        patch_augmenter("mixup" in variant, "erase" in variant)
+    trained = []  # keep every model for test-time augmentation on the same model
+    train_fn = T.train
+
+    def keep_model(*a, **k):
+        model, metrics = train_fn(*a, **k)
+        trained.append(model)
+        return model, metrics
+
+    T.train = keep_model
     train_pool = H._load_pool(os.environ["POOL"])
     test_pool = H._load_pool(os.environ["TEST"])
     if "tex" in variant:
         train_pool.x[:] = style_randomize(train_pool.x, np.random.default_rng(7))
     t0 = time.time()
-    res = H.holdout(train_pool, test_pool, holds, epochs=8, seed=0, max_per_class=max_per_class)
-    with open(f"res_{variant}_{max_per_class}.json", "w") as fh:
-        json.dump({"variant": variant, "rows": res["rows"]}, fh, indent=1, default=str)
+    res = H.holdout(
+        train_pool, test_pool, holds, epochs=epochs, seed=seed, max_per_class=max_per_class
+    )
+    name = f"res_{variant}_{max_per_class}" + (f"_s{seed}" if seed else "")
+    preds: dict = {}
+    for r, model in zip(res["rows"], trained, strict=True):
+        held = H._has(test_pool.conditions, r["family"], r["value"])
+        r["tta"] = {
+            "held_out": score(model, H._subset(test_pool, held), preds, r["hold"]),
+            "in_family": score(model, H._subset(test_pool, ~held), preds, "in_" + r["hold"]),
+        }
+        model.save(f"{name}_{r['value']}.keras")
+    np.savez_compressed(f"{name}_preds.npz", **preds)
+    with open(f"{name}.json", "w") as fh:
+        json.dump(
+            {"variant": variant, "seed": seed, "epochs": epochs, "rows": res["rows"]},
+            fh,
+            indent=1,
+            default=str,
+        )
     for r in res["rows"]:
+        tta = r["tta"]
         print(
             variant,
             max_per_class,
+            f"seed {seed}",
             r["hold"],
             f"{r['accuracy'] * 100:.1f}",
             f"in-family {r['in_family_accuracy'] * 100:.1f}",
             "Pozidriv as Phillips",
             r["pozidriv_as_phillips"],
             f"{r['train_seconds']:.0f} s",
+            "| tta4 {:.1f} / in {:.1f} | tta8 {:.1f} / in {:.1f}".format(
+                tta["held_out"]["tta4"]["accuracy"] * 100,
+                tta["in_family"]["tta4"]["accuracy"] * 100,
+                tta["held_out"]["tta8"]["accuracy"] * 100,
+                tta["in_family"]["tta8"]["accuracy"] * 100,
+            ),
+            "poz-as-phil tta8",
+            tta["held_out"]["tta8"]["pozidriv_as_phillips"],
         )
     print(f"total {time.time() - t0:.0f} s")
 
