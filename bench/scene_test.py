@@ -179,6 +179,7 @@ def scene_test(
     classical: bool = False,
     threshold: float = 0.5,
     progress: bool = True,
+    views: int = 1,
 ) -> dict[str, Any]:
     """{"model", "finder", "min_side", "iou", "seed", "families": {family: result}}."""
     from screwcam.classifier import Classifier, load_bundle
@@ -195,7 +196,8 @@ def scene_test(
     elif detector is not None:
         find = _detector_from(Path(detector), Detector)
         finder = f"the detector in {detector}"
-    analyzer = Analyzer(Classifier(bundle, num_threads=2), threshold, find=find, find_threads=2)
+    classifier = Classifier(bundle, num_threads=2, views=views)
+    analyzer = Analyzer(classifier, threshold, find=find, find_threads=2)
     if find is None and not _has_detector(bundle):
         finder = "the classical finder (the bundle has no detector)"
     out: dict[str, Any] = {
@@ -205,6 +207,7 @@ def scene_test(
         "min_side": min_side,
         "iou": IOU,
         "confidence_threshold": threshold,
+        "views": views,
         "seed": seed,
         "families": {},
     }
@@ -282,6 +285,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.5,
         help="confidence below which a head is labelled 'unknown' (0.5, as `serve`)",
     )
+    parser.add_argument(
+        "--views",
+        type=int,
+        choices=(1, 2, 4, 8),
+        default=1,
+        help="classifier views per head (default 1, as the live stream; `detect` uses 8)",
+    )
     finder = parser.add_mutually_exclusive_group()
     finder.add_argument(
         "--detector",
@@ -316,6 +326,7 @@ def run(args: argparse.Namespace) -> int:
         detector=args.detector,
         classical=args.classical,
         threshold=args.threshold,
+        views=args.views,
     )
     print(
         f"{result['model']} with {result['finder']}: heads >= {args.min_side} px in "

@@ -112,6 +112,18 @@ def test_json_matches_hand_checked_numbers(known_set: Path, tmp_path: Path, caps
     assert "<link" not in page
 
 
+def test_views_are_recorded_and_classify_every_turned_view(known_set: Path, tmp_path: Path):
+    out = tmp_path / "views.json"
+    assert main(["batch-test", "--model", str(DEFAULT), str(known_set), "--views", "8",
+                 "--json", str(out)]) == 0  # fmt: skip
+    doc = json.loads(out.read_text())
+    assert doc["views"] == 8 and doc["n"] == 7
+    # the same answers as averaging the classifier over the 8 views by hand
+    samples = load_samples([known_set])
+    by_hand = Classifier(DEFAULT, views=8).classify(samples.x).argmax(axis=1)
+    assert doc["accuracy"] == round(float((by_hand == samples.y).mean()), 6)
+
+
 def test_refuses_existing_output_without_force(known_set: Path, tmp_path: Path, capsys):
     out = tmp_path / "r.json"
     out.write_text("keep me")

@@ -93,6 +93,20 @@ def test_classifies_rendered_heads(classifier: Classifier):
     assert (pred == y).mean() >= 0.9, f"predicted {pred.tolist()} for {y.tolist()}"
 
 
+def test_views_average_the_turned_and_mirrored_crops(classifier: Classifier):
+    x, y = rendered(2, seed=14)
+    turned = [np.rot90(x, k, axes=(1, 2)) for k in range(4)]
+    every = turned + [t[:, :, ::-1] for t in turned]
+    for views in (4, 8):
+        by_hand = np.mean([classifier.classify(np.ascontiguousarray(v)) for v in every[:views]], 0)
+        averaged = Classifier(DEFAULT, views=views).classify(x)
+        np.testing.assert_allclose(averaged, by_hand, atol=1e-6)
+        np.testing.assert_allclose(averaged.sum(axis=1), 1.0, atol=0.01)  # int8 outputs
+    assert Classifier(DEFAULT, views=8).classify(x[:0]).shape == (0, NUM_CLASSES)
+    with pytest.raises(ValueError, match="views must be one of"):
+        Classifier(DEFAULT, views=3)
+
+
 def test_rejects_bad_crops(classifier: Classifier):
     with pytest.raises(ValueError):
         classifier.classify(np.zeros((2, 32, 32), np.uint8))

@@ -52,6 +52,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="show at most this many mistakes in the report (default: all)",
     )
     parser.add_argument("--threads", type=int, default=2, help="interpreter threads (default 2)")
+    parser.add_argument(
+        "--views",
+        type=int,
+        choices=(1, 2, 4, 8),
+        default=1,
+        help="average the classifier over this many turned/mirrored views of each crop "
+        "(default 1, as the live stream; `detect` and uploads use 8)",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite --json/--report files")
 
 
@@ -78,7 +86,11 @@ def classify_all(classifier: Any, x: np.ndarray, show_progress: bool = True) -> 
 
 
 def batch_test(
-    model: Path, data: list[Path], threads: int = 2, show_progress: bool = True
+    model: Path,
+    data: list[Path],
+    threads: int = 2,
+    show_progress: bool = True,
+    views: int = 1,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(results dict as written by --json, list of mistakes with their images)."""
     from screwcam.classifier import Classifier, load_bundle
@@ -86,7 +98,7 @@ def batch_test(
     from screwcam.training.report import evaluate
 
     bundle = load_bundle(model)
-    classifier = Classifier(bundle, num_threads=threads)
+    classifier = Classifier(bundle, num_threads=threads, views=views)
     if show_progress:
         log(f"loading {', '.join(str(p) for p in data)}")
     samples = load_samples(data)
@@ -96,13 +108,15 @@ def batch_test(
             "after the classes (e.g. torx/), or X*.npy files"
         )
     if show_progress:
-        log(f"testing {len(samples)} images with {bundle.path} ({bundle.quantization})")
+        over = f", {views} views per crop" if views > 1 else ""
+        log(f"testing {len(samples)} images with {bundle.path} ({bundle.quantization}{over})")
     probs = classify_all(classifier, samples.x, show_progress)
     pred = probs.argmax(axis=1)
     conf = probs[np.arange(len(pred)), pred]
     result = evaluate(samples.y, pred, samples.conditions)
     result["model"] = str(bundle.path)
     result["model_name"] = bundle.meta.name
+    result["views"] = views
     result["data"] = [str(p) for p in data]
     result["no_head"] = int(getattr(samples, "no_head", 0))
     wrong = np.flatnonzero(pred != samples.y)
@@ -127,7 +141,9 @@ def run(args: argparse.Namespace) -> int:
     for path in (args.json, args.report):
         if path is not None and path.exists() and not args.force:
             raise ScrewcamError(f"{path} exists; choose another name or pass --force")
-    result, mistakes = batch_test(resolve_bundle_path(args.model), args.data, threads=args.threads)
+    result, mistakes = batch_test(
+        resolve_bundle_path(args.model), args.data, threads=args.threads, views=args.views
+    )
     print(format_text(result, f"model {result['model']} on {', '.join(result['data'])}"))
     if result["no_head"]:
         print(f"({result['no_head']} images had no head found and were used whole)")
