@@ -43,6 +43,7 @@ import numpy as np
 
 from screwcam.bundle import DEFAULT_BUNDLE, resolve_bundle_path
 from screwcam.classes import CLASSES
+from screwcam.classifier import VIEW_CHOICES
 from screwcam.errors import ScrewcamError
 from screwcam.files import write_atomic
 from screwcam.frames import Box
@@ -288,7 +289,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--views",
         type=int,
-        choices=(1, 2, 4, 8),
+        choices=VIEW_CHOICES,
         default=1,
         help="classifier views per head (default 1, as the live stream; `detect` uses 8)",
     )

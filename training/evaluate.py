@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from screwcam.bundle import DEFAULT_BUNDLE, resolve_bundle_path
+from screwcam.classifier import VIEW_CHOICES
 from screwcam.errors import DatasetError, ScrewcamError
 from screwcam.files import write_atomic
 
@@ -55,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--views",
         type=int,
-        choices=(1, 2, 4, 8),
+        choices=VIEW_CHOICES,
         default=1,
         help="average the classifier over this many turned/mirrored views of each crop "
         "(default 1, as the live stream; `detect` and uploads use 8)",
