@@ -107,7 +107,7 @@ def _load_model(config: Config, path: Path | None = None) -> tuple[Any, Any, Any
     most services never get one, and an interpreter costs about 1 MB."""
     import numpy as np
 
-    from screwcam.classifier import PHOTO_VIEWS, Classifier, LazyClassifier, load_bundle
+    from screwcam.classifier import Classifier, LazyClassifier, load_bundle
     from screwcam.errors import ModelError
 
     bundle = load_bundle(path or config.model_path())
@@ -119,8 +119,10 @@ def _load_model(config: Config, path: Path | None = None) -> tuple[Any, Any, Any
         "quantization": bundle.meta.quantization,
         # the learned detector when the bundle has one, else the classical fallback
         "head_finder": "detector" if "detector" in bundle.meta.parts else "classical",
+        "views": config.model.views,
+        "upload_views": config.model.upload_views,
     }
-    classifier = Classifier(bundle, num_threads=threads)
+    classifier = Classifier(bundle, num_threads=threads, views=config.model.views)
     blank = np.full((1, 28, 28), 128, dtype=np.uint8)
     try:
         probs = np.asarray(classifier.classify(blank))
@@ -131,8 +133,9 @@ def _load_model(config: Config, path: Path | None = None) -> tuple[Any, Any, Any
             f"{bundle.path}: the model gives {probs.shape} outputs for one crop, "
             f"expected (1, {len(bundle.labels)}) finite probabilities"
         )
-    # uploads are photos: their heads are classified over 8 views (a few ms more)
-    return bundle, classifier, LazyClassifier(bundle, num_threads=1, views=PHOTO_VIEWS), info
+    # uploads are photos: by default their heads are classified over 8 views
+    uploads = LazyClassifier(bundle, num_threads=1, views=config.model.upload_views)
+    return bundle, classifier, uploads, info
 
 
 def run(args: argparse.Namespace) -> int:

@@ -334,6 +334,29 @@ def test_bad_config_names_the_key(tmp_path: Path) -> None:
     assert "[server] prot: unknown key" in server.log()
 
 
+def test_views_are_configured_and_checked(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[model]\nviews = 3\n")
+    server = Server("--config", str(config))
+    with pytest.raises(AssertionError, match="exited with 2"):
+        server.start(tmp_path / "bad.log")
+    assert "[model] views = 3 must be one of: 1, 2, 4, 8" in server.log()
+    config.write_text("[model]\nviews = 4\nupload_views = 2\n")
+    server = Server("--config", str(config), "--source", "demo")
+    try:
+        server.start(tmp_path / "serve.log")
+        status, model = server.get_json("/api/model")
+        assert status == 200 and (model["views"], model["upload_views"]) == (4, 2)
+        deadline = time.monotonic() + 20
+        heads: list = []
+        while time.monotonic() < deadline and len(heads) < 5:  # the stream runs on 4 views
+            heads = server.get_json("/api/predictions")[1].get("heads", [])
+            time.sleep(0.1)
+        assert len(heads) == 5, heads
+    finally:
+        server.stop()
+
+
 def test_systemd_notify_ready_watchdog_stopping(tmp_path: Path) -> None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     name = f"@screwcam-test-{os.getpid()}-{time.monotonic_ns()}"
