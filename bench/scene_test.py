@@ -184,8 +184,9 @@ def scene_test(
 ) -> dict[str, Any]:
     """{"model", "finder", "min_side", "iou", "seed", "families": {family: result}}."""
     from screwcam.classifier import Classifier, load_bundle
-    from screwcam.detector import Detector
+    from screwcam.detector import DETECTOR_FILE, DETECTOR_PART, Detector
     from screwcam.edge_service.analyzer import Analyzer
+    from screwcam.export.detector import read_entry
 
     bundle = load_bundle(model)
     find = None
@@ -195,11 +196,13 @@ def scene_test(
 
         find, finder = find_heads, "the classical finder (screwcam.heads)"
     elif detector is not None:
-        find = _detector_from(Path(detector), Detector)
+        # a folder written by `screwcam train-detector` (detector.json + detector.tflite)
+        entry = read_entry(Path(detector))
+        find = Detector(Path(detector) / DETECTOR_FILE, entry, num_threads=2)
         finder = f"the detector in {detector}"
     classifier = Classifier(bundle, num_threads=2, views=views)
     analyzer = Analyzer(classifier, threshold, find=find, find_threads=2)
-    if find is None and not _has_detector(bundle):
+    if find is None and DETECTOR_PART not in bundle.meta.parts:
         finder = "the classical finder (the bundle has no detector)"
     out: dict[str, Any] = {
         "model": str(bundle.path),
@@ -221,26 +224,6 @@ def scene_test(
                 log(f"{family}: {tally.scenes}/{n} scenes")
         out["families"][family] = tally.result()
     return out
-
-
-def _has_detector(bundle: Any) -> bool:
-    from screwcam.detector import load_detector
-
-    return load_detector(bundle, 1) is not None
-
-
-def _detector_from(folder: Path, detector_cls: Any) -> Any:
-    """The detector trained into `folder` (`screwcam train-detector` writes detector.json
-    beside detector.tflite)."""
-    meta_path = folder / "detector.json"
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ScrewcamError(
-            f"{folder} holds no trained detector ({exc}); pass a folder written by "
-            "`screwcam train-detector`"
-        ) from exc
-    return detector_cls(folder / meta.get("file", "detector.tflite"), meta, num_threads=2)
 
 
 def format_table(result: dict[str, Any]) -> str:

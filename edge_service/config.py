@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from screwcam.bundle import DEFAULT_BUNDLE, resolve_bundle_path
+from screwcam.classifier import PHOTO_VIEWS, VIEW_CHOICES
 from screwcam.errors import ConfigError
 from screwcam.sources import SOURCE_HELP
 
@@ -100,12 +101,12 @@ class ModelConfig:
         "views of each head's crop whose probabilities the live stream averages (1 = the "
         "crop as it is, 4 = its quarter turns, 8 = mirrored too): more views are a few "
         "points better on unfamiliar screws and cost up to 8x the classifier's time",
-        choices=(1, 2, 4, 8),
+        choices=VIEW_CHOICES,
     )
     upload_views: int = _field(
-        8,
+        PHOTO_VIEWS,
         "the same for uploaded photos, where a few milliseconds do not matter",
-        choices=(1, 2, 4, 8),
+        choices=VIEW_CHOICES,
     )
 
 

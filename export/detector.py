@@ -25,7 +25,9 @@ CARD = "MODEL_CARD.md"
 CARD_HEADING = "## Head detector"
 
 
-def _read_entry(detector_dir: Path) -> dict[str, Any]:
+def read_entry(detector_dir: Path) -> dict[str, Any]:
+    """The meta entry (detector.json) of a detector trained into `detector_dir`; a
+    ModelError if the folder holds none."""
     meta_path, model_path = detector_dir / PART_META, detector_dir / DETECTOR_FILE
     if not meta_path.is_file() or not model_path.is_file():
         raise ModelError(
@@ -124,13 +126,13 @@ def export_detector(
     detectors in `held_out` (trained without some family) add their leave-one-family-out
     numbers to the part's metrics. Returns the part's meta entry as written."""
     detector_dir = Path(detector_dir)
-    entry = _read_entry(detector_dir)
+    entry = read_entry(detector_dir)
     model_path = detector_dir / DETECTOR_FILE
     Detector(model_path, entry, num_threads=1)  # refuses a broken or foreign model
     if held_out:
         runs = []
         for folder in held_out:
-            other = _read_entry(Path(folder))
+            other = read_entry(Path(folder))
             runs.append(
                 {
                     "trained_on": other["metrics"]["trained_on"],

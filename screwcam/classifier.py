@@ -48,6 +48,11 @@ VIEW_CHOICES = (1, 2, 4, 8)
 PHOTO_VIEWS = 8
 
 
+def _check_views(views: int) -> None:
+    if views not in VIEW_CHOICES:
+        raise ValueError(f"views must be one of {VIEW_CHOICES}, got {views!r}")
+
+
 def _output_details(interpreter: Any, meta: BundleMeta, where: Path) -> tuple[Any, Any | None]:
     """(probabilities, embedding or None): the interpreter's outputs as meta.json names
     them. A model has one output, or two when the bundle records an embedding."""
@@ -170,8 +175,7 @@ class Classifier:
     def __init__(
         self, bundle_or_path: Bundle | str | Path, num_threads: int = 2, views: int = 1
     ) -> None:
-        if views not in VIEW_CHOICES:
-            raise ValueError(f"views must be one of {VIEW_CHOICES}, got {views!r}")
+        _check_views(views)
         #: views of each crop whose probabilities `classify` averages (test-time
         #: augmentation: 1 = the crop as it is; 4 = its quarter turns; 8 = and mirrored).
         #: A bundle with an adapter uses the adapter's own views instead.
@@ -272,32 +276,35 @@ class Classifier:
             emb = self._emb_quant(interp.get_tensor(self._emb_index))
         return probs, emb
 
-    def classify(self, crops: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) uint8 crops -> (N, C) float32 probabilities, one invoke().
-        Through the bundle's adapter if it has one."""
-        adapter = self.adapter
-        if adapter is None:
-            if self.views == 1:
-                return self._invoke(crops, False)[0]
-            from .adapter import view_stack
-
-            crops = _as_crops(crops)
-            n = len(crops)
-            if n == 0:
-                return self._invoke(crops, False)[0]
-            probs = self._invoke(view_stack(crops, self.views), False)[0]
-            return probs.reshape(self.views, n, -1).mean(axis=0)
+    def _invoke_views(
+        self, crops: np.ndarray, views: int, want_embedding: bool
+    ) -> tuple[np.ndarray, Any]:
+        """One invoke() on `views` views of every crop (`adapter.view_stack`): base
+        probabilities (views, N, C) and embedding (views, N, D) or None."""
         crops = _as_crops(crops)
         n = len(crops)
-        if adapter.views > 1 and n:
+        if views > 1 and n:
             from .adapter import view_stack
 
-            probs, emb = self._invoke(view_stack(crops, adapter.views), True)
-            probs = probs[:n]
-            emb = emb.reshape(adapter.views, n, -1).mean(axis=0)
+            crops = view_stack(crops, views)
         else:
-            probs, emb = self._invoke(crops, True)
-        return adapter.apply(emb, probs, crops if adapter.needs_crops else None)
+            views = 1
+        probs, emb = self._invoke(crops, want_embedding)
+        probs = probs.reshape(views, n, probs.shape[-1])
+        return probs, None if emb is None else emb.reshape(views, n, emb.shape[-1])
+
+    def classify(self, crops: np.ndarray) -> np.ndarray:
+        """(N, 28, 28) uint8 crops -> (N, C) float32 probabilities, one invoke(),
+        averaged over `views` views of each crop. Through the bundle's adapter if it has
+        one (over the adapter's own views)."""
+        adapter = self.adapter
+        if adapter is None:
+            if self.views == 1:  # the live stream's path: no stacking, no copies
+                return self._invoke(crops, False)[0]
+            return self._invoke_views(crops, self.views, False)[0].mean(axis=0)
+        crops = _as_crops(crops)
+        probs, emb = self._invoke_views(crops, adapter.views, True)
+        return adapter.apply(emb.mean(axis=0), probs[0], crops if adapter.needs_crops else None)
 
     def classify_base(self, crops: np.ndarray) -> np.ndarray:
         """The base model's probabilities, ignoring any adapter."""
@@ -328,8 +335,7 @@ class LazyClassifier:
     with `Classifier`)."""
 
     def __init__(self, bundle: Bundle, num_threads: int = 1, views: int = 1) -> None:
-        if views not in VIEW_CHOICES:
-            raise ValueError(f"views must be one of {VIEW_CHOICES}, got {views!r}")
+        _check_views(views)
         self.bundle = bundle
         self.num_threads = num_threads
         self.views = views
