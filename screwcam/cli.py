@@ -54,6 +54,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Logs to whatever sys.stderr is when a record is written, not when logging was
+    configured: `_quiet_native_stderr` swaps sys.stderr while a command runs."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def _quiet_native_stderr() -> Iterator[None]:
     """TensorFlow's C++ side writes straight to file descriptor 2 (CUDA probing on a CPU
@@ -127,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[_StderrHandler()],
     )
     if not args.verbose:  # other libraries' chatter (font caches, absl) only with -v
         for name in ("matplotlib", "absl", "tensorflow", "h5py"):

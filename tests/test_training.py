@@ -4,6 +4,8 @@ files; output folders are never overwritten without --force; --seed repeats."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +153,23 @@ def test_augmenter_is_seeded_and_keeps_range():
     np.testing.assert_array_equal(a1, a2)
     assert np.abs(a1 - b).mean() > 1.0  # another step, other images
     assert np.abs(a1 - batch.numpy()).mean() > 1.0  # it does change them
+
+
+def test_tensorflow_commands_show_progress_but_not_native_noise() -> None:
+    """Commands that load TensorFlow point fd 2 at /dev/null (its C++ start-up noise) and
+    sys.stderr at the real stderr: our progress log lines must still show."""
+    code = (
+        "import logging, os\n"
+        "from screwcam import cli\n"
+        "logging.basicConfig(level=logging.INFO, handlers=[cli._StderrHandler()])\n"
+        "with cli._quiet_native_stderr():\n"
+        "    logging.getLogger('screwcam.x').info('epoch 1/2')\n"
+        "    os.write(2, b'native noise\\n')\n"
+        "logging.getLogger('screwcam.x').info('after')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "epoch 1/2" in done.stderr and "after" in done.stderr
+    assert "native noise" not in done.stderr
