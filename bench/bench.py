@@ -312,8 +312,16 @@ def bench_finders(model_dir: Path, quick: bool) -> dict:
     bundle = read_bundle(model_dir)
     for threads in (1, 2):
         det = load_detector(bundle, num_threads=threads)
-        if det is not None:
-            finders.append((f"learned detector, {threads} thread{'s' if threads > 1 else ''}", det))
+        if det is None:
+            continue
+        what = "learned detector" + (" + verifier" if det.verifier else "")
+        finders.append((f"{what}, {threads} thread{'s' if threads > 1 else ''}", det))
+        if det.verifier and threads == 2:  # what the second stage costs and buys
+
+            def heat_only(gray: np.ndarray, det: Any = det) -> list[Any]:
+                return [b for b, _ in det.detect(gray, verify=False)]
+
+            finders.append(("learned detector, heat map only, 2 threads", heat_only))
     rows = []
     for name, find in finders:
         for g in grays[:10]:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,29 +131,14 @@ class Tally:
         }
 
 
-def _render_chunk(args: tuple[str, int, int]) -> list[tuple[np.ndarray, list[tuple[Box, int]]]]:
-    from screwcam.training.detector_data import compose_scene
-
-    family, n, seed = args
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        scene = compose_scene(rng, family, size=FRAME)
-        out.append((scene.image, list(zip(scene.boxes, scene.labels, strict=True))))
-    return out
-
-
 def scenes(family: str, n: int, seed: int, workers: int = 2):
     """n scenes of `family` at 640x480: (gray or BGR image, [(box, class)]) pairs."""
     if family == "demo":
         yield from _demo_scenes(n, seed)
         return
-    per = -(-n // workers)
-    jobs = [(family, min(per, n - k * per), seed * 31 + k) for k in range(workers)]
-    jobs = [j for j in jobs if j[1] > 0]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for chunk in pool.map(_render_chunk, jobs):
-            yield from chunk
+    from screwcam.training.verifier import render_scenes
+
+    yield from render_scenes(family, n, seed, workers)
 
 
 def _demo_scenes(n: int, seed: int):
@@ -181,16 +166,18 @@ def scene_test(
     threshold: float = 0.5,
     progress: bool = True,
     views: int = 1,
+    verify: bool = True,
 ) -> dict[str, Any]:
-    """{"model", "finder", "min_side", "iou", "seed", "families": {family: result}}."""
+    """{"model", "finder", "min_side", "iou", "seed", "families": {family: result}}.
+    `verify=False` runs the detector without its verifier (the heat map alone)."""
     from screwcam.classifier import Classifier, load_bundle
-    from screwcam.detector import DETECTOR_FILE, DETECTOR_PART, Detector
+    from screwcam.detector import DETECTOR_FILE, Detector, load_detector
     from screwcam.edge_service.analyzer import Analyzer
     from screwcam.export.detector import read_entry
 
     bundle = load_bundle(model)
-    find = None
-    finder = "the bundle's detector"
+    find: Callable[[np.ndarray], list[Box]] | None = None
+    det: Detector | None = None
     if classical:
         from screwcam.heads import find_heads
 
@@ -198,12 +185,26 @@ def scene_test(
     elif detector is not None:
         # a folder written by `screwcam train-detector` (detector.json + detector.tflite)
         entry = read_entry(Path(detector))
-        find = Detector(Path(detector) / DETECTOR_FILE, entry, num_threads=2)
+        det = Detector(Path(detector) / DETECTOR_FILE, entry, num_threads=2)
         finder = f"the detector in {detector}"
+    else:
+        det = load_detector(bundle, num_threads=2)
+        finder = "the bundle's detector"
+        if det is None:
+            finder = "the classical finder (the bundle has no detector)"
+    if det is not None:
+        if det.verifier is None or verify:
+            find = det
+            finder += " and its verifier" if det.verifier is not None else ""
+        else:
+
+            def heat_only(gray: np.ndarray, det: Detector = det) -> list[Box]:
+                return sorted((b for b, _ in det.detect(gray, verify=False)), key=lambda b: b.x)
+
+            find = heat_only
+            finder += ", heat map only (its verifier off)"
     classifier = Classifier(bundle, num_threads=2, views=views)
     analyzer = Analyzer(classifier, threshold, find=find, find_threads=2)
-    if find is None and DETECTOR_PART not in bundle.meta.parts:
-        finder = "the classical finder (the bundle has no detector)"
     out: dict[str, Any] = {
         "model": str(bundle.path),
         "finder": finder,
@@ -284,6 +285,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="use the detector trained into DIR instead of the bundle's",
     )
     finder.add_argument("--classical", action="store_true", help="use the classical finder instead")
+    parser.add_argument(
+        "--no-verifier",
+        action="store_true",
+        help="run the detector without its second stage (the heat map alone), to compare",
+    )
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
     parser.add_argument(
         "--update-card",
@@ -311,6 +317,7 @@ def run(args: argparse.Namespace) -> int:
         classical=args.classical,
         threshold=args.threshold,
         views=args.views,
+        verify=not args.no_verifier,
     )
     print(
         f"{result['model']} with {result['finder']}: heads >= {args.min_side} px in "

@@ -99,6 +99,12 @@ def source_factory(spec: str, config: Config) -> Callable[[], Any]:
     return lambda: open_source(spec, size=size, fps=config.camera.fps)
 
 
+def _head_finder(entry: dict | None) -> str:
+    if entry is None:
+        return "classical"
+    return "detector + verifier" if entry.get("verifier") else "detector"
+
+
 def _load_model(config: Config, path: Path | None = None) -> tuple[Any, Any, Any, dict[str, Any]]:
     """(bundle, pipeline classifier, upload classifier, model info) of the configured
     bundle, or of `path`. The pipeline's classifier is tried on a blank crop, so a
@@ -117,8 +123,9 @@ def _load_model(config: Config, path: Path | None = None) -> tuple[Any, Any, Any
         "path": str(bundle.path),
         "created": bundle.meta.created,
         "quantization": bundle.meta.quantization,
-        # the learned detector when the bundle has one, else the classical fallback
-        "head_finder": "detector" if "detector" in bundle.meta.parts else "classical",
+        # the learned detector (with its second stage) when the bundle has one, else
+        # the classical fallback
+        "head_finder": _head_finder(bundle.meta.parts.get("detector")),
         "views": config.model.views,
         "upload_views": config.model.upload_views,
     }

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from screwcam.bundle import add_part, read_bundle, resolve_bundle_path
+from screwcam.bundle import add_part, part_files, read_bundle, resolve_bundle_path
 from screwcam.detector import DETECTOR_FILE, DETECTOR_PART, Detector
 from screwcam.errors import ModelError
 from screwcam.training.model_card import with_section
@@ -96,6 +96,9 @@ def card_section(entry: dict[str, Any]) -> str:
         "",
         *_table(m.get("by_family", {})),
     ]
+    verifier = entry.get("verifier")
+    if verifier:
+        lines += ["", *_verifier_lines(verifier)]
     lofo = m.get("leave_one_family_out", [])
     if lofo:
         lines += [
@@ -107,16 +110,77 @@ def card_section(entry: dict[str, Any]) -> str:
         ]
         for run in lofo:
             for family, r in run["by_family"].items():
-                # demo frames come from the "render" family's renderer: not held out
-                if family in run["trained_on"] or (
-                    family == "demo" and "render" in run["trained_on"]
-                ):
+                if not _held_out(family, run):
                     continue
                 lines.append(
                     f"| {', '.join(run['trained_on'])} | {family} | {r['recall']:.3f} | "
                     f"{r['precision']:.3f} | {r['false_boxes']} |"
                 )
+        verified = [run for run in lofo if run.get("verifier")]
+        if verified:
+            lines += [
+                "",
+                "Leave one family out with the second stage (the detector and its verifier "
+                "both trained without the family; heads >= 24 px in 640x480 scenes):",
+                "",
+                "| trained on | test family | alone: recall | precision | with verifier: "
+                "recall | precision | F1 alone -> with |",
+                "|---|---|---:|---:|---:|---:|---|",
+            ]
+            for run in verified:
+                for family, r in run["verifier"].items():
+                    if _held_out(family, run):
+                        lines.append(f"| {', '.join(run['trained_on'])} | {family} | {_pair(r)} |")
     return "\n".join(lines) + "\n"
+
+
+def _held_out(family: str, run: dict[str, Any]) -> bool:
+    """Whether a leave-one-family-out run never saw `family` (demo frames come from the
+    "render" family's renderer)."""
+    trained = run["trained_on"]
+    return family not in trained and not (family == "demo" and "render" in trained)
+
+
+def _f1(m: dict[str, Any]) -> float:
+    r, p = m["recall"], m["precision"]
+    return 0.0 if r + p == 0 else 2 * r * p / (r + p)
+
+
+def _pair(r: dict[str, dict]) -> str:
+    """Table cells: the detector alone and with its verifier, on the same scenes."""
+    a, b = r["detector_alone"], r["with_verifier"]
+    return (
+        f"{a['recall']:.3f} | {a['precision']:.3f} | {b['recall']:.3f} | {b['precision']:.3f} | "
+        f"{_f1(a):.3f} -> {_f1(b):.3f}"
+    )
+
+
+def _verifier_lines(v: dict[str, Any]) -> list[str]:
+    t = v.get("training", {})
+    lines = [
+        "**Second stage (verifier).** "
+        f"`{v.get('file')}` ({v.get('size_bytes', '?')} bytes, int8, "
+        f"{v.get('parameters', '?')} parameters) looks again at every box the heat map "
+        f"proposes with heat >= {v['detector_threshold']}, at the frame's full resolution "
+        f"(the box's square grown {v.get('grow')}x, {v.get('size')}x{v.get('size')}, "
+        f"contrast stretched), and keeps it if P(head) >= {v['threshold']} (both thresholds "
+        "chosen together by F1 on validation scenes). It was trained on the boxes this "
+        f"detector proposes in {t.get('scenes_per_family', '?')} scenes per family of "
+        f"{', '.join(t.get('families', []))} ({t.get('boxes', '?')} boxes, "
+        f"{t.get('heads', '?')} of them heads; {t.get('epochs', '?')} epochs, seed "
+        f"{t.get('seed', '?')}). The heat map sees the frame at half size, where a recess "
+        "is a few pixels; the verifier tells a head from a plain disc, washer or coin.",
+        "",
+        "The detector alone and with the verifier, on the same test scenes (heads >= 24 px "
+        "in 640x480 scenes, IoU >= 0.5; these families were in its training):",
+        "",
+        "| test family | alone: recall | precision | with verifier: recall | precision | "
+        "F1 alone -> with |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for family, r in v.get("metrics", {}).get("by_family", {}).items():
+        lines.append(f"| {family} | {_pair(r)} |")
+    return lines
 
 
 def export_detector(
@@ -133,19 +197,22 @@ def export_detector(
         runs = []
         for folder in held_out:
             other = read_entry(Path(folder))
-            runs.append(
-                {
-                    "trained_on": other["metrics"]["trained_on"],
-                    "scenes": other["training"]["scenes"],
-                    "epochs": other["training"]["epochs"],
-                    "by_family": other["metrics"]["by_family"],
-                }
-            )
+            run = {
+                "trained_on": other["metrics"]["trained_on"],
+                "scenes": other["training"]["scenes"],
+                "epochs": other["training"]["epochs"],
+                "by_family": other["metrics"]["by_family"],
+            }
+            if other.get("verifier"):  # its own verifier, trained without the family too
+                run["verifier"] = other["verifier"]["metrics"]["by_family"]
+            runs.append(run)
         entry["metrics"] = {**entry.get("metrics", {}), "leave_one_family_out": runs}
     bundle = read_bundle(bundle_dir)
     entry = {**entry, "file": DETECTOR_FILE}
     files: dict[str, bytes | str] = {
         DETECTOR_FILE: model_path.read_bytes(),
+        # a verifier trained for this detector goes with it (`train-verifier`)
+        **{name: (detector_dir / name).read_bytes() for name in part_files(entry)[1:]},
         # the part's meta beside it: the bundle folder is itself a DETECTOR_DIR, so
         # `export-detector BUNDLE --into BUNDLE` restores the part after the classifier's
         # recipe rewrote meta.json

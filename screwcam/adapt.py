@@ -336,7 +336,7 @@ def adapt_bundle(
     unless everything before succeeded; an existing bundle is replaced only with
     `force`. If `base` is itself adapted, its model is adapted afresh (its adapter is
     replaced, not stacked)."""
-    from .bundle import MODEL_FILE, Bundle, read_bundle, write_bundle
+    from .bundle import MODEL_FILE, Bundle, part_files, read_bundle, write_bundle
     from .classifier import Classifier
 
     say = progress or (lambda _msg: None)
@@ -380,7 +380,8 @@ def adapt_bundle(
     files: dict[str, bytes] = {MODEL_FILE: bundle.tflite_path.read_bytes()}
     parts = {k: v for k, v in base_meta.parts.items() if k not in ("adapter", "examples")}
     for _part_name, entry in parts.items():
-        files[str(entry["file"])] = (bundle.path / str(entry["file"])).read_bytes()
+        for file in part_files(entry):
+            files[file] = (bundle.path / file).read_bytes()
     files[ADAPTER_FILE] = adapter.to_bytes()
     files[EXAMPLES_X] = _npy(x.astype(np.uint8))
     files[EXAMPLES_Y] = _npy(y)

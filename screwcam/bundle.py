@@ -257,6 +257,16 @@ class Bundle:
         return None if entry is None else self.path / str(entry["file"])
 
 
+def part_files(entry: Mapping[str, Any]) -> list[str]:
+    """The files of a part's entry: its `file` and the `file` of each sub-entry that
+    names one (a detector's verifier)."""
+    files = [str(entry["file"])]
+    for value in entry.values():
+        if isinstance(value, Mapping) and isinstance(value.get("file"), str):
+            files.append(value["file"])
+    return files
+
+
 def _shape_ok(shape: tuple[int, ...]) -> bool:
     """[N?, 28, 28, 1] or [N?, 28, 28]; N may be -1 or any positive int."""
     return len(shape) in (3, 4) and list(shape[1:]) in (
@@ -353,6 +363,12 @@ def read_bundle(path: str | Path) -> Bundle:
         file = entry.get("file")
         if not isinstance(file, str) or not (path / file).is_file():
             raise ModelError(f"{path}: bundle part {name!r} names file {file!r}, which is missing")
+        for extra in part_files(entry)[1:]:
+            if not (path / extra).is_file():
+                raise ModelError(
+                    f"{path}: bundle part {name!r} names file {extra!r}, which is missing; "
+                    f"{REEXPORT}"
+                )
         pre = entry.get("preprocess_version", PREPROCESS_VERSION)
         if pre != meta.preprocess_version:
             raise ModelError(

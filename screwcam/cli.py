@@ -18,13 +18,14 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
+from typing import TextIO
 
 from screwcam import __version__
 from screwcam.errors import ScrewcamError
 
 #: commands that need the [train] extra (TensorFlow); they quiet its native start-up
 #: noise (CUDA probing, oneDNN notices) unless -v is given
-NEEDS_TENSORFLOW = frozenset({"train", "export"})
+NEEDS_TENSORFLOW = frozenset({"train", "export", "train-verifier"})
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -36,6 +37,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-detector": (
         "screwcam.training.detector",
         "train the head detector (needs the [train] extra)",
+    ),
+    "train-verifier": (
+        "screwcam.training.verifier",
+        "train the head detector's second stage (needs the [train] extra)",
     ),
     "export-detector": ("screwcam.export.detector", "add a trained head detector to a bundle"),
     "detect": ("screwcam.edge_service.detect", "box and name every screw head in photos"),

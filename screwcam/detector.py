@@ -18,6 +18,15 @@ classical outline finder (one pass over the frame) finds one that agrees with it
 boxes tight. A head's score is its heat, doubled when an outline confirms it: a weak
 peak (a plain hex head on a bright surface) counts when its outline is there.
 
+A detector trained with a second stage carries a **verifier** (`verifier.tflite`, named
+in the detector's entry under `verifier`): a small int8 classifier that looks at each
+candidate box at the frame's full resolution (a 32x32 crop of the box's square grown
+1.3x, contrast stretched) and says head or not. The heat map sees the frame at half
+size, where a screw's recess is a handful of pixels; plain discs, washers, coins and
+rivets light it up too. With a verifier the detector proposes boxes down to a lower
+heat (`detector_threshold`) and keeps those the verifier accepts (`threshold`); both
+were chosen together by F1 on validation scenes.
+
 `find_heads_fn(bundle)` is the one factory everything uses (live service, slice,
 datasets, uploads, `detect`): the detector when the bundle has one, else the classical
 finder (`screwcam.heads`), which stays only as a measured fallback.
@@ -44,6 +53,10 @@ from .preprocess import to_gray
 
 DETECTOR_PART = "detector"
 DETECTOR_FILE = "detector.tflite"
+VERIFIER_FILE = "verifier.tflite"
+#: how a verifier's crops are made (`verifier_crops`); a verifier of another version is
+#: refused
+VERIFIER_FORMAT = 1
 #: how the outputs are encoded (heat + [offset x, offset y, log w, log h]); a part with
 #: another version is refused
 DETECTOR_FORMAT = 1
@@ -127,6 +140,95 @@ def decode(
     return kept
 
 
+def _quantize(x: np.ndarray, dtype: np.dtype, scale: float, zero: int) -> np.ndarray:
+    """uint8 pixels -> a model input tensor of `dtype` (scale, zero point)."""
+    if dtype == np.float32:
+        return x.astype(np.float32)
+    if dtype == np.int8 and math.isclose(scale, 1.0, rel_tol=1e-6) and zero == -128:
+        return (x ^ np.uint8(0x80)).view(np.int8)  # x - 128 without arithmetic
+    info = np.iinfo(dtype)
+    q = np.rint(x.astype(np.float32) / scale) + zero
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def verifier_crops(gray: np.ndarray, boxes: list[Box], size: int, grow: float) -> np.ndarray:
+    """(N, size, size) uint8: each box's square, grown `grow` times around its centre,
+    cut from the full-resolution gray frame (`preprocess.crop_square`: edges
+    replicated), resized (area-averaged when shrinking) and contrast stretched like the
+    classifier's crops (`preprocess.normalize`). This is VERIFIER_FORMAT 1."""
+    from .preprocess import crop_square, normalize
+
+    out = np.empty((len(boxes), size, size), np.uint8)
+    margin = (grow - 1.0) / 2.0
+    for i, b in enumerate(boxes):
+        crop = crop_square(gray, b.as_list(), margin)
+        shrink = crop.shape[0] > size
+        interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+        out[i] = cv2.resize(crop, (size, size), interpolation=interp)
+    return normalize(out) if len(boxes) else out
+
+
+class Verifier:
+    """A detector's second stage: P(head) of each candidate box, from its crop at the
+    frame's full resolution. Not thread-safe (its own interpreter)."""
+
+    def __init__(self, path: str | Path, entry: dict[str, Any], num_threads: int = 2) -> None:
+        self.path = Path(path)
+        fmt = entry.get("format")
+        if fmt != VERIFIER_FORMAT:
+            raise ModelError(
+                f"{self.path}: verifier crop format {fmt!r}, this screwcam makes format "
+                f"{VERIFIER_FORMAT}; {_REEXPORT}"
+            )
+        if not self.path.is_file():
+            raise ModelError(f"{self.path}: the detector's verifier file is missing; {_REEXPORT}")
+        self.size = int(entry.get("size", 32))
+        self.grow = float(entry.get("grow", 1.3))
+        #: keep a candidate whose P(head) is at least this
+        self.threshold = float(entry["threshold"])
+        #: the heat a candidate needs to be verified at all
+        self.detector_threshold = float(entry["detector_threshold"])
+        self._interp = make_interpreter(self.path, num_threads=num_threads)
+        inputs = self._interp.get_input_details()
+        outputs = self._interp.get_output_details()
+        shape = [int(v) for v in inputs[0]["shape"]] if len(inputs) == 1 else []
+        if shape[1:] != [self.size, self.size, 1] or len(outputs) != 1:
+            raise ModelError(
+                f"{self.path}: a verifier takes [N, {self.size}, {self.size}, 1] crops and "
+                f"gives one output, this model takes {shape} and gives {len(outputs)}; "
+                f"{_REEXPORT}"
+            )
+        inp, out = inputs[0], outputs[0]
+        self._in_index, self._out_index = int(inp["index"]), int(out["index"])
+        self._in_dtype = np.dtype(inp["dtype"])
+        self._in_scale, self._in_zero = (float(v) for v in inp["quantization"])
+        self._out_dtype = np.dtype(out["dtype"])
+        self._out_scale, self._out_zero = (float(v) for v in out["quantization"])
+        self._batch = shape[0]
+        self._interp.allocate_tensors()
+
+    def __call__(self, gray: np.ndarray, boxes: list[Box]) -> np.ndarray:
+        """P(head) (N,) of each box in the gray frame, one invoke()."""
+        return self.predict_crops(verifier_crops(gray, boxes, self.size, self.grow))
+
+    def predict_crops(self, crops: np.ndarray) -> np.ndarray:
+        """P(head) (N,) of (N, size, size) uint8 crops made by `verifier_crops`."""
+        n = len(crops)
+        if n == 0:
+            return np.zeros(0, np.float32)
+        if n != self._batch:
+            self._interp.resize_tensor_input(self._in_index, [n, self.size, self.size, 1])
+            self._interp.allocate_tensors()
+            self._batch = n
+        x = _quantize(crops, self._in_dtype, self._in_scale, int(self._in_zero))
+        self._interp.set_tensor(self._in_index, np.ascontiguousarray(x[..., None]))
+        self._interp.invoke()
+        raw = self._interp.get_tensor(self._out_index).reshape(n)
+        if self._out_dtype == np.float32:
+            return raw.astype(np.float32)
+        return (raw.astype(np.float32) - self._out_zero) * self._out_scale
+
+
 class Detector:
     """The head detector of a bundle, interpreter built once. `detect(frame)` returns
     [(Box, score)] strongest first; calling the detector returns the boxes sorted left
@@ -178,20 +280,16 @@ class Detector:
             scale, zero = det["quantization"]
             floating = np.dtype(det["dtype"]) == np.float32
             self._outs[name] = (int(det["index"]), float(scale), int(zero), floating)
+        ventry = entry.get("verifier")
+        #: the second stage (None: the heat map alone decides)
+        self.verifier = (
+            None
+            if not ventry
+            else Verifier(self.path.parent / str(ventry.get("file")), ventry, num_threads)
+        )
 
     def _to_input(self, canvas: np.ndarray) -> np.ndarray:
-        if self._in_dtype == np.float32:
-            x = canvas.astype(np.float32)
-        elif (
-            self._in_dtype == np.int8
-            and math.isclose(self._in_scale, 1.0, rel_tol=1e-6)
-            and self._in_zero == -128
-        ):
-            x = (canvas ^ np.uint8(0x80)).view(np.int8)  # x - 128 without arithmetic
-        else:
-            info = np.iinfo(self._in_dtype)
-            q = np.rint(canvas.astype(np.float32) / self._in_scale) + self._in_zero
-            x = np.clip(q, info.min, info.max).astype(self._in_dtype)
+        x = _quantize(canvas, self._in_dtype, self._in_scale, self._in_zero)
         return x.reshape(1, self.input_size[1], self.input_size[0], 1)
 
     def _output(self, name: str) -> np.ndarray:
@@ -206,12 +304,19 @@ class Detector:
         self._interp.invoke()
         return self._output("heat")[:, :, 0], self._output("box"), scale, ox, oy
 
-    def detect(self, frame: np.ndarray, threshold: float | None = None) -> list[tuple[Box, float]]:
-        """Every head in a BGR or gray frame: [(box in frame pixels, score)], strongest first."""
+    def detect(
+        self, frame: np.ndarray, threshold: float | None = None, verify: bool = True
+    ) -> list[tuple[Box, float]]:
+        """Every head in a BGR or gray frame: [(box in frame pixels, score)], strongest
+        first. `threshold` overrides the heat a head needs; with a verifier (and
+        `verify`), the candidates from its own `detector_threshold` (or `threshold`)
+        are kept only if the verifier accepts them."""
         gray = to_gray(frame)
         heat, box, scale, ox, oy = self.raw(gray)
         h, w = gray.shape[:2]
-        low = self.threshold if threshold is None else threshold
+        verifier = self.verifier if verify else None
+        default = self.threshold if verifier is None else verifier.detector_threshold
+        low = default if threshold is None else threshold
         if self.refine:
             low *= 0.5  # a weaker peak counts if the head's own outline confirms it
         found = decode(
@@ -233,6 +338,9 @@ class Detector:
             ]
             found = [(b, s) for b, s in found if s >= 2.0 * low]
             found.sort(key=lambda bs: -bs[1])
+        if verifier is not None and found:
+            p = verifier(gray, [b for b, _ in found])
+            found = [bs for bs, ok in zip(found, p >= verifier.threshold, strict=True) if ok]
         return found
 
     def __call__(self, frame: np.ndarray) -> list[Box]:

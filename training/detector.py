@@ -320,7 +320,7 @@ def choose_threshold(detector, families: tuple[str, ...], n: int, seed: int) -> 
         im, bx = test_scenes(family, n, seed)
         images += im
         boxes += bx
-    found = [detector.detect(image, threshold=0.1) for image in images]
+    found = [detector.detect(image, threshold=0.1, verify=False) for image in images]
     best, best_f1 = THRESHOLD, -1.0
     for threshold in np.arange(0.15, 0.71, 0.05):
         counts = np.zeros(3, np.int64)
@@ -464,7 +464,9 @@ def reevaluate(out_dir: Path, test_scenes_n: int = 300) -> dict:
         entry = json.loads((out_dir / PART_META).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise DatasetError(f"{out_dir} holds no trained detector ({exc})") from exc
-    detector = Detector(out_dir / DETECTOR_FILE, entry, num_threads=2)
+    # the heat map alone: a verifier's thresholds were chosen for the detector as it was
+    alone = {k: v for k, v in entry.items() if k != "verifier"}
+    detector = Detector(out_dir / DETECTOR_FILE, alone, num_threads=2)
     entry["threshold"] = detector.threshold = choose_threshold(
         detector, tuple(entry["training"]["families"]), 100, VALIDATION_SEED
     )
