@@ -168,8 +168,10 @@ def _verifier_lines(v: dict[str, Any]) -> list[str]:
         f"detector proposes in {t.get('scenes_per_family', '?')} scenes per family of "
         f"{', '.join(t.get('families', []))} ({t.get('boxes', '?')} boxes, "
         f"{t.get('heads', '?')} of them heads; {t.get('epochs', '?')} epochs, seed "
-        f"{t.get('seed', '?')}). The heat map sees the frame at half size, where a recess "
-        "is a few pixels; the verifier tells a head from a plain disc, washer or coin.",
+        f"{t.get('seed', '?')}); while training it also names each head's drive type, each "
+        "type weighing the same, so that the plain hex head (no recess) is learned as a "
+        "head. The heat map sees the frame at half size, where a recess is a few pixels; "
+        "the verifier tells a head from a plain disc, washer or coin.",
         "",
         "The detector alone and with the verifier, on the same test scenes (heads >= 24 px "
         "in 640x480 scenes, IoU >= 0.5; these families were in its training):",

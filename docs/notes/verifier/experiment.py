@@ -105,22 +105,30 @@ def main():
         model = build(x.shape[1], args.width)
         w1 = 0.5 * len(y) / max(1, y.sum())
         w0 = 0.5 * len(y) / max(1, (1 - y).sum())
-        for ep in range(args.epochs):
+        for _ep in range(args.epochs):
             xa = augment(x, rng)[..., None]
-            model.fit(xa, y, batch_size=128, epochs=1, verbose=0,
-                      sample_weight=np.where(y == 1, w1, w0))
-        def probs(d):
-            return model.predict(normalize(d[args.input])[..., None], batch_size=512, verbose=0)[:, 0]
+            model.fit(
+                xa, y, batch_size=128, epochs=1, verbose=0, sample_weight=np.where(y == 1, w1, w0)
+            )
+
+        def probs(d, model=model):
+            x = normalize(d[args.input])[..., None]
+            return model.predict(x, batch_size=512, verbose=0)[:, 0]
+
         # thresholds chosen on the 20 % of the training families' scenes not fitted
         det_thr = json.load(open(f"/work/det/without-{held}/detector.json")).get("threshold", 0.35)
         best = None
-        grid = [(td, tv) for td in (0.2, 0.25, 0.3, 0.35, det_thr) for tv in (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)]
+        grid = [
+            (td, tv)
+            for td in (0.2, 0.25, 0.3, 0.35, det_thr)
+            for tv in (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+        ]
         pv = [probs(p) for p in sel_sets]
         for td, tv in grid:
             f1s = []
-            for p, q in zip(sel_sets, pv):
+            for p, q in zip(sel_sets, pv, strict=False):
                 hold = p["scene"] >= 0.8 * p["n"]
-                sub = {k: v for k, v in p.items()}
+                sub = dict(p.items())
                 f1s.append(box_f1(sub, hold & (p["score"] >= td) & (q >= tv))["f1"])
             s = float(np.mean(f1s))
             if best is None or s > best[0]:
@@ -130,8 +138,13 @@ def main():
         base = box_f1(val, val["score"] >= det_thr)
         ver = box_f1(val, (val["score"] >= td) & (q >= tv))
         same_td = box_f1(val, (val["score"] >= det_thr) & (q >= tv))
-        results[held] = {"detector_threshold": det_thr, "chosen": [td, tv], "detector_alone": base,
-                         "with_verifier": ver, "verifier_at_detector_threshold": same_td}
+        results[held] = {
+            "detector_threshold": det_thr,
+            "chosen": [td, tv],
+            "detector_alone": base,
+            "with_verifier": ver,
+            "verifier_at_detector_threshold": same_td,
+        }
         print(held, json.dumps(results[held]), flush=True)
     print(json.dumps(results, indent=1))
 

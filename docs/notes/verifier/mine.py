@@ -23,8 +23,12 @@ from screwcam.preprocess import preprocess_many, to_gray
 def context_crop(gray: np.ndarray, box, size: int = 32, grow: float = 1.3) -> np.ndarray:
     cx, cy = box.x + box.w / 2, box.y + box.h / 2
     half = grow * max(box.w, box.h) / 2
-    m = np.float32([[size / (2 * half), 0, size / 2 - cx * size / (2 * half)],
-                    [0, size / (2 * half), size / 2 - cy * size / (2 * half)]])
+    m = np.float32(
+        [
+            [size / (2 * half), 0, size / 2 - cx * size / (2 * half)],
+            [0, size / (2 * half), size / 2 - cy * size / (2 * half)],
+        ]
+    )
     interp = cv2.INTER_AREA if 2 * half > size else cv2.INTER_LINEAR
     return cv2.warpAffine(gray, m, (size, size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
 
@@ -53,10 +57,19 @@ def main(det_dir: str, family: str, n: int, seed: int, out: str) -> None:
             scene_id.append(k)
         if k % 50 == 0:
             print(f"{family}: scene {k}/{n}, {len(y)} boxes", flush=True)
-    np.savez_compressed(out, c28=np.concatenate(c28), c32=np.array(c32), score=np.array(score),
-                        box=np.array(side), y=np.array(y), scene=np.array(scene_id),
-                        truth=np.array(truth_rows), n=n)
-    print(f"{out}: {len(y)} boxes, heads {np.sum(np.array(y) == 1)}, nothing {np.sum(np.array(y) == 0)}")
+    np.savez_compressed(
+        out,
+        c28=np.concatenate(c28),
+        c32=np.array(c32),
+        score=np.array(score),
+        box=np.array(side),
+        y=np.array(y),
+        scene=np.array(scene_id),
+        truth=np.array(truth_rows),
+        n=n,
+    )
+    labels = np.array(y)
+    print(f"{out}: {len(y)} boxes, heads {np.sum(labels == 1)}, nothing {np.sum(labels == 0)}")
 
 
 if __name__ == "__main__":
