@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from screwcam.classes import ENGLISH
-from screwcam.detector import find_heads_fn
+from screwcam.detector import find_heads_fn, find_with_crops
 from screwcam.frames import Box
 from screwcam.preprocess import preprocess_many, to_gray
 
@@ -38,9 +38,12 @@ class FinderOnFirstUse:
         return self._find is not None
 
     def __call__(self, gray: np.ndarray) -> list[Box]:
+        return self.find_with_crops(gray)[0]
+
+    def find_with_crops(self, gray: np.ndarray) -> tuple[list[Box], np.ndarray | None]:
         if self._find is None:
             self._find = find_heads_fn(self._bundle, self._threads)
-        return self._find(gray)
+        return find_with_crops(self._find, gray)
 
 
 class ClassifierLike(Protocol):
@@ -123,9 +126,12 @@ class Analyzer:
         gray = to_gray(image)  # once per frame: both the finder and the crops use it
         t1 = time.perf_counter()
         with self._find_lock:  # a detector is a LiteRT interpreter too
-            boxes = self.find(gray)
+            boxes, batch = find_with_crops(self.find, gray)
         t2 = time.perf_counter()
-        batch = preprocess_many(gray, [b.as_list() for b in boxes]) if boxes else None
+        if batch is None and boxes:  # the verifier cut none: cut them now
+            batch = preprocess_many(gray, [b.as_list() for b in boxes])
+        if not boxes:
+            batch = None
         t3 = time.perf_counter()
         inference_s = 0.0
         labels = self.labels

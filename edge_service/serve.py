@@ -102,7 +102,7 @@ def source_factory(spec: str, config: Config) -> Callable[[], Any]:
 def _head_finder(entry: dict | None) -> str:
     if entry is None:
         return "classical"
-    return "detector + verifier" if entry.get("verifier") else "detector"
+    return "detector+verifier" if entry.get("verifier") else "detector"
 
 
 def _load_model(config: Config, path: Path | None = None) -> tuple[Any, Any, Any, dict[str, Any]]:

@@ -20,12 +20,13 @@ peak (a plain hex head on a bright surface) counts when its outline is there.
 
 A detector trained with a second stage carries a **verifier** (`verifier.tflite`, named
 in the detector's entry under `verifier`): a small int8 classifier that looks at each
-candidate box at the frame's full resolution (a 32x32 crop of the box's square grown
-1.3x, contrast stretched) and says head or not. The heat map sees the frame at half
-size, where a screw's recess is a handful of pixels; plain discs, washers, coins and
-rivets light it up too. With a verifier the detector proposes boxes down to a lower
-heat (`detector_threshold`) and keeps those the verifier accepts (`threshold`); both
-were chosen together by F1 on validation scenes.
+candidate box again at the frame's full resolution, in the classifier's own 28x28 crop
+(`preprocess.preprocess_many`), and says head or not. The heat map sees the frame at
+half size, where a screw's recess is a handful of pixels; plain discs, washers, coins and
+rivets light it up too. With a verifier the detector proposes boxes down to a lower heat
+(`detector_threshold`) and keeps those the verifier accepts (`threshold`); both were
+chosen together by F1 on validation scenes. Because the crops are the classifier's,
+`find_with_crops` hands them on and the live pipeline cuts every head once.
 
 `find_heads_fn(bundle)` is the one factory everything uses (live service, slice,
 datasets, uploads, `detect`): the detector when the bundle has one, else the classical
@@ -54,9 +55,9 @@ from .preprocess import to_gray
 DETECTOR_PART = "detector"
 DETECTOR_FILE = "detector.tflite"
 VERIFIER_FILE = "verifier.tflite"
-#: how a verifier's crops are made (`verifier_crops`); a verifier of another version is
-#: refused
-VERIFIER_FORMAT = 1
+#: how a verifier's crops are made (2: the classifier's own crops, `verifier_crops`); a
+#: verifier of another format is refused
+VERIFIER_FORMAT = 2
 #: how the outputs are encoded (heat + [offset x, offset y, log w, log h]); a part with
 #: another version is refused
 DETECTOR_FORMAT = 1
@@ -151,21 +152,12 @@ def _quantize(x: np.ndarray, dtype: np.dtype, scale: float, zero: int) -> np.nda
     return np.clip(q, info.min, info.max).astype(dtype)
 
 
-def verifier_crops(gray: np.ndarray, boxes: list[Box], size: int, grow: float) -> np.ndarray:
-    """(N, size, size) uint8: each box's square, grown `grow` times around its centre,
-    cut from the full-resolution gray frame (`preprocess.crop_square`: edges
-    replicated), resized (area-averaged when shrinking) and contrast stretched like the
-    classifier's crops (`preprocess.normalize`). This is VERIFIER_FORMAT 1."""
-    from .preprocess import crop_square, normalize
+def verifier_crops(gray: np.ndarray, boxes: list[Box]) -> np.ndarray:
+    """(N, 28, 28) uint8: the verifier's input, which is the classifier's own crop of each
+    box (`preprocess.preprocess_many`). This is VERIFIER_FORMAT 2."""
+    from .preprocess import preprocess_many
 
-    out = np.empty((len(boxes), size, size), np.uint8)
-    margin = (grow - 1.0) / 2.0
-    for i, b in enumerate(boxes):
-        crop = crop_square(gray, b.as_list(), margin)
-        shrink = crop.shape[0] > size
-        interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-        out[i] = cv2.resize(crop, (size, size), interpolation=interp)
-    return normalize(out) if len(boxes) else out
+    return preprocess_many(gray, [b.as_list() for b in boxes])
 
 
 class Verifier:
@@ -182,8 +174,9 @@ class Verifier:
             )
         if not self.path.is_file():
             raise ModelError(f"{self.path}: the detector's verifier file is missing; {_REEXPORT}")
-        self.size = int(entry.get("size", 32))
-        self.grow = float(entry.get("grow", 1.3))
+        from .preprocess import INPUT_SIZE
+
+        self.size = INPUT_SIZE
         #: keep a candidate whose P(head) is at least this
         self.threshold = float(entry["threshold"])
         #: the heat a candidate needs to be verified at all
@@ -209,7 +202,7 @@ class Verifier:
 
     def __call__(self, gray: np.ndarray, boxes: list[Box]) -> np.ndarray:
         """P(head) (N,) of each box in the gray frame, one invoke()."""
-        return self.predict_crops(verifier_crops(gray, boxes, self.size, self.grow))
+        return self.predict_crops(verifier_crops(gray, boxes))
 
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
         """P(head) (N,) of (N, size, size) uint8 crops made by `verifier_crops`."""
@@ -311,7 +304,12 @@ class Detector:
         first. `threshold` overrides the heat a head needs; with a verifier (and
         `verify`), the candidates from its own `detector_threshold` (or `threshold`)
         are kept only if the verifier accepts them."""
-        gray = to_gray(frame)
+        return self._detect(to_gray(frame), threshold, verify)[0]
+
+    def _detect(
+        self, gray: np.ndarray, threshold: float | None, verify: bool
+    ) -> tuple[list[tuple[Box, float]], np.ndarray | None]:
+        """(detect's result, the crops of its boxes if the verifier cut them, else None)."""
         heat, box, scale, ox, oy = self.raw(gray)
         h, w = gray.shape[:2]
         verifier = self.verifier if verify else None
@@ -338,13 +336,23 @@ class Detector:
             ]
             found = [(b, s) for b, s in found if s >= 2.0 * low]
             found.sort(key=lambda bs: -bs[1])
-        if verifier is not None and found:
-            p = verifier(gray, [b for b, _ in found])
-            found = [bs for bs, ok in zip(found, p >= verifier.threshold, strict=True) if ok]
-        return found
+        if verifier is None or not found:
+            return found, None
+        crops = verifier_crops(gray, [b for b, _ in found])
+        keep = verifier.predict_crops(crops) >= verifier.threshold
+        return [bs for bs, ok in zip(found, keep, strict=True) if ok], crops[keep]
 
     def __call__(self, frame: np.ndarray) -> list[Box]:
-        return sorted((b for b, _ in self.detect(frame)), key=lambda b: (b.x, b.y))
+        return self.find_with_crops(frame)[0]
+
+    def find_with_crops(self, frame: np.ndarray) -> tuple[list[Box], np.ndarray | None]:
+        """The boxes of `__call__` (left to right) and, when the verifier cut them, their
+        classifier crops (N, 28, 28) in the same order, so the caller need not cut them
+        again; None otherwise."""
+        found, crops = self._detect(to_gray(frame), None, True)
+        order = sorted(range(len(found)), key=lambda i: (found[i][0].x, found[i][0].y))
+        boxes = [found[i][0] for i in order]
+        return boxes, None if crops is None else crops[order]
 
     def main_head(self, frame: np.ndarray) -> Box | None:
         """The head a single-screw image or training video is about: the largest box
@@ -355,6 +363,15 @@ class Detector:
         best_score = found[0][1]
         sure = [(b, s) for b, s in found if s >= 0.5 * best_score]
         return max(sure, key=lambda bs: (bs[0].w * bs[0].h, bs[1]))[0]
+
+
+def find_with_crops(find: Finder, gray: np.ndarray) -> tuple[list[Box], np.ndarray | None]:
+    """Run any finder: its boxes and, if it cut them already (a detector's verifier
+    looks at the classifier's own crops), those crops; else None."""
+    both = getattr(find, "find_with_crops", None)
+    if both is not None:
+        return both(gray)
+    return find(gray), None
 
 
 def load_detector(bundle: Bundle, num_threads: int = 2) -> Detector | None:

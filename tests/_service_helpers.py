@@ -31,6 +31,15 @@ def model_dir() -> Path:
     return Path(os.environ.get("SCREWCAM_TEST_MODEL") or shipped_bundle("default"))
 
 
+def copy_bundle(src: Path, tmp_path: Path) -> Path:
+    """A copy of the bundle in `src` to change in a test: tmp_path/bundle."""
+    import shutil
+
+    dst = tmp_path / "bundle"
+    shutil.copytree(src, dst)
+    return dst
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

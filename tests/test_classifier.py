@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from _service_helpers import model_dir
 
+from screwcam.bundle import part_files
 from screwcam.classes import CLASSES, NUM_CLASSES
 from screwcam.classifier import Classifier, check_cpu_description, load_bundle
 from screwcam.errors import ModelError
@@ -47,7 +48,7 @@ def bundle_copy(tmp_path: Path) -> Path:
         "labels.txt",
         "meta.json",
         "base_head.npz",
-        *(p["file"] for p in parts.values()),
+        *(file for p in parts.values() for file in part_files(p)),
     ):
         if (DEFAULT / name).exists():
             shutil.copy(DEFAULT / name, dst / name)

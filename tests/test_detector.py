@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from _image_helpers import jpeg_with_exif, png_with_exif
+from _service_helpers import copy_bundle
 
 from screwcam.bundle import read_bundle
 from screwcam.cli import main as cli_main
@@ -207,14 +207,8 @@ def test_slicing_a_frame_filling_head_keeps_nearly_every_frame(tmp_path: Path) -
 # --- the bundle ties the detector to the classifier ----------------------------------
 
 
-def _copy_bundle(tmp_path: Path) -> Path:
-    dst = tmp_path / "bundle"
-    shutil.copytree(DEFAULT, dst)
-    return dst
-
-
 def test_bundle_refuses_a_detector_of_another_preprocessing_version(tmp_path: Path) -> None:
-    bundle = _copy_bundle(tmp_path)
+    bundle = copy_bundle(DEFAULT, tmp_path)
     meta = json.loads((bundle / "meta.json").read_text())
     meta["parts"][DETECTOR_PART]["preprocess_version"] = meta["preprocess_version"] + 1
     (bundle / "meta.json").write_text(json.dumps(meta))
@@ -223,7 +217,7 @@ def test_bundle_refuses_a_detector_of_another_preprocessing_version(tmp_path: Pa
 
 
 def test_bundle_refuses_a_missing_detector_file(tmp_path: Path) -> None:
-    bundle = _copy_bundle(tmp_path)
+    bundle = copy_bundle(DEFAULT, tmp_path)
     (bundle / read_bundle(DEFAULT).meta.parts[DETECTOR_PART]["file"]).unlink()
     with pytest.raises(ModelError, match="missing"):
         read_bundle(bundle)
@@ -234,7 +228,7 @@ def test_export_detector_restores_the_part_after_the_classifier_is_replaced(
 ) -> None:
     """The classifier's recipe rewrites meta.json without parts; `export-detector`
     adds the detector back (from the shipped bundle folder itself) and is re-runnable."""
-    bundle = _copy_bundle(tmp_path)
+    bundle = copy_bundle(DEFAULT, tmp_path)
     meta = json.loads((bundle / "meta.json").read_text())
     entry = meta.pop("parts")[DETECTOR_PART]
     (bundle / "meta.json").write_text(json.dumps(meta))

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from _service_helpers import copy_bundle
 
 from screwcam.bundle import read_bundle
 from screwcam.cli import main as cli_main
@@ -24,7 +25,7 @@ from screwcam.detector import (
     verifier_crops,
 )
 from screwcam.errors import ModelError
-from screwcam.frames import Box
+from screwcam.preprocess import preprocess_many
 from screwcam.render import DemoSource
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,41 +96,34 @@ def test_drops_real_coins_that_the_heat_map_proposes(detector: Detector) -> None
     assert kept <= 0.5 * proposed, (kept, proposed)
 
 
-def test_crops_are_centred_and_replicate_the_frame_edge() -> None:
-    gray = np.zeros((100, 120), np.uint8)
-    cv2.circle(gray, (60, 50), 20, 255, -1)
-    (crop,) = verifier_crops(gray, [Box(40, 30, 40, 40)], 32, 1.3)
-    assert crop.shape == (32, 32) and crop.dtype == np.uint8
-    assert crop[16, 16] == 255 and crop[0, 0] == 0
-    m = cv2.moments(crop)  # the disc's centre is the crop's centre (to a pixel)
-    assert abs(m["m10"] / m["m00"] - 15.5) <= 1 and abs(m["m01"] / m["m00"] - 15.5) <= 1
-    # grown 1.3x: the disc (the whole box) spans about 32 / 1.3 pixels
-    assert 22 <= (crop[16] > 127).sum() <= 27
-    # a box at the frame's corner: the missing part is the edge, not black
-    edge = np.full((60, 60), 200, np.uint8)
-    edge[:10, :10] = 50
-    (corner,) = verifier_crops(edge, [Box(0, 0, 20, 20)], 32, 1.3)
-    assert corner.min() == 0 and corner.max() == 255  # stretched, and both kept
+def test_find_with_crops_hands_on_the_classifiers_own_crops(detector: Detector) -> None:
+    """The verifier looks at the classifier's crops; the live pipeline takes them from
+    the finder instead of cutting every head twice. They must be exactly the crops the
+    classifier would have cut, in the order of the boxes."""
+    src = DemoSource(realtime=False, seed=1)
+    src.open()
+    image, truth = src.render(30)
+    src.close()
+    boxes, crops = detector.find_with_crops(image)
+    assert boxes == detector(image) and len(boxes) == len(truth)
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    assert crops is not None
+    assert np.array_equal(crops, preprocess_many(gray, [b.as_list() for b in boxes]))
+    assert np.array_equal(verifier_crops(gray, boxes), crops)
 
 
 # --- the bundle ties the verifier to its detector ------------------------------------
 
 
-def _copy_bundle(tmp_path: Path) -> Path:
-    dst = tmp_path / "bundle"
-    shutil.copytree(DEFAULT, dst)
-    return dst
-
-
 def test_bundle_refuses_a_missing_verifier_file(tmp_path: Path) -> None:
-    bundle = _copy_bundle(tmp_path)
+    bundle = copy_bundle(DEFAULT, tmp_path)
     (bundle / VERIFIER_FILE).unlink()
     with pytest.raises(ModelError, match=f"{VERIFIER_FILE}.*missing"):
         read_bundle(bundle)
 
 
 def test_detector_refuses_a_verifier_of_another_crop_format(tmp_path: Path) -> None:
-    bundle = _copy_bundle(tmp_path)
+    bundle = copy_bundle(DEFAULT, tmp_path)
     meta = json.loads((bundle / "meta.json").read_text())
     meta["parts"][DETECTOR_PART]["verifier"]["format"] = 99
     (bundle / "meta.json").write_text(json.dumps(meta))
@@ -181,7 +175,7 @@ def test_train_verifier_into_a_detector_folder_and_ship_it(tmp_path: Path, capsy
     assert "--force" in capsys.readouterr().err
 
     # export-detector ships the verifier with its detector
-    bundle = _copy_bundle(tmp_path)
+    bundle = copy_bundle(DEFAULT, tmp_path)
     assert cli_main(["export-detector", str(folder), "--into", str(bundle)]) == 0
     shipped = read_bundle(bundle)
     assert (bundle / VERIFIER_FILE).read_bytes() == (folder / VERIFIER_FILE).read_bytes()

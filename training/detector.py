@@ -507,14 +507,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def scene_families(text: str) -> tuple[str, ...]:
+    """A comma-separated list of scene families, each checked (DatasetError naming it)."""
     from .detector_data import FAMILIES
 
-    fams = tuple(f for f in args.families.split(",") if f)
-    tests = tuple(f for f in args.test_families.split(",") if f)
-    for f in fams + tests:
+    families = tuple(f for f in text.split(",") if f)
+    for f in families:
         if f not in FAMILIES:
             raise DatasetError(f"unknown scene family {f!r}; choose from {', '.join(FAMILIES)}")
+    return families
+
+
+def run(args: argparse.Namespace) -> int:
+    fams = scene_families(args.families)
+    tests = scene_families(args.test_families)
     if args.evaluate_only:
         entry = reevaluate(args.out_dir, args.test_scenes)
     else:

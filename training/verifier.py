@@ -3,16 +3,17 @@
 The detector's heat map sees the frame at half size, where a screw's recess is a
 handful of pixels, and plain round things (discs, washers, coins, rivets) light it up
 too. The verifier looks again at each box the detector proposes, at the frame's full
-resolution (`screwcam.detector.verifier_crops`: the box's square grown 1.3x, 32x32,
-contrast stretched), and says head or not.
+resolution, in the classifier's own 28x28 crop (`screwcam.detector.verifier_crops`, so
+the live pipeline cuts each head once), and says head or not.
 
 Recipe (the numbers are flags):
 1. mine: render N scenes per family at 640x480 (`detector_data.compose_scene`), run the
    detector in DETECTOR_DIR on them with a low heat threshold (0.15) and no verifier;
    each box it proposes is a head (IoU >= 0.5 with one), nothing (IoU < 0.1 with every
    head) or in between (not trained on);
-2. train a small CNN (three pairs of 3x3 convolutions, global average pool, two dense
-   layers) on head vs nothing, the two halves weighted equally and within the heads each
+2. train a small CNN (three pairs of 3x3 convolutions of 8, 16 and 32 filters, each
+   pair pooled, global average pool, two dense layers: about 1.9 million multiply-adds
+   a crop) on head vs nothing, the two halves weighted equally and within the heads each
    drive type equally; a second output names each head's drive type while training, so
    the plain hex head (no recess) is learned as a head and not as a disc; every epoch on
    fresh quarter turns, mirrors, gain and noise of the crops; convert the P(head) output
@@ -53,14 +54,14 @@ from screwcam.detector import (
 from screwcam.errors import DatasetError, ModelError
 from screwcam.files import write_atomic
 from screwcam.frames import Box
-from screwcam.preprocess import to_gray
+from screwcam.preprocess import INPUT_SIZE, to_gray
 
-from .detector import PART_META, TEST_SEED, VALIDATION_SEED, _score, match
+from .detector import PART_META, TEST_SEED, VALIDATION_SEED, _score, match, scene_families
 
 log = logging.getLogger(__name__)
 
 FRAME = (640, 480)
-CROP_SIZE, GROW = 32, 1.3
+CROP_SIZE = INPUT_SIZE  # the classifier's own crops
 CANDIDATE_HEAT = 0.15  # the lowest heat a proposed box may have
 MIN_SIDE = 24  # heads smaller than this count neither as found nor as missed
 HEAT_CHOICES = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
@@ -126,7 +127,7 @@ class Candidates:
         if not found:
             return
         boxes = [b for b, _ in found]
-        self.crops.extend(verifier_crops(gray, boxes, CROP_SIZE, GROW))
+        self.crops.extend(verifier_crops(gray, boxes))
         for b, s in found:
             ious = [b.iou(t) for t in truth]
             best = max(ious, default=0.0)
@@ -187,7 +188,7 @@ def build_model():
 
     x = inp = keras.Input((CROP_SIZE, CROP_SIZE, 1))
     x = layers.Rescaling(1 / 127.5, -1)(x)
-    for filters in (8, 16, 32):
+    for filters in (8, 16, 32):  # about 1.9 million multiply-adds a crop
         x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
         x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
         x = layers.MaxPooling2D()(x)
@@ -342,7 +343,10 @@ def train_verifier(
         raise DatasetError(f"{detector_dir} already holds a verifier; pass --force to replace it")
     alone = {k: v for k, v in entry.items() if k != "verifier"}
     detector = Detector(detector_dir / entry.get("file", "detector.tflite"), alone, 2)
-    tf.config.threading.set_intra_op_parallelism_threads(2)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(2)
+    except RuntimeError:  # TensorFlow already runs in this process: keep its setting
+        pass
     t0 = time.monotonic()
     # every scene is rendered (in worker processes) before TensorFlow starts its threads:
     # forking a process that runs TensorFlow can crash the workers
@@ -381,7 +385,6 @@ def train_verifier(
             {
                 "format": VERIFIER_FORMAT,
                 "size": CROP_SIZE,
-                "grow": GROW,
                 "threshold": 0.5,
                 "detector_threshold": 0.5,
             },
@@ -394,7 +397,6 @@ def train_verifier(
             "file": VERIFIER_FILE,
             "format": VERIFIER_FORMAT,
             "size": CROP_SIZE,
-            "grow": GROW,
             "threshold": p_min,
             "detector_threshold": heat,
             "size_bytes": len(tflite),
@@ -455,17 +457,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .detector_data import FAMILIES
-
     entry = _read_detector_entry(args.detector_dir)
-    if args.families:
-        fams = tuple(f for f in args.families.split(",") if f)
-    else:
-        fams = tuple(entry.get("training", {}).get("families", ()))
-    tests = tuple(f for f in args.test_families.split(",") if f)
-    for f in fams + tests:
-        if f not in FAMILIES:
-            raise DatasetError(f"unknown scene family {f!r}; choose from {', '.join(FAMILIES)}")
+    own = ",".join(entry.get("training", {}).get("families", ()))
+    fams = scene_families(args.families or own)
+    tests = scene_families(args.test_families)
     if not fams:
         raise ModelError(
             f"{args.detector_dir / PART_META} names no training families; pass --families"
