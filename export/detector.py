@@ -225,7 +225,11 @@ def export_detector(
         files[CARD] = with_section(
             card.read_text(encoding="utf-8"), CARD_HEADING, card_section(entry)
         )
+    before = bundle.meta.parts.get(DETECTOR_PART)
     add_part(bundle.path, DETECTOR_PART, entry, files)
+    # a verifier of the detector replaced, which the new one does not have, goes too
+    for stale in set(part_files(before) if before else []) - set(files):
+        (bundle.path / stale).unlink(missing_ok=True)
     read_bundle(bundle.path)  # the result must validate
     return entry
 

@@ -181,3 +181,11 @@ def test_train_verifier_into_a_detector_folder_and_ship_it(tmp_path: Path, capsy
     assert (bundle / VERIFIER_FILE).read_bytes() == (folder / VERIFIER_FILE).read_bytes()
     assert load_detector(shipped).verifier is not None
     assert "Second stage (verifier)" in (bundle / "MODEL_CARD.md").read_text()
+
+    # a detector without a verifier replaces it, and its old verifier file goes too
+    (folder / VERIFIER_FILE).unlink()
+    (folder / "detector.json").write_text(json.dumps(entry))
+    assert cli_main(["export-detector", str(folder), "--into", str(bundle)]) == 0
+    assert load_detector(read_bundle(bundle)).verifier is None
+    assert not (bundle / VERIFIER_FILE).exists()
+    assert "Second stage (verifier)" not in (bundle / "MODEL_CARD.md").read_text()
