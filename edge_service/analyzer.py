@@ -28,9 +28,10 @@ def _detector_file(bundle: object) -> object:
 class FinderOnFirstUse:
     """A bundle's head finder, built on its first call (callers hold the finder lock)."""
 
-    def __init__(self, bundle: object, threads: int) -> None:
+    def __init__(self, bundle: object, threads: int, verify: bool = True) -> None:
         self._bundle = bundle
         self._threads = threads
+        self._verify = verify
         self._find: Callable[[np.ndarray], list[Box]] | None = None
 
     @property
@@ -42,7 +43,7 @@ class FinderOnFirstUse:
 
     def find_with_crops(self, gray: np.ndarray) -> tuple[list[Box], np.ndarray | None]:
         if self._find is None:
-            self._find = find_heads_fn(self._bundle, self._threads)
+            self._find = find_heads_fn(self._bundle, self._threads, self._verify)
         return find_with_crops(self._find, gray)
 
 
@@ -54,8 +55,10 @@ class Analyzer:
     """find heads -> preprocess_many -> one classifier call -> threshold.
 
     The heads are found by `find` (frame -> boxes); by default the learned detector
-    of the classifier's bundle (its own interpreter, `find_threads` threads), or the
-    classical finder for a bundle without one (`screwcam.detector.find_heads_fn`).
+    of the classifier's bundle (its own interpreter, `find_threads` threads; with its
+    verifier unless `verify` is False), or the classical finder for a bundle without
+    one (`screwcam.detector.find_heads_fn`). A finder that cut the classifier's crops
+    already (the verifier does) hands them on, so each head is cut once.
 
     A LiteRT interpreter is not thread-safe: every classifier call holds this
     analyzer's lock, every finder call its finder lock (uploads may come two at a
@@ -75,6 +78,7 @@ class Analyzer:
         find: Callable[[np.ndarray], list[Box]] | None = None,
         find_threads: int = 2,
         lazy: bool = False,
+        verify: bool = True,
     ) -> None:
         self.classifier = classifier
         self.threshold = float(confidence_threshold)
@@ -84,6 +88,7 @@ class Analyzer:
             raise ValueError("the classifier's bundle names no labels; pass labels=")
         self._lazy = lazy
         self._find_threads = find_threads
+        self._verify = verify
         self.find = find if find is not None else self._finder(bundle)
         # a finder made from the bundle follows the bundle when the classifier is swapped
         self._own_find = find is None
@@ -114,8 +119,8 @@ class Analyzer:
 
     def _finder(self, bundle: object) -> Callable[[np.ndarray], list[Box]]:
         if self._lazy:
-            return FinderOnFirstUse(bundle, self._find_threads)
-        return find_heads_fn(bundle, self._find_threads)
+            return FinderOnFirstUse(bundle, self._find_threads, self._verify)
+        return find_heads_fn(bundle, self._find_threads, self._verify)
 
     def analyze(
         self, image: np.ndarray, stages: dict[str, float] | None = None

@@ -99,10 +99,10 @@ def source_factory(spec: str, config: Config) -> Callable[[], Any]:
     return lambda: open_source(spec, size=size, fps=config.camera.fps)
 
 
-def _head_finder(entry: dict | None) -> str:
+def _head_finder(entry: dict | None, verify: bool) -> str:
     if entry is None:
         return "classical"
-    return "detector+verifier" if entry.get("verifier") else "detector"
+    return "detector+verifier" if entry.get("verifier") and verify else "detector"
 
 
 def _load_model(config: Config, path: Path | None = None) -> tuple[Any, Any, Any, dict[str, Any]]:
@@ -125,7 +125,7 @@ def _load_model(config: Config, path: Path | None = None) -> tuple[Any, Any, Any
         "quantization": bundle.meta.quantization,
         # the learned detector (with its second stage) when the bundle has one, else
         # the classical fallback
-        "head_finder": _head_finder(bundle.meta.parts.get("detector")),
+        "head_finder": _head_finder(bundle.meta.parts.get("detector"), config.model.verifier),
         "views": config.model.views,
         "upload_views": config.model.upload_views,
     }
@@ -268,7 +268,11 @@ class Service:
                 self.tracker.listeners.append(self.mqtt.counted)
             metrics.watch_mqtt(self._mqtt_numbers)
         self.analyzer = Analyzer(
-            classifier, threshold, labels, find_threads=config.model.num_threads
+            classifier,
+            threshold,
+            labels,
+            find_threads=config.model.num_threads,
+            verify=config.model.verifier,
         )
         # built on the first upload (see _load_model)
         self.upload_analyzer = Analyzer(

@@ -382,11 +382,14 @@ def load_detector(bundle: Bundle, num_threads: int = 2) -> Detector | None:
     return Detector(path, bundle.meta.parts[DETECTOR_PART], num_threads=num_threads)
 
 
-def find_heads_fn(bundle: Bundle | None, num_threads: int = 2) -> Finder:
-    """The head finder for a bundle: its learned detector if it has one, else the
-    classical finder. Each call builds a new detector (one per thread)."""
+def find_heads_fn(bundle: Bundle | None, num_threads: int = 2, verify: bool = True) -> Finder:
+    """The head finder for a bundle: its learned detector if it has one (with its
+    verifier, unless `verify` is False), else the classical finder. Each call builds a
+    new detector (one per thread)."""
     detector = None if bundle is None else load_detector(bundle, num_threads)
     if detector is not None:
+        if not verify:
+            detector.verifier = None  # the heat map alone, at its own threshold
         return detector
     from .heads import find_heads
 

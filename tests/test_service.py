@@ -107,6 +107,8 @@ def test_healthz_and_metrics(demo: Server) -> None:
     assert status == 200 and health["status"] == "ok"
     assert health["camera"]["state"] == "ok" and health["last_frame_age_s"] < 5
     assert health["model"]["path"]
+    # the shipped bundle's detector runs with its second stage by default
+    assert demo.get_json("/api/model")[1]["head_finder"] == "detector+verifier"
     status, body, headers = demo.request("GET", "/metrics")
     assert status == 200 and headers["content-type"].startswith("text/plain")
     text = body.decode()
@@ -339,14 +341,16 @@ def test_bad_config_names_the_key(tmp_path: Path) -> None:
     assert "[model] views = 3 must be one of: 1, 2, 4, 8" in server.log()
 
 
-def test_views_are_configured(tmp_path: Path) -> None:
+def test_views_and_verifier_are_configured(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
-    config.write_text("[model]\nviews = 4\nupload_views = 2\n")
+    config.write_text("[model]\nviews = 4\nupload_views = 2\nverifier = false\n")
     server = Server("--config", str(config), "--source", "demo")
     try:
         server.start(tmp_path / "serve.log")
         status, model = server.get_json("/api/model")
         assert status == 200 and (model["views"], model["upload_views"]) == (4, 2)
+        # the live stream runs the heat map alone (the bundle has a verifier)
+        assert model["head_finder"] == "detector"
         deadline = time.monotonic() + 20
         heads: list = []
         while time.monotonic() < deadline and len(heads) < 5:  # the stream runs on 4 views
