@@ -293,7 +293,7 @@ def bench_finders(model_dir: Path, quick: bool) -> dict:
     demo camera's frames with ground truth (3 surfaces x 5 lighting conditions), time per
     frame (median) and recall/precision at IoU >= 0.5."""
     from screwcam.bundle import read_bundle
-    from screwcam.detector import load_detector
+    from screwcam.detector import find_heads_fn, load_detector
     from screwcam.heads import find_heads
     from screwcam.preprocess import to_gray
     from screwcam.render import DemoSource
@@ -317,10 +317,7 @@ def bench_finders(model_dir: Path, quick: bool) -> dict:
         what = "learned detector" + (" + verifier" if det.verifier else "")
         finders.append((f"{what}, {threads} thread{'s' if threads > 1 else ''}", det))
         if det.verifier and threads == 2:  # what the second stage costs and buys
-
-            def heat_only(gray: np.ndarray, det: Any = det) -> list[Any]:
-                return [b for b, _ in det.detect(gray, verify=False)]
-
+            heat_only = find_heads_fn(bundle, num_threads=2, verify=False)
             finders.append(("learned detector, heat map only, 2 threads", heat_only))
     rows = []
     for name, find in finders:

@@ -173,7 +173,7 @@ def scene_test(
     from screwcam.classifier import Classifier, load_bundle
     from screwcam.detector import DETECTOR_FILE, Detector, load_detector
     from screwcam.edge_service.analyzer import Analyzer
-    from screwcam.export.detector import read_entry
+    from screwcam.training.detector import read_entry
 
     bundle = load_bundle(model)
     find: Callable[[np.ndarray], list[Box]] | None = None
@@ -193,16 +193,12 @@ def scene_test(
         if det is None:
             finder = "the classical finder (the bundle has no detector)"
     if det is not None:
-        if det.verifier is None or verify:
-            find = det
-            finder += " and its verifier" if det.verifier is not None else ""
-        else:
-
-            def heat_only(gray: np.ndarray, det: Detector = det) -> list[Box]:
-                return sorted((b for b, _ in det.detect(gray, verify=False)), key=lambda b: b.x)
-
-            find = heat_only
+        if det.verifier is not None and not verify:
+            det.verifier = None  # the heat map alone, as find_heads_fn(verify=False)
             finder += ", heat map only (its verifier off)"
+        elif det.verifier is not None:
+            finder += " and its verifier"
+        find = det
     classifier = Classifier(bundle, num_threads=2, views=views)
     analyzer = Analyzer(classifier, threshold, find=find, find_threads=2)
     out: dict[str, Any] = {

@@ -17,30 +17,11 @@ from typing import Any
 
 from screwcam.bundle import add_part, part_files, read_bundle, resolve_bundle_path
 from screwcam.detector import DETECTOR_FILE, DETECTOR_PART, Detector
-from screwcam.errors import ModelError
+from screwcam.training.detector import PART_META, read_entry
 from screwcam.training.model_card import with_section
 
-PART_META = "detector.json"
 CARD = "MODEL_CARD.md"
 CARD_HEADING = "## Head detector"
-
-
-def read_entry(detector_dir: Path) -> dict[str, Any]:
-    """The meta entry (detector.json) of a detector trained into `detector_dir`; a
-    ModelError if the folder holds none."""
-    meta_path, model_path = detector_dir / PART_META, detector_dir / DETECTOR_FILE
-    if not meta_path.is_file() or not model_path.is_file():
-        raise ModelError(
-            f"{detector_dir} holds no trained detector ({PART_META} and {DETECTOR_FILE}); "
-            "train one with `screwcam train-detector DIR`"
-        )
-    try:
-        entry = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot read {meta_path}: {exc}; retrain the detector") from exc
-    if not isinstance(entry, dict):
-        raise ModelError(f"{meta_path} is not a JSON object; retrain the detector")
-    return entry
 
 
 def _table(by_family: dict[str, dict]) -> list[str]:

@@ -25,11 +25,12 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from screwcam.detector import DEFAULT_STRIDE, DETECTOR_FILE, DETECTOR_FORMAT, letterbox
-from screwcam.errors import DatasetError
+from screwcam.errors import DatasetError, ModelError
 from screwcam.frames import Box
 from screwcam.preprocess import PREPROCESS_VERSION
 
@@ -454,16 +455,31 @@ def train_detector(
     return entry
 
 
+def read_entry(detector_dir: Path) -> dict[str, Any]:
+    """The meta entry (detector.json) of a detector trained into `detector_dir`; a
+    ModelError if the folder holds none."""
+    meta_path, model_path = detector_dir / PART_META, detector_dir / DETECTOR_FILE
+    if not meta_path.is_file() or not model_path.is_file():
+        raise ModelError(
+            f"{detector_dir} holds no trained detector ({PART_META} and {DETECTOR_FILE}); "
+            "train one with `screwcam train-detector DIR`"
+        )
+    try:
+        entry = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read {meta_path}: {exc}; retrain the detector") from exc
+    if not isinstance(entry, dict):
+        raise ModelError(f"{meta_path} is not a JSON object; retrain the detector")
+    return entry
+
+
 def reevaluate(out_dir: Path, test_scenes_n: int = 300) -> dict:
     """Evaluate an already trained detector in OUT_DIR again (e.g. after the decoding
     changed) and rewrite the metrics in its detector.json."""
     from screwcam.detector import Detector
 
     out_dir = Path(out_dir)
-    try:
-        entry = json.loads((out_dir / PART_META).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"{out_dir} holds no trained detector ({exc})") from exc
+    entry = read_entry(out_dir)
     # the heat map alone: a verifier's thresholds were chosen for the detector as it was
     alone = {k: v for k, v in entry.items() if k != "verifier"}
     detector = Detector(out_dir / DETECTOR_FILE, alone, num_threads=2)

@@ -45,6 +45,7 @@ import numpy as np
 
 from screwcam.classes import CLASSES
 from screwcam.detector import (
+    DETECTOR_FILE,
     VERIFIER_FILE,
     VERIFIER_FORMAT,
     Detector,
@@ -56,7 +57,15 @@ from screwcam.files import write_atomic
 from screwcam.frames import Box
 from screwcam.preprocess import INPUT_SIZE, to_gray
 
-from .detector import PART_META, TEST_SEED, VALIDATION_SEED, _score, match, scene_families
+from .detector import (
+    PART_META,
+    TEST_SEED,
+    VALIDATION_SEED,
+    _score,
+    match,
+    read_entry,
+    scene_families,
+)
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +141,8 @@ class Candidates:
             ious = [b.iou(t) for t in truth]
             best = max(ious, default=0.0)
             self.label.append(1 if best >= 0.5 else 0 if best < 0.1 else -1)
-            on = kinds is not None and best >= 0.5
-            self.kind.append(kinds[int(np.argmax(ious))] if on and kinds else -1)
+            on_head = kinds is not None and best >= 0.5
+            self.kind.append(kinds[int(np.argmax(ious))] if kinds and on_head else -1)
             self.heat.append(s)
             self.scene.append(k)
             self.boxes.append(b)
@@ -307,19 +316,6 @@ def evaluate(
 # ---------------------------------------------------------------------------------------------
 
 
-def _read_detector_entry(detector_dir: Path) -> dict[str, Any]:
-    try:
-        entry = json.loads((detector_dir / PART_META).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DatasetError(
-            f"{detector_dir} holds no trained detector ({exc}); train one with "
-            "`screwcam train-detector DIR` first"
-        ) from exc
-    if not isinstance(entry, dict):
-        raise DatasetError(f"{detector_dir / PART_META} is not a JSON object; retrain the detector")
-    return entry
-
-
 def train_verifier(
     detector_dir: Path,
     *,
@@ -338,11 +334,11 @@ def train_verifier(
     from .detector import to_int8
 
     detector_dir = Path(detector_dir)
-    entry = _read_detector_entry(detector_dir)
+    entry = read_entry(detector_dir)
     if entry.get("verifier") and not force:
         raise DatasetError(f"{detector_dir} already holds a verifier; pass --force to replace it")
     alone = {k: v for k, v in entry.items() if k != "verifier"}
-    detector = Detector(detector_dir / entry.get("file", "detector.tflite"), alone, 2)
+    detector = Detector(detector_dir / DETECTOR_FILE, alone, 2)
     try:
         tf.config.threading.set_intra_op_parallelism_threads(2)
     except RuntimeError:  # TensorFlow already runs in this process: keep its setting
@@ -457,7 +453,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    entry = _read_detector_entry(args.detector_dir)
+    entry = read_entry(args.detector_dir)
     own = ",".join(entry.get("training", {}).get("families", ()))
     fams = scene_families(args.families or own)
     tests = scene_families(args.test_families)
