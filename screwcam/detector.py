@@ -13,7 +13,8 @@ A head is a local maximum of the heat map above the threshold; its box is decode
 the box output at that cell and mapped back to the frame's own pixels; heads whose
 centres lie inside a stronger head's box core are dropped (non-maximum suppression by
 distance, plus IoU). Each box is then snapped to the head's own outline where the
-classical outline finder (one pass over the frame) finds one that agrees with it
+classical outline finder (one pass over the frame, on the letterbox's own scaled copy when
+it is the finder's working size) finds one that agrees with it
 (`screwcam.heads.refine_boxes`): the network finds the heads, the outlines make their
 boxes tight. A head's score is its heat, doubled when an outline confirms it: a weak
 peak (a plain hex head on a bright surface) counts when its outline is there.
@@ -49,6 +50,7 @@ import numpy as np
 from .bundle import Bundle
 from .errors import ModelError
 from .frames import Box
+from .heads import refine_boxes, work_size
 from .litert import make_interpreter
 from .preprocess import to_gray
 
@@ -66,6 +68,7 @@ DEFAULT_STRIDE = 8
 _REEXPORT = "re-export it (`screwcam export-detector DETECTOR_DIR --into BUNDLE`)"
 
 Finder = Callable[[np.ndarray], list[Box]]
+_PEAK_KERNEL = np.ones((3, 3), np.uint8)
 
 
 def letterbox(gray: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float, int, int]:
@@ -101,7 +104,7 @@ def decode(
     """Heads (box in frame pixels, score) from the heat map (gh, gw) and box map
     (gh, gw, 4), strongest first. `scale` and `offset` are the letterbox's;
     `frame_size` = (width, height) clips the boxes."""
-    peaks = (heat >= threshold) & (heat >= cv2.dilate(heat, np.ones((3, 3), np.uint8)))
+    peaks = (heat >= threshold) & (heat >= cv2.dilate(heat, _PEAK_KERNEL))
     ys, xs = np.nonzero(peaks)
     if len(ys) == 0:
         return []
@@ -118,25 +121,25 @@ def decode(
     y0 = np.clip((cy - bh / 2 - oy) / scale, 0, fh)
     x1 = np.clip((cx + bw / 2 - ox) / scale, 0, fw)
     y1 = np.clip((cy + bh / 2 - oy) / scale, 0, fh)
+    # plain Python numbers from here: the loop below touches each peak a few times
+    scores = heat[ys, xs].tolist()
+    bx, by = np.rint(x0).astype(int).tolist(), np.rint(y0).astype(int).tolist()
+    bw_, bh_ = np.rint(x1 - x0).astype(int).tolist(), np.rint(y1 - y0).astype(int).tolist()
+    mxs, mys = ((x0 + x1) / 2).tolist(), ((y0 + y1) / 2).tolist()
     kept: list[tuple[Box, float]] = []
     centres: list[tuple[float, float, float]] = []
-    for i in range(len(ys)):
-        box = Box(
-            int(round(x0[i])),
-            int(round(y0[i])),
-            int(round(x1[i] - x0[i])),
-            int(round(y1[i] - y0[i])),
-        )
-        if box.w < 2 or box.h < 2:
+    for i, score in enumerate(scores):
+        if bw_[i] < 2 or bh_[i] < 2:
             continue
-        mx, my = (x0[i] + x1[i]) / 2, (y0[i] + y1[i]) / 2
+        box = Box(bx[i], by[i], bw_[i], bh_[i])
+        mx, my = mxs[i], mys[i]
         # by distance: a peak within the core of a stronger head is the same head
         if any(
             math.hypot(mx - kx, my - ky) < 0.35 * kr or box.iou(k) > 0.4
             for (kx, ky, kr), (k, _) in zip(centres, kept, strict=True)
         ):
             continue
-        kept.append((box, float(heat[ys[i], xs[i]])))
+        kept.append((box, score))
         centres.append((mx, my, max(box.w, box.h)))
     return kept
 
@@ -292,10 +295,20 @@ class Detector:
 
     def raw(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, int, int]:
         """(heat (gh, gw), box (gh, gw, 4), scale, x offset, y offset) of one frame."""
-        canvas, scale, ox, oy = letterbox(to_gray(frame), self.input_size)
+        return self._run(to_gray(frame))[:5]
+
+    def _run(
+        self, gray: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, float, int, int, np.ndarray | None]:
+        """raw()'s five and the frame at the outline finder's working size if the
+        letterbox made exactly that image on its way (else None), so refining the boxes
+        need not scale the frame again."""
+        canvas, scale, ox, oy = letterbox(gray, self.input_size)
         self._interp.set_tensor(self._in_index, self._to_input(np.ascontiguousarray(canvas)))
         self._interp.invoke()
-        return self._output("heat")[:, :, 0], self._output("box"), scale, ox, oy
+        (ww, wh), wscale = work_size(*gray.shape[:2])
+        small = canvas[oy : oy + wh, ox : ox + ww] if scale == wscale else None
+        return self._output("heat")[:, :, 0], self._output("box"), scale, ox, oy, small
 
     def detect(
         self, frame: np.ndarray, threshold: float | None = None, verify: bool = True
@@ -310,7 +323,7 @@ class Detector:
         self, gray: np.ndarray, threshold: float | None, verify: bool
     ) -> tuple[list[tuple[Box, float]], np.ndarray | None]:
         """(detect's result, the crops of its boxes if the verifier cut them, else None)."""
-        heat, box, scale, ox, oy = self.raw(gray)
+        heat, box, scale, ox, oy, small = self._run(gray)
         h, w = gray.shape[:2]
         verifier = self.verifier if verify else None
         default = self.threshold if verifier is None else verifier.detector_threshold
@@ -327,9 +340,7 @@ class Detector:
             frame_size=(w, h),
         )
         if self.refine and found:
-            from .heads import refine_boxes
-
-            tight = refine_boxes(gray, [b for b, _ in found])
+            tight = refine_boxes(gray, [b for b, _ in found], small)
             found = [
                 (b, min(1.0, 2.0 * s) if confirmed else s)
                 for (b, confirmed), (_, s) in zip(tight, found, strict=True)

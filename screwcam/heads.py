@@ -47,12 +47,19 @@ _K3 = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
 _K5 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
 
+def work_size(height: int, width: int) -> tuple[tuple[int, int], float]:
+    """((width, height), scale) of the working copy of a frame: scaled (INTER_AREA) so
+    its longer side is at most _WORK_SIDE."""
+    scale = min(1.0, _WORK_SIDE / max(height, width))
+    if scale >= 1.0:
+        return (width, height), 1.0
+    return (max(1, int(round(width * scale))), max(1, int(round(height * scale)))), scale
+
+
 def _work_image(frame: np.ndarray) -> tuple[np.ndarray, float]:
     gray = to_gray(frame)
-    height, width = gray.shape
-    scale = min(1.0, _WORK_SIDE / max(height, width))
+    size, scale = work_size(*gray.shape[:2])
     if scale < 1.0:
-        size = (max(1, int(round(width * scale))), max(1, int(round(height * scale))))
         gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
     return gray, scale
 
@@ -234,7 +241,9 @@ def find_main_head(frame: np.ndarray) -> Box | None:
 _REFINE_AGREE = 0.6  # an outline replaces a learned box only if they overlap this much
 
 
-def refine_boxes(gray: np.ndarray, boxes: list[Box]) -> list[tuple[Box, bool]]:
+def refine_boxes(
+    gray: np.ndarray, boxes: list[Box], small: np.ndarray | None = None
+) -> list[tuple[Box, bool]]:
     """A learned detector's boxes snapped to the heads' own outlines, where found:
     (box, whether an outline confirmed it) for each box.
 
@@ -242,10 +251,17 @@ def refine_boxes(gray: np.ndarray, boxes: list[Box]) -> list[tuple[Box, bool]]:
     gives the closed, compact outlines; each box is replaced by the outline that
     overlaps it most if their IoU is at least 0.6 (so never by the recess alone nor by
     a neighbour), else kept as it is: the detector finds the heads, the outlines make
-    their boxes tight. Costs about one classical pass, whatever the number of heads."""
+    their boxes tight. Costs about one classical pass, whatever the number of heads.
+    `small`: the frame already scaled to `work_size` (INTER_AREA), if the caller has it
+    (the detector's letterbox makes the same image); it saves one resize."""
     if not boxes:
         return []
-    small, scale = _work_image(gray)
+    if small is None:
+        small, scale = _work_image(gray)
+    else:
+        size, scale = work_size(*gray.shape[:2])
+        if small.shape[:2] != size[::-1]:
+            raise ValueError(f"work image {small.shape[:2]} is not the frame's {size[::-1]}")
     min_side = 0.5 * min(max(b.w, b.h) for b in boxes) * scale
     outlines = []
     for x, y, w, h, fill in _candidates(small, min_side):

@@ -112,6 +112,36 @@ def test_refine_boxes_snaps_a_rough_box_to_the_outline_but_not_to_the_recess() -
         assert refine_boxes(gray, [inner]) == [(inner, False)]
 
 
+def test_detector_reuses_its_letterbox_as_the_outline_finders_work_image() -> None:
+    """The letterbox's scaled frame is handed to refine_boxes in place of a second resize;
+    the boxes must be exactly those of a refine pass that scales the frame itself, for
+    frames whose letterbox scale equals the work scale (640x480, 1280x720) and for one
+    where it does not (portrait: the detector falls back to its own resize)."""
+    import cv2
+
+    from screwcam.heads import refine_boxes, work_size
+    from screwcam.preprocess import to_gray
+
+    detector = load_detector(read_bundle(DEFAULT))
+    assert detector is not None
+    src = DemoSource(realtime=False, seed=0)
+    src.open()
+    image, truth = src.render(3)
+    src.close()
+    gray = to_gray(image)
+    for frame in (gray, cv2.resize(gray, (1280, 720)), np.ascontiguousarray(gray[:, :360])):
+        heat, box, scale, ox, oy, small = detector._run(frame)
+        (ww, wh), wscale = work_size(*frame.shape[:2])
+        assert (small is not None) == (scale == wscale)
+        boxes = [b for b, _ in detector.detect(frame, verify=False)]
+        assert boxes
+        if small is not None:
+            assert small.shape == (wh, ww)
+            assert refine_boxes(frame, boxes, small) == refine_boxes(frame, boxes)
+    with pytest.raises(ValueError, match="work image"):
+        refine_boxes(gray, [truth[0].box], np.zeros((10, 10), np.uint8))
+
+
 def test_letterbox_maps_points_back() -> None:
     gray = np.zeros((300, 200), np.uint8)  # portrait
     canvas, scale, ox, oy = letterbox(gray, (320, 256))
