@@ -2,19 +2,20 @@
 
     POOL=train-pool TEST=test-pool python -P lofo_experiments.py VARIANT [HOLDS] [MAX] [SEED]
 
-VARIANT contains any of (joined with +): base, tex (real-photo texture, tone curve, blur/sharpen on half
-the crops), strong (STRONG augmentation), wide (48/64/96 channels), mixup (mixup with
-alpha 0.2 in the tf.data pipeline, after the augmentation), ls (label smoothing 0.1
-instead of the preset's 0.05), erase (one random rectangle 4-10 px a side filled with a
-random gray on half the crops), e16 (16 epochs instead of 8), randconv (RandConv: half
-the crops convolved with a random 1/3/5/7 kernel each and contrast-stretched again, after
-the augmentation), randconvall (the same on every crop), randconvmix (every crop,
-blended with the original, alpha ~ U(0, 1)), mixstyle (MixStyle after the first and
-second conv blocks, training only). HOLDS defaults to
-gen=render3d,gen=render2d; MAX (crops per class) to 1500, SEED to 0; results go to
-res_VARIANT_MAX[_sSEED].json in the current folder. Every model is also scored with
-test-time augmentation: the softmax averaged over the 4 quarter turns ("tta4") and over
-the 8 dihedral views (quarter turns x horizontal flip, "tta8"), on the same model.
+VARIANT contains any of (joined with +): base, tex (real-photo texture, tone curve,
+blur/sharpen on half the crops), strong (STRONG augmentation), wide (48/64/96 channels),
+mixup (mixup with alpha 0.2 in the tf.data pipeline, after the augmentation), ls (label
+smoothing 0.1 instead of the preset's 0.05), erase (one random rectangle 4-10 px a side
+filled with a random gray on half the crops), e16 (16 epochs instead of 8), randconv
+(RandConv: half the crops convolved with a random 1/3/5/7 kernel each and contrast-
+stretched again, after the augmentation), randconvall (the same on every crop),
+randconvmix (every crop, blended with the original, alpha ~ U(0, 1)), mixstyle (MixStyle
+after the first and second conv blocks, training only, on half the batches), mixstyleall
+(the same on every batch). HOLDS defaults to gen=render3d,gen=render2d; MAX (crops per
+class) to 1500, SEED to 0; results go to res_VARIANT_MAX[_sSEED].json in the current
+folder. Every model is also scored with test-time augmentation: the softmax averaged
+over the 4 quarter turns ("tta4") and over the 8 dihedral views (quarter turns x
+horizontal flip, "tta8"), on the same model.
 The pools are `screwcam synth` datasets with families (docs/notes/classifier.md).
 """
 
@@ -213,7 +214,9 @@ class MixStyle(keras.layers.Layer):
         }
 
 
-def build_edge_mixstyle(total_steps: int = 10_000, widths=models.EDGE_WIDTHS, seed: int = 0):
+def build_edge_mixstyle(
+    total_steps: int = 10_000, widths=models.EDGE_WIDTHS, seed: int = 0, p: float = 0.5
+):
     """models.build_edge, line for line, with MixStyle after the first and second
     conv blocks (after their pooling)."""
     layers = keras.layers
@@ -224,11 +227,11 @@ def build_edge_mixstyle(total_steps: int = 10_000, widths=models.EDGE_WIDTHS, se
     x = _conv_bn(x, widths[0], "b1a", m)
     x = _conv_bn(x, widths[0], "b1b", m)
     x = layers.MaxPooling2D(2, name="pool1")(x)  # 14x14
-    x = MixStyle(seed=seed + 11, name="mixstyle1")(x)
+    x = MixStyle(p, seed=seed + 11, name="mixstyle1")(x)
     x = _conv_bn(x, widths[1], "b2a", m)
     x = _conv_bn(x, widths[1], "b2b", m)
     x = layers.MaxPooling2D(2, name="pool2")(x)  # 7x7
-    x = MixStyle(seed=seed + 12, name="mixstyle2")(x)
+    x = MixStyle(p, seed=seed + 12, name="mixstyle2")(x)
     x = _conv_bn(x, widths[2], "b3a", m)
     x = _conv_bn(x, widths[2], "b3b", m)
     x = layers.GlobalAveragePooling2D(name="embedding")(x)
@@ -292,8 +295,11 @@ def main() -> None:
         rc = {"p": 1.0}
     if "randconvmix" in flags:  # every crop, blended with the original
         rc = {"p": 1.0, "mix": True}
-    if "mixstyle" in flags:
-        models.build_edge = lambda total_steps=10_000: build_edge_mixstyle(total_steps, seed=seed)
+    if "mixstyle" in flags or "mixstyleall" in flags:  # all: on every batch (p 1.0)
+        ms_p = 1.0 if "mixstyleall" in flags else 0.5
+        models.build_edge = lambda total_steps=10_000: build_edge_mixstyle(
+            total_steps, seed=seed, p=ms_p
+        )
     if "mixup" in variant or "erase" in variant or rc is not None:
         patch_augmenter("mixup" in variant, "erase" in variant, rc)
     trained = []  # keep every model for test-time augmentation on the same model

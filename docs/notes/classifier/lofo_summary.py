@@ -7,7 +7,9 @@ render2d accuracy, in-family accuracy (the same models on the other generator's 
 crops), Pozidriv read as Phillips on each held-out generator, training seconds; then
 the 4- and 8-view test-time augmentation of the same models; then, where per-crop
 predictions were saved, paired differences against the base model of the same seed
-(standard error from the crops on which exactly one of the two is right).
+(standard error from the crops on which exactly one of the two is right); last, every
+variant against base of the same seed on held-out and in-family accuracy (paired where
+both have per-crop predictions, otherwise a plain difference marked unpaired).
 """
 
 import glob
@@ -104,6 +106,26 @@ def main() -> None:
                 print(
                     f"  {d['variant']} seed {d.get('seed', 0)} {h}: vs base {diff:+.1f} +- {se:.1f}"
                 )
+    print()
+    print("Against base of the same seed, plain accuracy (points; held out / in-family):")
+    for d in docs:
+        base = [b for b in docs if b["variant"] == "base" and b.get("seed", 0) == d.get("seed", 0)]
+        if not base or d["variant"] == "base":
+            continue
+        b = base[0]
+        cells = []
+        for h in HOLDS:
+            r, rb = d["rows"][h], b["rows"][h]
+            if d["preds"] is not None and b["preds"] is not None:
+                diff, se = paired(
+                    b["preds"][f"{h}_plain"], d["preds"][f"{h}_plain"], d["preds"][f"{h}_y"]
+                )
+                held = f"{diff:+.1f} +- {se:.1f}"
+            else:
+                held = f"{(r['accuracy'] - rb['accuracy']) * 100:+.1f} (unpaired)"
+            fam = (r["in_family_accuracy"] - rb["in_family_accuracy"]) * 100
+            cells.append(f"{h} {held} / in-family {fam:+.1f}")
+        print(f"  {d['variant']} seed {d.get('seed', 0)}: " + "; ".join(cells))
 
 
 if __name__ == "__main__":
