@@ -117,10 +117,10 @@ def main() -> None:
         for h in HOLDS:
             r, rb = d["rows"][h], b["rows"][h]
             if d["preds"] is not None and b["preds"] is not None:
-                diff, se = paired(
-                    b["preds"][f"{h}_plain"], d["preds"][f"{h}_plain"], d["preds"][f"{h}_y"]
-                )
-                held = f"{diff:+.1f} +- {se:.1f}"
+                y = d["preds"][f"{h}_y"]
+                diff, se = paired(b["preds"][f"{h}_plain"], d["preds"][f"{h}_plain"], y)
+                d8, se8 = paired(b["preds"][f"{h}_tta8"], d["preds"][f"{h}_tta8"], y)
+                held = f"{diff:+.1f} +- {se:.1f} (tta8 vs base tta8 {d8:+.1f} +- {se8:.1f})"
             else:
                 held = f"{(r['accuracy'] - rb['accuracy']) * 100:+.1f} (unpaired)"
             fam = (r["in_family_accuracy"] - rb["in_family_accuracy"]) * 100
