@@ -1,6 +1,6 @@
 """Table of lofo_experiments.py results, run in the folder with its res_*.json files.
 
-    python lofo_summary.py [MAX_PER_CLASS]
+    python lofo_summary.py [MAX_PER_CLASS] [--save OUT.json]
 
 Prints one markdown row per result file (variant and seed): held-out render3d and
 render2d accuracy, in-family accuracy (the same models on the other generator's test
@@ -10,16 +10,19 @@ predictions were saved, paired differences against the base model of the same se
 (standard error from the crops on which exactly one of the two is right); last, every
 variant against base of the same seed on held-out and in-family accuracy (paired where
 both have per-crop predictions, otherwise a plain difference marked unpaired).
+--save also writes every result file, with its held-out per-crop predictions as digit
+strings (one class index a crop), into one json keyed by file name.
 """
 
 import glob
 import json
 import math
+import os
 import sys
 
 import numpy as np
 
-MAX = sys.argv[1] if len(sys.argv) > 1 else "2000"
+MAX = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else "2000"
 HOLDS = ("gen=render3d", "gen=render2d")
 
 
@@ -52,8 +55,27 @@ def paired(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return diff * 100, se * 100
 
 
+def save(docs: list[dict], out: str) -> None:
+    bundle = {}
+    for d in docs:
+        doc = {k: v for k, v in d.items() if k not in ("path", "preds")}
+        doc["rows"] = list(d["rows"].values())
+        if d["preds"] is not None:
+            doc["held_out_predictions"] = {
+                k: "".join(map(str, v.tolist()))
+                for k, v in d["preds"].items()
+                if not k.startswith("in_")
+            }
+        bundle[d["path"]] = doc
+    with open(out + ".tmp", "w") as fh:
+        json.dump(bundle, fh, indent=1, default=str)
+    os.replace(out + ".tmp", out)
+
+
 def main() -> None:
     docs = load()
+    if "--save" in sys.argv:
+        save(docs, sys.argv[sys.argv.index("--save") + 1])
     print(
         "| variant | seed | held-out render3d | held-out render2d | in-family (render2d / "
         "render3d) | Pozidriv as Phillips (render3d / render2d held out) | train s |"
