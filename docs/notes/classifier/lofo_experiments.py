@@ -2,15 +2,20 @@
 
     POOL=train-pool TEST=test-pool python -P lofo_experiments.py VARIANT [HOLDS] [MAX] [SEED]
 
-VARIANT contains any of: base, tex (real-photo texture, tone curve, blur/sharpen on half
-the crops), strong (STRONG augmentation), wide (48/64/96 channels), mixup (mixup with
-alpha 0.2 in the tf.data pipeline, after the augmentation), ls (label smoothing 0.1
-instead of the preset's 0.05), erase (one random rectangle 4-10 px a side filled with a
-random gray on half the crops), e16 (16 epochs instead of 8). HOLDS defaults to
-gen=render3d,gen=render2d; MAX (crops per class) to 1500, SEED to 0; results go to
-res_VARIANT_MAX[_sSEED].json in the current folder. Every model is also scored with
-test-time augmentation: the softmax averaged over the 4 quarter turns ("tta4") and over
-the 8 dihedral views (quarter turns x horizontal flip, "tta8"), on the same model.
+VARIANT contains any of (joined with +): base, tex (real-photo texture, tone curve,
+blur/sharpen on half the crops), strong (STRONG augmentation), wide (48/64/96 channels),
+mixup (mixup with alpha 0.2 in the tf.data pipeline, after the augmentation), ls (label
+smoothing 0.1 instead of the preset's 0.05), erase (one random rectangle 4-10 px a side
+filled with a random gray on half the crops), e16 (16 epochs instead of 8), randconv
+(RandConv: half the crops convolved with a random 1/3/5/7 kernel each and contrast-
+stretched again, after the augmentation), randconvall (the same on every crop),
+randconvmix (every crop, blended with the original, alpha ~ U(0, 1)), mixstyle (MixStyle
+after the first and second conv blocks, training only, on half the batches), mixstyleall
+(the same on every batch). HOLDS defaults to gen=render3d,gen=render2d; MAX (crops per
+class) to 1500, SEED to 0; results go to res_VARIANT_MAX[_sSEED].json in the current
+folder. Every model is also scored with test-time augmentation: the softmax averaged
+over the 4 quarter turns ("tta4") and over the 8 dihedral views (quarter turns x
+horizontal flip, "tta8"), on the same model.
 The pools are `screwcam synth` datasets with families (docs/notes/classifier.md).
 """
 
@@ -21,6 +26,7 @@ import sys
 import time
 
 import cv2
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -95,8 +101,64 @@ def erase(x: tf.Tensor, seed: tf.Tensor, p: float = 0.5, lo: int = 4, hi: int = 
     return x * (1.0 - m) + fill * m
 
 
-def patch_augmenter(use_mixup: bool, use_erase: bool) -> None:
-    """train() builds augment.Augmenter(cfg, seed); swap in one that also mixes/erases."""
+def stretch(x: tf.Tensor, lo_pct: float = 1.0, hi_pct: float = 99.0) -> tf.Tensor:
+    """The crop step's contrast stretch in float: each crop's 1st..99th percentiles
+    to 0..255, clipped (x: B,H,W,1; a flat crop keeps its values)."""
+    b = tf.shape(x)[0]
+    n = x.shape[1] * x.shape[2]
+    flat = tf.sort(tf.reshape(x, [b, n]), axis=1)
+    lo = flat[:, int(lo_pct / 100 * (n - 1))]
+    hi = flat[:, int(hi_pct / 100 * (n - 1))]
+    lo, hi = tf.reshape(lo, [-1, 1, 1, 1]), tf.reshape(hi, [-1, 1, 1, 1])
+    spread = hi - lo
+    ok = spread > 1e-6
+    out = (x - lo) * (255.0 / tf.where(ok, spread, 1.0))
+    return tf.clip_by_value(tf.where(ok, out, x), 0.0, 255.0)
+
+
+def randconv(
+    x: tf.Tensor, seed: tf.Tensor, p: float = 0.5, mix: bool = False, sizes=(1, 3, 5, 7)
+) -> tf.Tensor:
+    """RandConv (Xu et al., ICLR 2021) on a share p of the crops: each crop convolved
+    with its own random kernel (size drawn from `sizes`, weights ~ N(0, 1/k^2),
+    reflect padding), then contrast-stretched like a crop (the scale and sign of the
+    kernel are arbitrary, the stretch brings the result back to 0..255; a kernel
+    summing below zero inverts the polarity). mix: the result blended with the
+    original, alpha ~ U(0, 1) per crop (the paper's mixing variant)."""
+    b = tf.shape(x)[0]
+    h, w = x.shape[1], x.shape[2]
+    kmax = max(sizes)
+    r = kmax // 2
+    s = tf.random.experimental.stateless_split(seed, 4)
+    k = tf.gather(
+        tf.constant(sizes, tf.float32),
+        tf.random.stateless_uniform([b], s[0], 0, len(sizes), dtype=tf.int32),
+    )
+    k = tf.reshape(k, [-1, 1])
+    offs = tf.constant([abs(i - r) for i in range(kmax)], tf.float32)
+    dy = tf.reshape(tf.repeat(offs, kmax), [1, -1])  # row offset of each kernel tap
+    dx = tf.reshape(tf.tile(offs, [kmax]), [1, -1])
+    half = (k - 1) / 2
+    inside = tf.cast((dy <= half) & (dx <= half), tf.float32)  # (B, kmax*kmax)
+    weights = tf.random.stateless_normal([b, kmax * kmax], s[1]) / k * inside
+    padded = tf.pad(x, [[0, 0], [r, r], [r, r], [0, 0]], mode="REFLECT")
+    patches = tf.image.extract_patches(
+        padded, [1, kmax, kmax, 1], [1, 1, 1, 1], [1, 1, 1, 1], "VALID"
+    )  # (B, H, W, kmax*kmax), taps in row-major order
+    out = tf.einsum("bhwk,bk->bhw", patches, weights)[..., None]
+    out = stretch(out)
+    if mix:
+        alpha = tf.random.stateless_uniform([b, 1, 1, 1], s[2])
+        out = alpha * x + (1.0 - alpha) * out
+    apply = tf.random.stateless_uniform([b, 1, 1, 1], s[3]) < p
+    out = tf.where(apply, out, x)
+    out.set_shape([None, h, w, 1])
+    return out
+
+
+def patch_augmenter(use_mixup: bool, use_erase: bool, rc: dict | None = None) -> None:
+    """train() builds augment.Augmenter(cfg, seed); swap in one that also
+    mixes/erases/random-convolves (rc: keyword arguments of randconv)."""
     base = augment.Augmenter
 
     class Extra(base):
@@ -104,6 +166,9 @@ def patch_augmenter(use_mixup: bool, use_erase: bool) -> None:
             x, y = super().__call__(x, y, step)
             seed = tf.stack([tf.cast(self.seed + 1000, tf.int64), tf.cast(step, tf.int64)])
             s = tf.random.experimental.stateless_split(seed, 2)
+            if rc is not None:
+                rc_seed = tf.stack([tf.cast(self.seed + 2000, tf.int64), tf.cast(step, tf.int64)])
+                x = randconv(x, rc_seed, **rc)
             if use_erase:
                 x = erase(x, s[0])
             if use_mixup:
@@ -111,6 +176,68 @@ def patch_augmenter(use_mixup: bool, use_erase: bool) -> None:
             return x, y
 
     augment.Augmenter = Extra
+
+
+@keras.saving.register_keras_serializable(package="screwcam_experiments")
+class MixStyle(keras.layers.Layer):
+    """MixStyle (Zhou et al., ICLR 2021), training only: with probability p per batch,
+    each sample's channel-wise feature mean and standard deviation (over H, W; no
+    gradient through them) are mixed with those of another sample of the batch,
+    lam ~ Beta(alpha, alpha) per sample. At inference it is the identity."""
+
+    def __init__(self, p: float = 0.5, alpha: float = 0.1, eps: float = 1e-6, seed=None, **kw):
+        super().__init__(**kw)
+        self.p, self.alpha, self.eps, self.seed = p, alpha, eps, seed
+        self.seed_gen = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=False):
+        if not training:
+            return x
+        ops = keras.ops
+        b = ops.shape(x)[0]
+        mu = ops.stop_gradient(ops.mean(x, axis=(1, 2), keepdims=True))
+        sig = ops.stop_gradient(ops.sqrt(ops.var(x, axis=(1, 2), keepdims=True) + self.eps))
+        lam = keras.random.beta((b, 1, 1, 1), self.alpha, self.alpha, seed=self.seed_gen)
+        perm = keras.random.shuffle(ops.arange(b), seed=self.seed_gen)
+        mu2, sig2 = ops.take(mu, perm, axis=0), ops.take(sig, perm, axis=0)
+        mixed = (x - mu) / sig * (lam * sig + (1 - lam) * sig2) + lam * mu + (1 - lam) * mu2
+        apply = keras.random.uniform((), seed=self.seed_gen) < self.p
+        return ops.where(apply, mixed, x)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "p": self.p,
+            "alpha": self.alpha,
+            "eps": self.eps,
+            "seed": self.seed,
+        }
+
+
+def build_edge_mixstyle(
+    total_steps: int = 10_000, widths=models.EDGE_WIDTHS, seed: int = 0, p: float = 0.5
+):
+    """models.build_edge, line for line, with MixStyle after the first and second
+    conv blocks (after their pooling)."""
+    layers = keras.layers
+    _conv_bn = models._conv_bn
+    m = 0.99 if total_steps >= 1000 else 0.9
+    inp = models._input()
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inp)
+    x = _conv_bn(x, widths[0], "b1a", m)
+    x = _conv_bn(x, widths[0], "b1b", m)
+    x = layers.MaxPooling2D(2, name="pool1")(x)  # 14x14
+    x = MixStyle(p, seed=seed + 11, name="mixstyle1")(x)
+    x = _conv_bn(x, widths[1], "b2a", m)
+    x = _conv_bn(x, widths[1], "b2b", m)
+    x = layers.MaxPooling2D(2, name="pool2")(x)  # 7x7
+    x = MixStyle(p, seed=seed + 12, name="mixstyle2")(x)
+    x = _conv_bn(x, widths[2], "b3a", m)
+    x = _conv_bn(x, widths[2], "b3b", m)
+    x = layers.GlobalAveragePooling2D(name="embedding")(x)
+    x = layers.Dropout(0.2, name="drop")(x)
+    out = layers.Dense(models.NUM_CLASSES, activation="softmax", name="probs")(x)
+    return keras.Model(inp, out, name="edge")
 
 
 def dihedral_probs(model, x: np.ndarray, flips: bool) -> np.ndarray:
@@ -160,8 +287,21 @@ def main() -> None:
         )
     if "ls" in variant.split("+"):
         models.PRESETS["edge"] = dataclasses.replace(models.PRESETS["edge"], label_smoothing=0.1)
-    if "mixup" in variant or "erase" in variant:
-        patch_augmenter("mixup" in variant, "erase" in variant)
+    flags = variant.split("+")
+    rc = None
+    if "randconv" in flags:
+        rc = {"p": 0.5}
+    if "randconvall" in flags:  # every crop
+        rc = {"p": 1.0}
+    if "randconvmix" in flags:  # every crop, blended with the original
+        rc = {"p": 1.0, "mix": True}
+    if "mixstyle" in flags or "mixstyleall" in flags:  # all: on every batch (p 1.0)
+        ms_p = 1.0 if "mixstyleall" in flags else 0.5
+        models.build_edge = lambda total_steps=10_000: build_edge_mixstyle(
+            total_steps, seed=seed, p=ms_p
+        )
+    if "mixup" in variant or "erase" in variant or rc is not None:
+        patch_augmenter("mixup" in variant, "erase" in variant, rc)
     trained = []  # keep every model for test-time augmentation on the same model
     train_fn = T.train
 
