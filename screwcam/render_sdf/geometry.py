@@ -135,6 +135,17 @@ class Head:
             d = np.minimum(d, bar)
         return d
 
+    def top_at(self, r: np.ndarray) -> np.ndarray:
+        """Height of the (domed) top face at radius r (for marks cut into the surface)."""
+        p = self.params
+        rs = p.get("dome", 0.0)
+        if self.style == "button":
+            h = p["h"]
+            rs = (1.0 + h * h) / (2.0 * h)
+        if rs <= 0 or self.style not in ("pan", "cheese", "flange", "button"):
+            return np.full_like(r, self.height)
+        return self.height - rs + np.sqrt(np.maximum(rs * rs - r * r, 0.0))
+
     # ----- recesses (positive depth below the top: zz = top - z) --------------------
     def recess(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray | None:
         if self.label == 3:
@@ -176,17 +187,10 @@ class Head:
         centre = (r - (p["centre"] - zc * 0.45)) * 0.85
         d = np.minimum(np.minimum(wings, second), np.maximum(centre, zz - depth * 1.1))
         t0, t1, tw, td = p["ticks"]
-        tick_x = np.maximum(np.abs(np.abs(xr) - (t0 + t1) / 2.0) - (t1 - t0) / 2.0, 0.0)
-        ticks = np.maximum(
-            np.minimum(
-                np.hypot(tick_x, np.maximum(np.abs(yr) - tw, 0.0)),
-                np.hypot(
-                    np.maximum(np.abs(np.abs(yr) - (t0 + t1) / 2.0) - (t1 - t0) / 2.0, 0.0),
-                    np.maximum(np.abs(xr) - tw, 0.0),
-                ),
-            ),
-            zz - td,
-        )
+        zs = self.top_at(r) - z  # depth under the local (domed) surface
+        c, hl = (t0 + t1) / 2.0, (t1 - t0) / 2.0
+        grooves = np.minimum(box2(np.abs(xr) - c, yr, hl, tw), box2(np.abs(yr) - c, xr, hl, tw))
+        ticks = np.maximum(grooves, zs - td)
         return np.minimum(d, ticks)
 
     def sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -230,7 +234,7 @@ def draw_head(rng: np.random.Generator, label: int, style: str) -> Head:
         raise ValueError(f"unknown head style {style!r}")
     height = -float(u(0.0, 0.04)) if style == "countersunk" else p["h"]
     if label == 0:
-        p.update(size=u(0.38, 0.55), depth=u(0.4, 0.8))
+        p.update(size=u(0.42, 0.6), depth=u(0.4, 0.8))
     elif label == 4:
         p.update(size=u(0.42, 0.6), inner=u(0.66, 0.78), depth=u(0.35, 0.7))
         p.update(sharp=u(0.5, 0.9), lip=0.55)
