@@ -202,7 +202,7 @@ def _lights(rng: np.random.Generator, light: str, cam_dir: np.ndarray):
     if light == "dim":
         exposure *= rng.uniform(0.15, 0.4)
     elif light == "overexposed":
-        exposure *= rng.uniform(1.8, 3.5)
+        exposure *= rng.uniform(1.5, 2.6)
     horizon = warm * rng.uniform(0.1, 0.6)
     zenith = warm * rng.uniform(0.3, 1.2)
     sun = lights[0].direction if rng.random() < 0.7 else _direction(az(), rng.uniform(0.2, 1.4))
@@ -309,6 +309,15 @@ def render_head(
         gm = Material(alb, np.full((len(gi), 3), spec), 30.0, None, 0.3, spec * 0.5)
         sub = [(lt, v[gi]) for lt, v in lit]
         rgb[gi] = shade(p[gi], n[gi], view_v[gi], gm, sub, ambient, ao[gi], sky)
+
+    if hi.size and gi.size and rng.random() < 0.8:
+        # a head the same brightness as its surface is rare in real pictures: most of
+        # the time push the surface at least 25 % away from the head's mean brightness
+        head_l, ground_l = rgb[hi].mean(), rgb[gi].mean()
+        if abs(ground_l - head_l) < 0.25 * max(head_l, ground_l, 1e-3):
+            darker = rng.random() < 0.5 if head_l > 0.05 else False
+            factor = rng.uniform(0.3, 0.7) if darker else rng.uniform(1.4, 2.5)
+            rgb[gi] *= factor
 
     img = rgb.reshape(res, res, 3) * exposure
     img = 1.0 - np.exp(-img * rng.uniform(1.0, 1.8)) if rng.random() < 0.5 else img
