@@ -167,7 +167,10 @@ def _finish(rng: np.random.Generator, finish: str, p: np.ndarray) -> Material:
 def _lights(rng: np.random.Generator, light: str, cam_dir: np.ndarray):
     """(lights, ambient RGB, exposure, sky) for a lighting family."""
     warm = 1 + rng.normal(0, 0.06, 3)
-    az = lambda: rng.uniform(0, 2 * np.pi)  # noqa: E731
+
+    def az() -> float:
+        return float(rng.uniform(0, 2 * np.pi))
+
     lights: list[Light] = []
     exposure = rng.uniform(0.8, 1.25)
     if light in ("soft", "dim", "overexposed"):

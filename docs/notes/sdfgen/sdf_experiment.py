@@ -30,8 +30,8 @@ from screwcam.training import holdout as H
 from screwcam.training import train as T
 from screwcam.training.report import evaluate, pozidriv_as_phillips
 
-EPOCHS = 8
-TOTAL = 2000  # training crops per class in every variant
+EPOCHS = int(os.environ.get("EPOCHS", 8))  # smaller only for smoke tests
+TOTAL = int(os.environ.get("TOTAL", 2000))  # training crops per class in every variant
 
 
 def first_per_class(pool, mask: np.ndarray, n: int):
