@@ -352,7 +352,11 @@ def render_head(
     return img, box, info
 
 
-def _camera_effects(rng: np.random.Generator, img: np.ndarray, box: Box, view: str, light: str):
+def _camera_effects(
+    rng: np.random.Generator, img: np.ndarray, box: Box, view: str, light: str
+) -> np.ndarray:
+    """Tiny-head resampling, defocus or motion blur, noise and JPEG; float BGR in,
+    uint8 BGR out."""
     size = img.shape[0]
     if view == "tiny":  # a head 12-20 px across, scaled back up
         side = max(box.w, box.h, 1)
@@ -369,15 +373,16 @@ def _camera_effects(rng: np.random.Generator, img: np.ndarray, box: Box, view: s
         kern = np.zeros((k, k), np.float32)
         kern[k // 2, :] = 1.0 / k
         rot = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), rng.uniform(0, 180), 1.0)
-        kern = cv2.warpAffine(kern, rot, (k, k))
-        img = cv2.filter2D(img, -1, kern / max(kern.sum(), 1e-6))
+        turned = cv2.warpAffine(kern, rot, (k, k))
+        img = cv2.filter2D(img, -1, turned / max(turned.sum(), 1e-6))
     sigma = rng.uniform(1.0, 6.0) * (1.5 if light == "dim" else 1.0)
-    img = img + rng.normal(0, sigma, img.shape).astype(np.float32)
+    noisy = img + rng.normal(0, sigma, img.shape).astype(np.float32)
     if rng.random() < 0.5:  # gray sensor noise (luma only)
-        img = img + rng.normal(0, sigma * 0.5, img.shape[:2]).astype(np.float32)[..., None]
-    out = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+        noisy = noisy + rng.normal(0, sigma * 0.5, img.shape[:2]).astype(np.float32)[..., None]
+    out: np.ndarray = np.clip(noisy + 0.5, 0, 255).astype(np.uint8)
     if rng.random() < 0.5:
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 95))])
-        if ok:
-            out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+        if decoded is not None:
+            out = decoded
     return out

@@ -182,7 +182,7 @@ def shade(
         half = ld[None, :] + view
         half /= np.maximum(np.linalg.norm(half, axis=1, keepdims=True), 1e-9)
         nh = np.clip(np.sum(n * half, axis=1), 1e-4, 1.0)
-        if tangent is None:
+        if tangent is None or mat.aniso is None:
             spec = (mat.shininess + 8) / (8 * np.pi) * nh**mat.shininess * nl
         else:
             ax, ay = mat.aniso

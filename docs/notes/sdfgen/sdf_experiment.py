@@ -10,7 +10,8 @@ RUN = VARIANT:HOLD:SEED, e.g. A:render3d:0, B:render2d:1, C:none:0.
   pool without the held-out generator);
 - B: classic + the other varied generator + sdf, 667 + 667 + 666 per class;
 - C: classic + render2d + render3d, the first 2000 per class of the pool (667 each);
-  nothing held out, scored on the sdf test crops.
+  nothing held out, scored on the sdf test crops;
+- D: classic + sdf, 1000 + 1000 per class (HOLD "both": render2d and render3d unseen).
 Every model: `edge` preset, 8 epochs, Keras float model, `screwcam.training.train.train`
 (validation = 10 % of its own training crops), scored on the test pool's render2d and
 render3d crops (1000 each) and on the sdf test crops (1000). Results are appended to
@@ -48,6 +49,14 @@ def training_set(variant: str, hold: str, pool, sdf):
     everything = np.ones(len(pool.y), bool)
     if variant == "C":
         return first_per_class(pool, everything, TOTAL)
+    if variant == "D":
+        half = TOTAL // 2
+        return Samples.concat(
+            [
+                first_per_class(pool, H._has(pool.conditions, "gen", "classic"), half),
+                first_per_class(sdf, np.ones(len(sdf.y), bool), TOTAL - half),
+            ]
+        )
     other = {"render3d": "render2d", "render2d": "render3d"}[hold]
     classic = H._has(pool.conditions, "gen", "classic")
     varied = H._has(pool.conditions, "gen", other)

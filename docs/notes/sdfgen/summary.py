@@ -25,15 +25,19 @@ def poz(r, name):
     return f"{wrong}/{n}"
 
 
-print("| variant | seed | held-out generator | accuracy on it | in-family (other varied gen) "
-      "| sdf test | Pozidriv as Phillips (held out) | train s |")
+print(
+    "| variant | seed | held-out generator | accuracy on it | in-family (other varied gen) "
+    "| sdf test | Pozidriv as Phillips (held out) | train s |"
+)
 print("|---|---:|---|---:|---:|---:|---:|---:|")
 for (v, hold, seed), r in sorted(rows.items()):
-    if v == "C":
+    if v in ("C", "D"):
         continue
     other = {"render3d": "render2d", "render2d": "render3d"}[hold]
-    print(f"| {v} | {seed} | {hold} | {acc(r, hold):.1f} % | {acc(r, other):.1f} % | "
-          f"{acc(r, 'sdf'):.1f} % | {poz(r, hold)} | {r['train_seconds']:.0f} |")
+    print(
+        f"| {v} | {seed} | {hold} | {acc(r, hold):.1f} % | {acc(r, other):.1f} % | "
+        f"{acc(r, 'sdf'):.1f} % | {poz(r, hold)} | {r['train_seconds']:.0f} |"
+    )
 print()
 print("| held out | seed | A | B | B - A | s.e. of the paired difference |")
 print("|---|---:|---:|---:|---:|---:|")
@@ -46,15 +50,28 @@ for hold in ("render3d", "render2d"):
         cb = preds[f"B_{hold}_s{seed}_{hold}"] == preds[f"B_{hold}_s{seed}_{hold}_y"]
         d = cb.astype(float) - ca.astype(float)
         se = d.std(ddof=1) / np.sqrt(len(d)) * 100
-        print(f"| {hold} | {seed} | {acc(a, hold):.1f} % | {acc(b, hold):.1f} % | "
-              f"{d.mean() * 100:+.1f} | {se:.1f} |")
+        print(
+            f"| {hold} | {seed} | {acc(a, hold):.1f} % | {acc(b, hold):.1f} % | "
+            f"{d.mean() * 100:+.1f} | {se:.1f} |"
+        )
 print()
-for (v, hold, seed), r in sorted(rows.items()):
+for (v, _hold, seed), r in sorted(rows.items()):
+    if v == "D":
+        print(
+            f"D seed {seed} (classic + sdf): render3d {acc(r, 'render3d'):.1f} %, render2d "
+            f"{acc(r, 'render2d'):.1f} % (both unseen), sdf {acc(r, 'sdf'):.1f} %"
+        )
+print()
+for (v, _hold, seed), r in sorted(rows.items()):
     if v == "C":
-        print(f"C seed {seed}: sdf {acc(r, 'sdf'):.1f} %, render2d {acc(r, 'render2d'):.1f} %, "
-              f"render3d {acc(r, 'render3d'):.1f} % (in-family), Pozidriv as Phillips on sdf "
-              f"{poz(r, 'sdf')}")
+        print(
+            f"C seed {seed}: sdf {acc(r, 'sdf'):.1f} %, render2d {acc(r, 'render2d'):.1f} %, "
+            f"render3d {acc(r, 'render3d'):.1f} % (in-family), Pozidriv as Phillips on sdf "
+            f"{poz(r, 'sdf')}"
+        )
         fam = r["scores"]["sdf"]["per_family"]
         for key in ("light", "view", "style", "finish", "bg"):
-            vals = ", ".join(f"{k} {v['accuracy'] * 100:.0f}" for k, v in sorted(fam.get(key, {}).items()))
+            vals = ", ".join(
+                f"{k} {v['accuracy'] * 100:.0f}" for k, v in sorted(fam.get(key, {}).items())
+            )
             print(f"  {key}: {vals}")
