@@ -42,7 +42,7 @@ print()
 print("| held out | seed | A | B | B - A | s.e. of the paired difference |")
 print("|---|---:|---:|---:|---:|---:|")
 for hold in ("render3d", "render2d"):
-    for seed in (0, 1):
+    for seed in (0, 1, 2):
         a, b = rows.get(("A", hold, seed)), rows.get(("B", hold, seed))
         if not (a and b):
             continue
