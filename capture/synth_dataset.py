@@ -17,7 +17,8 @@ Two layouts:
 Generators (`--generator`, see `screwcam.render.families`): `classic` (the demo
 camera's look, the default), `render2d` (the same 2-D renderer with everything but
 the drive type randomized), `render3d` (the independently built 3-D generator),
-`mix` (render2d and render3d alternately) or `all` (classic, render2d, render3d).
+`sdf` (a third independent generator: ray-marched signed distance fields), `mix`
+(render2d and render3d alternately) or `all` (classic, render2d, render3d).
 With the classic generator conditions are balanced: sample i of every class has
 condition CONDITIONS[i % 6]; the others record every family in the condition
 (``gen=render2d/style=pan/finish=rusty/light=dim/...``) and `--only` /
@@ -116,7 +117,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=(*GENERATORS, *MIXES),
         default="classic",
         help="classic (the demo camera's look, default), render2d (2-D, everything but the "
-        "drive randomized), render3d (the independent 3-D generator), mix (render2d and "
+        "drive randomized), render3d (the independent 3-D generator), sdf (a third, "
+        "independent generator: ray-marched signed distance fields), mix (render2d and "
         "render3d alternately) or all (classic, render2d and render3d alternately)",
     )
     parser.add_argument(
@@ -397,6 +399,10 @@ def run(args: argparse.Namespace) -> int:
             family_values("render3d", 0)
         except ValueError as exc:
             raise DatasetError(str(exc)) from exc
+    if recipe.generator == "sdf" and families.allowed("bg", ("photo",)):
+        from screwcam import photos
+
+        photos.available()  # the photo backgrounds need scikit-image: say so up front
     total = args.per_class * NUM_CLASSES
     what = (
         f"conditions {', '.join(CONDITIONS)}"

@@ -13,6 +13,7 @@ The floor plan (one import namespace; the repository's folders map onto it):
       bundle             the model bundle format: typed meta, one reader, one writer
       classifier         the LiteRT runtime of a bundle (never TensorFlow)
       render/            the synthetic renderer: drawing, scene, demo camera, evaluation
+      render_sdf/        a third, independent generator (ray-marched signed distance fields)
       timing, cli        small helpers; the `screwcam` command
     capture/      -> screwcam.capture       the capture jobs: record, slice, synth
     training/     -> screwcam.training      train, models, augment, evaluate (batch-test)

@@ -4,7 +4,10 @@ Generators:
 - `classic`: `render_sample`, the demo camera's look (families: light = condition);
 - `render2d`: `screwcam.render.variety.render_head` (style, finish, light, bg, view);
 - `render3d`: `screwcam.render3d.render_head`, built independently on branch gen2
-  (style, finish, light, bg, view); its silhouettes count as light=silhouette.
+  (style, finish, light, bg, view); its silhouettes count as light=silhouette;
+- `sdf`: `screwcam.render_sdf.render_head`, a third, independently built generator
+  (ray-marched signed distance fields; style, finish, light, bg, view). Not part of
+  the mixes `mix`/`all`.
 
 A sample's families become its `condition` text, e.g.
 ``gen=render3d/style=pan/finish=rusty/light=dim/bg=photo/view=oblique``: the manifest
@@ -22,7 +25,7 @@ import numpy as np
 
 from ..frames import Box
 
-GENERATORS: tuple[str, ...] = ("classic", "render2d", "render3d")
+GENERATORS: tuple[str, ...] = ("classic", "render2d", "render3d", "sdf")
 KEYS: tuple[str, ...] = ("gen", "style", "finish", "light", "bg", "view")
 #: how often a value is drawn, where not uniform (renormalized over the allowed values)
 WEIGHTS: dict[str, dict[str, float]] = {"view": {"top": 0.45, "oblique": 0.4, "tiny": 0.15}}
@@ -116,6 +119,16 @@ def family_values(generator: str, label: int) -> dict[str, tuple[str, ...]]:
             "bg": tuple(r3.BACKGROUNDS),
             "view": ("top", "oblique", "tiny"),
         }
+    if generator == "sdf":
+        from .. import render_sdf
+
+        return {
+            "style": render_sdf.LABEL_STYLES[label],
+            "finish": render_sdf.FINISHES,
+            "light": render_sdf.LIGHTS,
+            "bg": render_sdf.BACKGROUNDS,
+            "view": render_sdf.VIEWS,
+        }
     raise ValueError(f"unknown generator {generator!r}; choose one of {', '.join(GENERATORS)}")
 
 
@@ -175,6 +188,20 @@ def render_one(
         )
         if pick["light"] == "silhouette":
             pick["bg"] = "flat"
+        return image, box, condition_text(pick)
+    if generator == "sdf":
+        from .. import render_sdf
+
+        image, box, _ = render_sdf.render_head(
+            rng,
+            label,
+            size,
+            style=pick["style"],
+            finish=pick["finish"],
+            light=pick["light"],
+            bg=pick["bg"],
+            view=pick["view"],
+        )
         return image, box, condition_text(pick)
     r3 = _render3d()
     kwargs: dict[str, Any] = {
