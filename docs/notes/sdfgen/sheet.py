@@ -1,7 +1,7 @@
 """Contact sheet of the sdf generator: per class a row of 12 heads at 64 px (box drawn)
 and, below it, their 28x28 model inputs (jittered box, `screwcam.preprocess`).
 
-    python -P docs/notes/sdfgen/sheet.py OUT.png [SEED]
+    python -P docs/notes/sdfgen/sheet.py OUT.jpg [SEED]   (JPEG quality 90, as committed)
 """
 
 import sys
@@ -29,4 +29,8 @@ for label in range(5):
         bottom.append(cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR))
     rows += [np.hstack(top), np.hstack(bottom), np.full((4, 64 * 12, 3), 255, np.uint8)]
 sheet = np.vstack(rows[:-1])
-cv2.imwrite(out, cv2.resize(sheet, None, fx=1.5, fy=1.5, interpolation=cv2.INTER_NEAREST))
+cv2.imwrite(
+    out,
+    cv2.resize(sheet, None, fx=1.5, fy=1.5, interpolation=cv2.INTER_NEAREST),
+    [cv2.IMWRITE_JPEG_QUALITY, 90],
+)
