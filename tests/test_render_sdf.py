@@ -132,6 +132,16 @@ def test_bad_arguments_say_what_is_wrong():
         render_sdf.render_head(rng, 1, finish="gold")
 
 
+def test_a_photo_surface_without_photos_is_an_error_not_another_surface(monkeypatch):
+    from screwcam.errors import DatasetError
+
+    monkeypatch.setattr(render_sdf, "_photos", lambda: ())  # scikit-image without its photos
+    with pytest.raises(DatasetError, match="--exclude bg=photo"):
+        render_sdf.render_head(np.random.default_rng(0), 1, 64, bg="photo")
+    image, _, info = render_sdf.render_head(np.random.default_rng(0), 1, 64, bg="wood")
+    assert info["bg"] == "wood" and image.shape == (64, 64, 3)
+
+
 def test_the_generator_is_registered_and_the_mixes_are_unchanged():
     from screwcam.capture.synth_dataset import MIXES
 

@@ -26,6 +26,7 @@ import functools
 import cv2
 import numpy as np
 
+from ..errors import DatasetError
 from ..frames import Box
 from .geometry import HEX_STYLES, LABEL_STYLES, RECESS_STYLES, draw_head
 from .tracer import (
@@ -96,15 +97,18 @@ def _ground_albedo(rng: np.random.Generator, bg: str, x: np.ndarray, y: np.ndarr
     u, v = c * x + s * y, -s * x + c * y
     if bg == "photo":
         pics = _photos()
-        if pics:
-            tex = pics[int(rng.integers(len(pics)))]
-            scale = rng.uniform(15, 90)  # photo pixels per head radius
-            off = rng.uniform(0, 1000, 2)
-            rgb = bilinear(tex, u * scale + off[0], v * scale + off[1])
-            if rng.random() < 0.5:
-                rgb = rgb.mean(axis=1, keepdims=True) * np.ones(3)
-            return rgb * rng.uniform(0.5, 1.1), 0.02
-        bg = "wood"
+        if not pics:  # never draw another surface under the name "photo"
+            raise DatasetError(
+                "scikit-image's sample photographs are missing, so bg=photo cannot be "
+                "drawn; reinstall scikit-image or leave the family out (--exclude bg=photo)"
+            )
+        tex = pics[int(rng.integers(len(pics)))]
+        scale = rng.uniform(15, 90)  # photo pixels per head radius
+        off = rng.uniform(0, 1000, 2)
+        rgb = bilinear(tex, u * scale + off[0], v * scale + off[1])
+        if rng.random() < 0.5:
+            rgb = rgb.mean(axis=1, keepdims=True) * np.ones(3)
+        return rgb * rng.uniform(0.5, 1.1), 0.02
     if bg == "flat":
         base = rng.uniform(0.03, 0.9) * (1 + rng.normal(0, 0.08, 3))
         grain = bilinear(_noise(rng, 6), u * 4 + 7, v * 4 + 3)
