@@ -186,6 +186,8 @@ class Head:
         )
         centre = (r - (p["centre"] - zc * 0.45)) * 0.85
         d = np.minimum(np.minimum(wings, second), np.maximum(centre, zz - depth * 1.1))
+        if p["ticks"] is None:  # worn off or painted over
+            return d
         t0, t1, tw, td = p["ticks"]
         zs = self.top_at(r) - z  # depth under the local (domed) surface
         c, hl = (t0 + t1) / 2.0, (t1 - t0) / 2.0
@@ -244,7 +246,15 @@ def draw_head(rng: np.random.Generator, label: int, style: str) -> Head:
         if label == 1:
             p.update(taper=u(0.6, 1.1), sink=p["size"] * u(0.42, 0.6))
         else:
-            p.update(taper=u(0.15, 0.4), second=p["size"] * u(0.48, 0.62))
+            # secondary wings from barely past the centre to well out (real ones are small)
+            p.update(taper=u(0.15, 0.4), second=p["size"] * u(0.38, 0.62))
+            # the four ticks: clear on new screws, faint when worn, gone under paint or dirt
             t0 = p["size"] * u(0.75, 0.95)
-            p["ticks"] = (t0, t0 + u(0.15, 0.3), u(0.025, 0.045), u(0.03, 0.07))
+            ticks = rng.choice(["clear", "faint", "none"], p=[0.4, 0.3, 0.3])
+            if ticks == "clear":
+                p["ticks"] = (t0, t0 + u(0.15, 0.3), u(0.025, 0.045), u(0.03, 0.07))
+            elif ticks == "faint":
+                p["ticks"] = (t0, t0 + u(0.1, 0.25), u(0.015, 0.03), u(0.006, 0.02))
+            else:
+                p["ticks"] = None
     return Head(label, style, float(height), radius, p)
