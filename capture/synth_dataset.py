@@ -18,7 +18,8 @@ Generators (`--generator`, see `screwcam.render.families`): `classic` (the demo
 camera's look, the default), `render2d` (the same 2-D renderer with everything but
 the drive type randomized), `render3d` (the independently built 3-D generator),
 `sdf` (a third independent generator: ray-marched signed distance fields), `mix`
-(render2d and render3d alternately) or `all` (classic, render2d, render3d).
+(render2d and render3d alternately), `all` (classic, render2d, render3d) or any
+comma-separated list of generators, taken in turn (e.g. `classic,render2d,render3d,sdf`).
 With the classic generator conditions are balanced: sample i of every class has
 condition CONDITIONS[i % 6]; the others record every family in the condition
 (``gen=render2d/style=pan/finish=rusty/light=dim/...``) and `--only` /
@@ -74,13 +75,41 @@ def _fraction(text: str) -> float:
 
 
 MIXES = {"mix": ("render2d", "render3d"), "all": ("classic", "render2d", "render3d")}
+
+
+def generators_of(spec: str) -> tuple[str, ...]:
+    """The generators a `--generator` value draws from, in turn: 'all' -> (classic,
+    render2d, render3d), 'classic,sdf' -> (classic, sdf), 'sdf' -> (sdf,). Raises
+    ValueError naming the unknown or repeated name."""
+    if spec in MIXES:
+        return MIXES[spec]
+    names = tuple(part.strip() for part in spec.split(","))
+    for name in names:
+        if name not in GENERATORS:
+            raise ValueError(
+                f"unknown generator {name!r} in {spec!r}; choose from "
+                f"{', '.join(GENERATORS)}, a mix ({', '.join(MIXES)}) or a comma-separated list"
+            )
+    if len(set(names)) != len(names):
+        raise ValueError(f"generator named twice in {spec!r}")
+    return names
+
+
+def _generator_spec(text: str) -> str:
+    try:
+        names = generators_of(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text if text in MIXES else ",".join(names)  # 'classic, sdf' -> 'classic,sdf'
+
+
 BOX_MODES = ("finder", "truth", "jitter")
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """What `screwcam synth` renders: generator ("classic", "render2d", "render3d" or
-    "mix"), how crops are boxed, and which families are kept in or out."""
+    """What `screwcam synth` renders: generator (one name, a mix name or a comma-separated
+    list, see `generators_of`), how crops are boxed, and which families are kept in or out."""
 
     generator: str = "classic"
     boxes: str = ""  # "" = finder for classic, jitter for the others
@@ -90,10 +119,14 @@ class Recipe:
     def box_mode(self) -> str:
         return self.boxes or ("finder" if self.generator == "classic" else "jitter")
 
+    @property
+    def generators(self) -> tuple[str, ...]:
+        return generators_of(self.generator)
+
     def generator_of(self, index: int) -> str:
-        mix = MIXES.get(self.generator)
-        if mix is None:
-            return self.generator
+        mix = self.generators
+        if len(mix) == 1:
+            return mix[0]
         gens = self.families.allowed("gen", mix) or mix
         return gens[index % len(gens)]
 
@@ -114,12 +147,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--generator",
-        choices=(*GENERATORS, *MIXES),
+        type=_generator_spec,
         default="classic",
+        metavar="GEN",
         help="classic (the demo camera's look, default), render2d (2-D, everything but the "
         "drive randomized), render3d (the independent 3-D generator), sdf (a third, "
         "independent generator: ray-marched signed distance fields), mix (render2d and "
-        "render3d alternately) or all (classic, render2d and render3d alternately)",
+        "render3d alternately), all (classic, render2d and render3d alternately) or a "
+        "comma-separated list taken in turn, e.g. classic,render2d,render3d,sdf",
     )
     parser.add_argument(
         "--boxes",
@@ -191,11 +226,7 @@ def _render_and_find(seed: int, label: int, index: int, recipe: Recipe = Recipe(
     sample's condition), or None when the recipe's families leave nothing to draw."""
     rng = np.random.default_rng([seed, label, index])
     generator = recipe.generator_of(index)
-    light = (
-        condition_of(index // len(MIXES.get(recipe.generator, "x")))
-        if generator == "classic"
-        else None
-    )
+    light = condition_of(index // len(recipe.generators)) if generator == "classic" else None
     named = recipe.generator != "classic"
     drawn = render_one(generator, rng, label, RENDER_SIZE, recipe.families, light, named)
     if drawn is None:
@@ -392,14 +423,14 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise DatasetError(f"{exc}; see screwcam synth --help") from exc
     recipe = Recipe(getattr(args, "generator", "classic"), getattr(args, "boxes", ""), families)
-    if recipe.generator in ("render3d", *MIXES):
+    if "render3d" in recipe.generators:
         try:
             from screwcam.render.families import family_values
 
             family_values("render3d", 0)
         except ValueError as exc:
             raise DatasetError(str(exc)) from exc
-    if recipe.generator == "sdf" and families.allowed("bg", ("photo",)):
+    if "sdf" in recipe.generators and families.allowed("bg", ("photo",)):
         from screwcam import photos
 
         photos.available()  # the photo backgrounds need scikit-image: say so up front

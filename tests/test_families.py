@@ -106,6 +106,31 @@ def test_synth_mix_alternates_the_generators(tmp_path):
     assert all(r["split"] == "test" for r in rows)
 
 
+def test_synth_takes_a_list_of_generators_in_turn(tmp_path, capsys):
+    pytest.importorskip("skimage")
+    out = tmp_path / "list"
+    assert _synth(out, 6, "--generator", "classic, sdf, render2d", "--test-fraction", "1") == 0
+    rows = _manifest(out)
+    gens = Counter(families_of(r["condition"])["gen"] for r in rows)
+    assert gens == {"classic": 10, "sdf": 10, "render2d": 10}
+    # the classic samples of a list still go round its lighting conditions
+    lights = {families_of(r["condition"])["light"] for r in rows if "gen=classic" in r["condition"]}
+    assert len(lights) == 2  # samples 0 and 3 of each class: conditions 0 and 1
+    assert "generator classic,sdf,render2d" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [("classic,nope", "unknown generator 'nope'"), ("sdf,sdf", "generator named twice")],
+)
+def test_a_bad_generator_list_is_refused_naming_the_problem(tmp_path, capsys, spec, message):
+    with pytest.raises(SystemExit) as exc:
+        _synth(tmp_path / "bad", 2, "--generator", spec)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
 @needs_photos
 def test_batch_test_reports_accuracy_per_family(tmp_path, capsys):
     data = tmp_path / "set"
