@@ -22,7 +22,8 @@ def load(path: Path):
 base_rows, base_preds = load(Path(sys.argv[1]))
 new_rows, new_preds = load(Path(sys.argv[2]))
 print(
-    "| held out | seed | A (no sdf) | B (sdf, this file) | paired B - A | SE | Pozidriv as Phillips A / B |"
+    "| held out | seed | A (no sdf) | B (sdf, this file) | paired B - A | SE "
+    "| Pozidriv as Phillips A / B |"
 )
 print("|---|---:|---:|---:|---:|---:|---:|")
 for (variant, hold, seed), row in sorted(new_rows.items(), key=lambda kv: (kv[0][1], kv[0][2])):
