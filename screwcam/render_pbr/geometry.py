@@ -353,7 +353,7 @@ def make_head(rng: np.random.Generator, label: int, style: str, wear: float | No
         facts["ticks"] = state
     # tiny dents and machining marks on the surface
     bumps = cv2.GaussianBlur(rng.normal(0, 1, (RASTER, RASTER)).astype(np.float32), (0, 0), 3.0)
-    z = z + bumps * rng.uniform(0.0, 0.02)
+    z = z + bumps * rng.uniform(0.0, 0.006)
     z = np.where(r <= 1.0, z, -1.0)
     depth = np.clip(surface - z, 0.0, None) * (r <= 1.0)
     return Head(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from . import geometry as G
+from .geometry import RASTER, Head
 
 FINISHES: tuple[str, ...] = ("zinc", "stainless", "black", "brass", "painted", "rusty", "dirty")
 LIGHTS: tuple[str, ...] = ("env", "ring", "grazing", "window", "dome", "dim", "overexposed")
@@ -20,7 +20,7 @@ VIEWS: tuple[str, ...] = ("top", "oblique", "tiny")
 SPP, MAX_DEPTH = 8, 4
 #: a render is at most this many pixels across (larger outputs are scaled up: the crop
 #: the model sees is 28x28)
-RENDER_MAX = 64
+RENDER_MAX = 56
 
 
 def _linear(bgr: np.ndarray) -> np.ndarray:
@@ -99,7 +99,7 @@ def _metal(mi, rng: np.random.Generator, kind: str) -> dict:
     return conductor(mi, str(rng.choice(["Al", "Cr", "Ni_palik"])), rng.uniform(0.1, 0.35), tint)
 
 
-def head_bsdf(mi, rng: np.random.Generator, finish: str, head: G.Head) -> dict:
+def head_bsdf(mi, rng: np.random.Generator, finish: str, head: Head) -> dict:
     """The head's BSDF: rough conductors with Mitsuba's measured metal spectra (Al, Cr, Ni,
     Mo, Au, Cu), rough plastic for black oxide and paint, blends for rust and dirt (dirt
     collects where the recess is deep)."""
@@ -119,7 +119,7 @@ def head_bsdf(mi, rng: np.random.Generator, finish: str, head: G.Head) -> dict:
         )
         c = np.asarray(colours[int(rng.integers(len(colours)))]) * rng.uniform(0.6, 1.1)
         return plastic(np.clip(c, 0.01, 0.9), rng.uniform(0.25, 0.65))
-    n = G.RASTER
+    n = RASTER
     if finish == "rusty":
         mask = _noise(rng, n, rng.uniform(2.0, 8.0))
         cover = rng.uniform(0.3, 0.85)
@@ -304,13 +304,14 @@ def lights(mi, rng: np.random.Generator, light: str, eye: np.ndarray) -> dict:
             rng.uniform(2, 8),
             tint,
         )
-    elif light == "dome":  # a big diffuser above the camera
+    elif light == "dome":  # a big diffuser above (behind) the camera
+        height = float(eye[2] * rng.uniform(1.05, 1.4))
         T = mi.ScalarTransform4f
         out["lamp"] = {
             "type": "disk",
-            "to_world": T.translate([0, 0, float(rng.uniform(8, 14))])
+            "to_world": T.translate([0, 0, height])
             .rotate([1, 0, 0], 180)
-            .scale(float(rng.uniform(6, 12))),
+            .scale(height * float(rng.uniform(0.5, 1.0))),
             "emitter": _area(rng.uniform(1.0, 3.0), tint),
         }
     return out
@@ -338,7 +339,7 @@ class Camera:
         return np.c_[u, v] * pixels
 
 
-def camera(mi, rng: np.random.Generator, head: G.Head, view: str) -> Camera:
+def camera(mi, rng: np.random.Generator, head: Head, view: str) -> Camera:
     """A perspective camera tilted 0-8 (top, tiny) or 12-30 (oblique) degrees off the
     axis, at a distance where the head fills 40-75 % of the frame, aimed a little off."""
     tilt = math.radians(rng.uniform(12.0, 30.0) if view == "oblique" else rng.uniform(0.0, 8.0))
