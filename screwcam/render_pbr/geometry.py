@@ -293,7 +293,9 @@ def _hex_head(rng: np.random.Generator, style: str, x: np.ndarray, y: np.ndarray
     footprint = 1.0
     outline = lambda t: hexagon_radius(t - angle, apothem)  # noqa: E731
     if style in ("flange", "washer"):
-        rad = apothem * (rng.uniform(1.25, 1.45) if style == "flange" else rng.uniform(1.4, 1.7))
+        # a flange a little wider than the corners; a washer (face) from just past the
+        # flats to well past the corners
+        rad = apothem * (rng.uniform(1.18, 1.4) if style == "flange" else rng.uniform(1.05, 1.45))
         thick = rng.uniform(0.08, 0.16) if style == "flange" else rng.uniform(0.06, 0.12)
         ring = thick * (1.0 - 0.4 * np.clip((r - apothem) / (rad - apothem), 0, 1))
         if style == "washer":

@@ -345,7 +345,7 @@ def camera(mi, rng: np.random.Generator, head: Head, view: str) -> Camera:
     tilt = math.radians(rng.uniform(12.0, 30.0) if view == "oblique" else rng.uniform(0.0, 8.0))
     az = rng.uniform(0, 2 * math.pi)
     fov = float(rng.uniform(18.0, 40.0))
-    frac = rng.uniform(0.42, 0.72)
+    frac = rng.uniform(0.42, 0.68)
     dist = head.footprint / (frac * math.tan(math.radians(fov) / 2.0))
     slack = (1.0 - frac) * 0.3 * dist * math.tan(math.radians(fov) / 2.0)
     target = np.array([rng.uniform(-slack, slack), rng.uniform(-slack, slack), head.top * 0.4])
