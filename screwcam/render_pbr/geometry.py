@@ -279,7 +279,7 @@ def _hex_head(rng: np.random.Generator, style: str, x: np.ndarray, y: np.ndarray
     r = np.hypot(x, y)
     sd = hexagon_sd(xr, yr, apothem)
     k = rng.uniform(0.55, 0.9)
-    chamfer_r = apothem * rng.uniform(0.93, 1.0)
+    chamfer_r = apothem * rng.uniform(0.94, 1.06)
     top = k - np.clip(r - chamfer_r, 0.0, None) * math.tan(math.radians(30.0))
     corner = 0.02
     top = np.where(sd > -corner, top, -1.0)

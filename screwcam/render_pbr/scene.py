@@ -121,7 +121,7 @@ def head_bsdf(mi, rng: np.random.Generator, finish: str, head: Head) -> dict:
         return plastic(np.clip(c, 0.01, 0.9), rng.uniform(0.25, 0.65))
     n = RASTER
     if finish == "rusty":
-        mask = _noise(rng, n, rng.uniform(2.0, 8.0))
+        mask = _noise(rng, n, rng.uniform(1.0, 4.0))
         cover = rng.uniform(0.3, 0.85)
         weight = np.clip((mask - (1.0 - cover)) * 4.0, 0.0, 1.0)
         rust = np.stack(
