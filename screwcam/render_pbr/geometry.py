@@ -301,6 +301,9 @@ def _hex_head(rng: np.random.Generator, style: str, x: np.ndarray, y: np.ndarray
         if style == "washer":
             ring = np.full_like(r, thick)
         ring = np.where(r < rad, ring, -1.0)
+        # where the hexagon stands on the washer or flange: a narrow dark groove
+        groove = (sd < 0) & (sd > -rng.uniform(0.015, 0.04))
+        ring = np.where(groove, ring * rng.uniform(0.0, 0.5), ring)
         z = np.maximum(z, ring)
         footprint = max(rad, 1.0)
         if rad > 1.0:
