@@ -50,7 +50,6 @@ __all__ = [
     "render_head",
 ]
 
-#: how often each view is drawn when not given (the registry draws its own)
 _INSTALL = "install the training extra: pip install 'screwcam[train]' (it brings mitsuba>=3.9)"
 
 
