@@ -4,12 +4,14 @@ crops per class, modelled on docs/notes/sdfgen/sdf_experiment.py (same pools, sa
 training, same test crops, so the A rows are comparable with that experiment's).
 
     POOL=synth-train TEST=heldout-families PBR=pbr-train PBRTEST=pbr-test \\
-      [SDF=sdf-train] python -P pbr_experiment.py OUT.json RUN [RUN ...]
+      [SDF=sdf-train] [PBREASY=pbr-easy] python -P pbr_experiment.py OUT.json RUN [RUN ...]
 
 RUN = VARIANT:HOLD:SEED, e.g. A:render3d:0, B:render2d:1.
 - A: classic + the other varied generator, 1000 + 1000 per class (what
   `screwcam holdout --max-per-class 2000` trains on);
 - B: classic + the other varied generator + pbr, 667 + 667 + 666 per class;
+- F: as B, the third from PBREASY: pbr without its hardest families (rendered with
+  `--exclude view=tiny --exclude light=dim --exclude light=overexposed`);
 - S: classic + the other varied generator + sdf, 667 + 667 + 666 per class (the sdf
   experiment's B, for a side-by-side on the same seeds; needs SDF);
 - D: classic + pbr, 1000 + 1000 per class (HOLD "both": render2d and render3d unseen;
@@ -67,7 +69,7 @@ def training_set(variant: str, hold: str, pool, extra: dict):
         return first_per_class(pool, everything & ~H._has(pool.conditions, "gen", hold), TOTAL)
     other = {"render3d": "render2d", "render2d": "render3d"}[hold]
     varied = H._has(pool.conditions, "gen", other)
-    third_pool = extra["pbr" if variant == "B" else "sdf"]
+    third_pool = extra[{"B": "pbr", "F": "pbr_easy", "S": "sdf"}[variant]]
     third = TOTAL // 3 + 1  # 667 + 667 + 666
     return Samples.concat(
         [
@@ -101,6 +103,8 @@ def main() -> None:
     extra = {"pbr": H._load_pool(os.environ["PBR"])}
     if os.environ.get("SDF"):
         extra["sdf"] = H._load_pool(os.environ["SDF"])
+    if os.environ.get("PBREASY"):
+        extra["pbr_easy"] = H._load_pool(os.environ["PBREASY"])
     tests = {
         "render3d": H._subset(test, H._has(test.conditions, "gen", "render3d")),
         "render2d": H._subset(test, H._has(test.conditions, "gen", "render2d")),
