@@ -14,6 +14,7 @@ RUN = VARIANT:HOLD:SEED, e.g. A:render3d:0, B:render2d:1.
   `--exclude view=tiny --exclude light=dim --exclude light=overexposed`);
 - S: classic + the other varied generator + sdf, 667 + 667 + 666 per class (the sdf
   experiment's B, for a side-by-side on the same seeds; needs SDF);
+- Q: classic + the other varied generator + sdf + pbr, 500 each per class (needs SDF);
 - D: classic + pbr, 1000 + 1000 per class (HOLD "both": render2d and render3d unseen;
   needs 1000 per class in PBR).
 Every model: `edge` preset, 8 epochs, Keras float model, `screwcam.training.train.train`
@@ -69,6 +70,15 @@ def training_set(variant: str, hold: str, pool, extra: dict):
         return first_per_class(pool, everything & ~H._has(pool.conditions, "gen", hold), TOTAL)
     other = {"render3d": "render2d", "render2d": "render3d"}[hold]
     varied = H._has(pool.conditions, "gen", other)
+    if variant == "Q":
+        quarter = TOTAL // 4
+        return Samples.concat(
+            [first_per_class(pool, classic, quarter), first_per_class(pool, varied, quarter)]
+            + [
+                first_per_class(p, np.ones(len(p.y), bool), quarter)
+                for p in (extra["sdf"], extra["pbr"])
+            ]
+        )
     third_pool = extra[{"B": "pbr", "F": "pbr_easy", "S": "sdf"}[variant]]
     third = TOTAL // 3 + 1  # 667 + 667 + 666
     return Samples.concat(

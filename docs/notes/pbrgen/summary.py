@@ -34,7 +34,7 @@ def main() -> None:
         "third only right |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for third in ("B", "F", "S"):
+    for third in ("B", "F", "S", "Q"):
         for hold in ("render3d", "render2d"):
             for seed in (0, 1, 2):
                 if (third, hold, seed) not in rows or ("A", hold, seed) not in rows:
@@ -43,7 +43,12 @@ def main() -> None:
                 b = preds[f"{third}_{hold}_s{seed}_{hold}"]
                 y = preds[f"A_{hold}_s{seed}_{hold}_y"]
                 ra, rb = a == y, b == y
-                name = {"B": "pbr", "F": "pbr without tiny/dim/overexposed", "S": "sdf"}[third]
+                name = {
+                    "B": "pbr",
+                    "F": "pbr without tiny/dim/overexposed",
+                    "S": "sdf",
+                    "Q": "sdf + pbr (a quarter each)",
+                }[third]
                 print(
                     f"| {hold} held out, third = {name} | {seed} | {100 * ra.mean():.1f} % | "
                     f"{100 * rb.mean():.1f} % | {100 * (rb.mean() - ra.mean()):+.1f} | "
