@@ -17,7 +17,8 @@ Two layouts:
 Generators (`--generator`, see `screwcam.render.families`): `classic` (the demo
 camera's look, the default), `render2d` (the same 2-D renderer with everything but
 the drive type randomized), `render3d` (the independently built 3-D generator),
-`sdf` (a third independent generator: ray-marched signed distance fields), `mix`
+`sdf` (a third independent generator: ray-marched signed distance fields), `pbr` (a
+fourth: meshes path-traced by Mitsuba 3, the [train] extra), `mix`
 (render2d and render3d alternately), `all` (classic, render2d, render3d) or any
 comma-separated list of generators, taken in turn (e.g. `classic,render2d,render3d,sdf`).
 With the classic generator conditions are balanced: sample i of every class has
@@ -152,7 +153,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="GEN",
         help="classic (the demo camera's look, default), render2d (2-D, everything but the "
         "drive randomized), render3d (the independent 3-D generator), sdf (a third, "
-        "independent generator: ray-marched signed distance fields), mix (render2d and "
+        "independent generator: ray-marched signed distance fields), pbr (a fourth: meshes "
+        "path-traced by Mitsuba 3 under photo environment maps), mix (render2d and "
         "render3d alternately), all (classic, render2d and render3d alternately) or a "
         "comma-separated list taken in turn, e.g. classic,render2d,render3d,sdf",
     )
@@ -434,6 +436,11 @@ def run(args: argparse.Namespace) -> int:
         from screwcam import photos
 
         photos.available()  # the photo backgrounds need scikit-image: say so up front
+    if "pbr" in recipe.generators:
+        from screwcam import photos, render_pbr
+
+        render_pbr.mitsuba()  # Mitsuba missing: say so up front, naming the fix
+        photos.available()  # its environment maps are scikit-image's photos
     total = args.per_class * NUM_CLASSES
     what = (
         f"conditions {', '.join(CONDITIONS)}"

@@ -7,7 +7,10 @@ Generators:
   (style, finish, light, bg, view); its silhouettes count as light=silhouette;
 - `sdf`: `screwcam.render_sdf.render_head`, a third, independently built generator
   (ray-marched signed distance fields; style, finish, light, bg, view). Not part of
-  the mixes `mix`/`all`.
+  the mixes `mix`/`all`;
+- `pbr`: `screwcam.render_pbr.render_head`, a fourth, independently built generator
+  (triangle meshes path-traced by Mitsuba 3 under photo environment maps; style, finish,
+  light, bg, view). Needs Mitsuba (the [train] extra). Not part of the mixes either.
 
 A sample's families become its `condition` text, e.g.
 ``gen=render3d/style=pan/finish=rusty/light=dim/bg=photo/view=oblique``: the manifest
@@ -25,7 +28,7 @@ import numpy as np
 
 from ..frames import Box
 
-GENERATORS: tuple[str, ...] = ("classic", "render2d", "render3d", "sdf")
+GENERATORS: tuple[str, ...] = ("classic", "render2d", "render3d", "sdf", "pbr")
 KEYS: tuple[str, ...] = ("gen", "style", "finish", "light", "bg", "view")
 #: how often a value is drawn, where not uniform (renormalized over the allowed values)
 WEIGHTS: dict[str, dict[str, float]] = {"view": {"top": 0.45, "oblique": 0.4, "tiny": 0.15}}
@@ -129,6 +132,16 @@ def family_values(generator: str, label: int) -> dict[str, tuple[str, ...]]:
             "bg": render_sdf.BACKGROUNDS,
             "view": render_sdf.VIEWS,
         }
+    if generator == "pbr":
+        from .. import render_pbr  # no Mitsuba yet: it is imported on the first render
+
+        return {
+            "style": render_pbr.LABEL_STYLES[label],
+            "finish": render_pbr.FINISHES,
+            "light": render_pbr.LIGHTS,
+            "bg": render_pbr.BACKGROUNDS,
+            "view": render_pbr.VIEWS,
+        }
     raise ValueError(f"unknown generator {generator!r}; choose one of {', '.join(GENERATORS)}")
 
 
@@ -189,10 +202,13 @@ def render_one(
         if pick["light"] == "silhouette":
             pick["bg"] = "flat"
         return image, box, condition_text(pick)
-    if generator == "sdf":
-        from .. import render_sdf
+    if generator in ("sdf", "pbr"):
+        if generator == "sdf":
+            from .. import render_sdf as module
+        else:
+            from .. import render_pbr as module
 
-        image, box, _ = render_sdf.render_head(
+        image, box, _ = module.render_head(
             rng,
             label,
             size,
