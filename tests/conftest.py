@@ -16,6 +16,12 @@ from _service_helpers import model_dir as default_model_dir
 
 HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
 
+# Mitsuba 3 (the pbr generator) loaded *after* TensorFlow makes the interpreter abort at
+# exit ("free(): invalid pointer", exit status 134) although every test passed; loaded
+# first, both shut down cleanly. Test modules import TensorFlow, so load Mitsuba here.
+if importlib.util.find_spec("mitsuba") is not None:
+    import mitsuba  # noqa: F401
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if HAS_TENSORFLOW:

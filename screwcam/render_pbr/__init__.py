@@ -56,7 +56,9 @@ _INSTALL = "install the training extra: pip install 'screwcam[train]' (it brings
 @functools.lru_cache(maxsize=1)
 def mitsuba():
     """Mitsuba 3 in its scalar CPU variant, on one thread; DatasetError naming the fix if it
-    is missing."""
+    is missing. In a process that also uses TensorFlow, import Mitsuba first: loaded after
+    TensorFlow, the interpreter aborts at exit ("free(): invalid pointer"). `screwcam
+    synth` never loads TensorFlow."""
     try:
         import drjit as dr
         import mitsuba as mi
