@@ -124,11 +124,14 @@ class Recipe:
     def generators(self) -> tuple[str, ...]:
         return generators_of(self.generator)
 
-    def generator_of(self, index: int) -> str:
+    @property
+    def in_turn(self) -> tuple[str, ...]:
+        """The generators samples are drawn from in turn: those the families allow."""
         mix = self.generators
-        if len(mix) == 1:
-            return mix[0]
-        gens = self.families.allowed("gen", mix) or mix
+        return mix if len(mix) == 1 else self.families.allowed("gen", mix) or mix
+
+    def generator_of(self, index: int) -> str:
+        gens = self.in_turn
         return gens[index % len(gens)]
 
 
@@ -228,7 +231,8 @@ def _render_and_find(seed: int, label: int, index: int, recipe: Recipe = Recipe(
     sample's condition), or None when the recipe's families leave nothing to draw."""
     rng = np.random.default_rng([seed, label, index])
     generator = recipe.generator_of(index)
-    light = condition_of(index // len(recipe.generators)) if generator == "classic" else None
+    # the classic samples of a mix go round the lighting conditions one by one
+    light = condition_of(index // len(recipe.in_turn)) if generator == "classic" else None
     named = recipe.generator != "classic"
     drawn = render_one(generator, rng, label, RENDER_SIZE, recipe.families, light, named)
     if drawn is None:

@@ -119,6 +119,16 @@ def test_synth_takes_a_list_of_generators_in_turn(tmp_path, capsys):
     assert "generator classic,sdf,render2d" in capsys.readouterr().err
 
 
+def test_the_classic_samples_of_a_filtered_mix_go_round_every_lighting_condition(tmp_path):
+    pytest.importorskip("skimage")
+    out = tmp_path / "filtered"
+    args = ("--generator", "classic,render2d,sdf", "--exclude", "gen=sdf", "--test-fraction", "1")
+    assert _synth(out, 12, *args) == 0
+    rows = [r for r in _manifest(out) if "gen=classic" in r["condition"]]
+    lights = Counter(families_of(r["condition"])["light"] for r in rows)
+    assert len(rows) == 30 and set(lights.values()) == {5}  # 6 conditions x 5 classes
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [("classic,nope", "unknown generator 'nope'"), ("sdf,sdf", "generator named twice")],
