@@ -2,7 +2,7 @@
 # The exact recipe of the bundled classifier in models/default/, using only screwcam's
 # own commands. Run from the repository root with the [train] extra installed:
 #
-#   training/make_default_model.sh            # ~20-30 min on 2 cores (see MODEL_CARD.md)
+#   training/make_default_model.sh            # 55 min on 2 shared cores (2026-11-28, see MODEL_CARD.md)
 #
 # 1. render the training pool from four generators, seed A: classic (the demo
 #    camera's look), render2d (the 2-D renderer with styles, finishes, views, flat
