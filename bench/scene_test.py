@@ -22,11 +22,13 @@ size from which our goals count heads) are neither misses nor false boxes when b
 
 Families: `render` (our 2-D renderer's heads on synthetic surfaces), `photo` (the same
 heads on real photographs shipped inside scikit-image, with clutter), `gen2` (the
-independently written 3-D generator, `screwcam.render3d`), `demo` (the demo camera).
+independently written 3-D generator, `screwcam.render3d`), `sdf` (render_sdf's
+ray-marched heads laid onto synthetic or photo surfaces with their shadows), `demo` (the
+demo camera); on request `varied` (render2d's heads).
 Which of them a bundle's detector and classifier were trained on is in its model card:
 report a family as held out only when neither part saw it (`--detector` takes the
 detector from another folder, e.g. one trained without that family).
-Needs the [train] extra for `photo` and `gen2` (scikit-image); no TensorFlow.
+Needs the [train] extra for `photo`, `gen2` and `sdf` (scikit-image); no TensorFlow.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from screwcam.files import write_atomic
 from screwcam.frames import Box
 from screwcam.training.model_card import with_section
 
-FAMILIES = ("render", "photo", "gen2", "demo")
+FAMILIES = ("render", "photo", "gen2", "sdf", "demo")
 CHOICES = (*FAMILIES, "varied")  # varied: render2d's heads (see detector_data)
 CARD_HEADING = "## The whole pipeline on scenes"
 FRAME = (640, 480)

@@ -189,3 +189,34 @@ def test_synth_writes_an_sdf_dataset(tmp_path: Path, capsys):
     )
     with open(out2 / "manifest.csv", newline="", encoding="utf-8") as fh:
         assert all("finish=rusty" in r["condition"] for r in csv.DictReader(fh))
+
+
+@pytest.mark.parametrize("diameter", [8, 24, 60, 180])
+def test_a_layer_head_has_the_asked_size_its_coverage_and_its_shadow(diameter):
+    # render_layer gives the detector's "sdf" scenes a head to lay onto their own
+    # surface: the box's longer side is the diameter, coverage is 0..1 and full inside
+    # the head, the radiance is premultiplied (nothing outside the head), and a low
+    # light casts a shadow (the ground gets less light next to the head)
+    layer = render_sdf.render_layer(np.random.default_rng(diameter), 1, diameter, light="grazing")
+    b = layer.box
+    assert abs(max(b.w, b.h) - diameter) <= max(2, 0.05 * diameter)
+    side = layer.alpha.shape[0]
+    assert layer.radiance.shape == layer.shadow.shape == (side, side)
+    assert b.x >= 0 and b.y >= 0 and b.x + b.w <= side and b.y + b.h <= side
+    assert 0.0 <= layer.alpha.min() and layer.alpha.max() <= 1.0
+    assert layer.alpha[b.y : b.y + b.h, b.x : b.x + b.w].mean() > 0.6  # a disc fills 0.79
+    assert np.all(layer.radiance[layer.alpha == 0] == 0)
+    outside = layer.alpha < 0.01
+    assert layer.shadow[outside].min() < 0.8  # somewhere on the ground: the cast shadow
+    assert np.median(layer.shadow[outside]) > 0.8  # most of the ground is lit
+    assert layer.info["generator"] == "sdf" and layer.info["light"] == "grazing"
+
+
+def test_a_layer_refuses_what_it_cannot_draw():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="diameter"):
+        render_sdf.render_layer(rng, 1, 2)
+    with pytest.raises(ValueError, match="light"):
+        render_sdf.render_layer(rng, 1, 30, light="dim")  # the scene dims its heads
+    with pytest.raises(ValueError, match="view"):
+        render_sdf.render_layer(rng, 1, 30, view="tiny")  # a tiny head is a small diameter

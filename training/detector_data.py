@@ -15,6 +15,10 @@ Families (for leave-one-family-out evaluation, see docs/notes/detector.md):
 - "gen2":   scenes of the independent generator `screwcam.render3d` (true 3-D height
             fields, physically based shading, its own distractors); ~0.5 s a scene, so
             mostly a held-out test family
+- "sdf":    heads of the third independent generator `screwcam.render_sdf` (ray-marched
+            signed distance fields: every head style and finish, top or oblique views), each
+            traced at its own size and laid onto a synthetic or real-photo surface with the
+            shadow it casts; the scene's lighting, blur, noise and JPEG as in "render"
 - "demo":   frames of `screwcam.render.DemoSource` (test only: its ground truth)
 
 Training-time only (imports scikit-image's data folder); the device never needs it.
@@ -49,7 +53,7 @@ from screwcam.render.scene import (
 
 #: the scene canvas (width, height): a 640x480 frame at half size
 SCENE_SIZE = (320, 240)
-FAMILIES = ("render", "photo", "gen2", "varied")
+FAMILIES = ("render", "photo", "gen2", "varied", "sdf")
 SCENE_CONDITIONS = ("even", "shadow", "dim", "overexposed", "side", "silhouette")
 # real photographs inside scikit-image's wheel (via screwcam.photos, never downloaded)
 _PHOTOS = (
@@ -204,6 +208,8 @@ def compose_scene(
         boxes3d = [Box(*(int(v) for v in box)) for box, _, _ in heads3d]
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         return Scene(gray, boxes3d, [int(label) for _, label, _ in heads3d])
+    if family == "sdf":
+        return _sdf_scene(rng, condition, size)
     condition = condition or SCENE_CONDITIONS[int(rng.integers(len(SCENE_CONDITIONS)))]
     varied = family == "varied"  # render2d's heads, on either kind of surface
     if family == "photo" or (varied and rng.random() < 0.5):
@@ -251,6 +257,67 @@ def compose_scene(
     gray = cv2.cvtColor(canvas, cv2.COLOR_BGR2GRAY).astype(np.float32)
     field = light_field(rng, height, width, condition, look)
     return Scene(_finish(rng, gray * field, look.noise), boxes, kept)
+
+
+def _sdf_scene(rng: np.random.Generator, condition: str | None, size: tuple[int, int]) -> Scene:
+    """A scene of render_sdf's heads (family "sdf"): on a synthetic or real-photo surface
+    with clutter, each head traced at its size, its radiance laid over the surface and
+    its shadow multiplied into it (in linear light), then the scene's lighting."""
+    from screwcam import render_sdf
+
+    width, height = size
+    lit = SCENE_CONDITIONS[:-1]  # no silhouettes: those are drawn by the other families
+    condition = condition or lit[int(rng.integers(len(lit)))]
+    if condition == "silhouette":
+        raise ValueError("the sdf family draws lit heads, not silhouettes")
+    if rng.random() < 0.5:
+        surface = photo_surface(rng, size)
+    else:
+        kind = BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
+        surface = cv2.cvtColor(make_background(rng, height, width, kind), cv2.COLOR_BGR2GRAY)
+    _clutter(rng, surface, int(rng.integers(0, 5)))
+    canvas = np.clip(surface, 0.0, 1.0) ** 2.2  # linear light
+    heads = _place(rng, _diameters(rng, height), width, height)
+    boxes, kept = [], []
+    for cx, cy, d in heads:
+        label = int(rng.integers(NUM_CLASSES))
+        light = "grazing" if condition == "side" else None
+        layer = render_sdf.render_layer(rng, label, max(d, 4.0), light=light)
+        b = layer.box  # centred on the drawn head centre
+        x0 = int(round(cx - (b.x + b.w / 2.0)))
+        y0 = int(round(cy - (b.y + b.h / 2.0)))
+        side = layer.alpha.shape[0]
+        # the part of the layer inside the frame
+        lx0, ly0 = max(0, -x0), max(0, -y0)
+        lx1, ly1 = min(side, width - x0), min(side, height - y0)
+        if lx1 <= lx0 or ly1 <= ly0:
+            continue
+        a = layer.alpha[ly0:ly1, lx0:lx1]
+        rad = layer.radiance[ly0:ly1, lx0:lx1]
+        region = canvas[y0 + ly0 : y0 + ly1, x0 + lx0 : x0 + lx1]
+        ground = region[a < 0.05]
+        around = float(ground.mean()) if ground.size else float(region.mean())
+        head = float(rad.sum() / max(a.sum(), 1e-6))
+        # as render_sdf does for its own ground: a head the brightness of its surface is
+        # rare in real pictures (photographers light what they show); most of the time
+        # push it 0.15-0.4 away from the surface in display brightness (gamma 2.2)
+        g_head, g_around = head ** (1 / 2.2), around ** (1 / 2.2)
+        if rng.random() < 0.8 and abs(g_head - g_around) < 0.15:
+            up = g_around < 0.35 or (g_around < 0.65 and rng.random() < 0.5)
+            target = g_around + (1 if up else -1) * rng.uniform(0.15, 0.4)
+            rad = rad * (float(np.clip(target, 0.02, 1.0)) ** 2.2 / max(head, 1e-4))
+        region[:] = region * layer.shadow[ly0:ly1, lx0:lx1] * (1.0 - a) + rad
+        # the box of what is in the frame of the head (as the other families box theirs)
+        bx, by, bw, bh = cv2.boundingRect((a > 0.5).astype(np.uint8))
+        if min(bw, bh) >= 4:
+            boxes.append(Box(x0 + lx0 + bx, y0 + ly0 + by, bw, bh))
+            kept.append(label)
+    look = lighting(rng, condition)
+    if rng.random() < 0.5:  # a film-like shoulder on the highlights, as render_sdf does
+        canvas = 1.0 - np.exp(-canvas * rng.uniform(1.0, 1.8))
+    gray = np.clip(canvas, 0.0, 1.0) ** (1 / 2.2) * 255.0
+    field = light_field(rng, height, width, condition, look)
+    return Scene(_finish(rng, gray.astype(np.float32) * field, look.noise), boxes, kept)
 
 
 def _varied_head(rng: np.random.Generator, label: int):

@@ -22,6 +22,7 @@ Families (info keys): style, finish, light, bg, view.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -47,6 +48,8 @@ BACKGROUNDS: tuple[str, ...] = ("photo", "flat", "wood", "metal")
 VIEWS: tuple[str, ...] = ("top", "oblique", "tiny")
 #: the internal render resolution (rays per side); the image is resized to `size`
 TRACE_SIZE = 56
+#: lights of `render_layer`: a scene dims or overexposes its heads itself
+LAYER_LIGHTS: tuple[str, ...] = ("soft", "grazing", "ring", "dome")
 
 __all__ = [
     "BACKGROUNDS",
@@ -57,7 +60,9 @@ __all__ = [
     "RECESS_STYLES",
     "TRACE_SIZE",
     "VIEWS",
+    "HeadLayer",
     "render_head",
+    "render_layer",
 ]
 
 
@@ -241,44 +246,46 @@ def _camera(rng: np.random.Generator, head, tilt: float, res: int):
     return origin, dirs, back, 2 * half / res
 
 
-def render_head(
-    rng: np.random.Generator,
-    label: int,
-    size: int = 64,
-    style: str | None = None,
-    finish: str | None = None,
-    light: str | None = None,
-    bg: str | None = None,
-    view: str | None = None,
-) -> tuple[np.ndarray, Box, dict]:
-    """One head of class `label` (0 hex socket, 1 Phillips, 2 Pozidriv, 3 hex head,
-    4 Torx): (BGR uint8 image size x size, Box of the whole head, info naming its
-    families). Families left None are drawn at random."""
+def _choose(rng, label, style, finish, light, bg, view, lights=LIGHTS, views=VIEWS):
+    """The families of one head: those given, checked; the others drawn at random (in
+    this order: style, finish, light, bg, view)."""
     if label not in LABEL_STYLES:
         raise ValueError(f"label must be 0..4, got {label}")
-    if size < 8:
-        raise ValueError(f"size must be at least 8, got {size}")
     style = style or LABEL_STYLES[label][int(rng.integers(len(LABEL_STYLES[label])))]
     if style not in LABEL_STYLES[label]:
         raise ValueError(f"style {style!r} does not fit label {label}")
     finish = finish or FINISHES[int(rng.integers(len(FINISHES)))]
-    light = light or LIGHTS[int(rng.integers(len(LIGHTS)))]
+    light = light or lights[int(rng.integers(len(lights)))]
     bg = bg or BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
-    view = view or VIEWS[int(rng.integers(len(VIEWS)))]
+    view = view or views[int(rng.integers(len(views)))]
     for name, value, options in (
         ("finish", finish, FINISHES),
-        ("light", light, LIGHTS),
+        ("light", light, lights),
         ("bg", bg, BACKGROUNDS),
-        ("view", view, VIEWS),
+        ("view", view, views),
     ):
         if value not in options:
             raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(options)}")
+    return style, finish, light, bg, view
 
+
+@dataclass(frozen=True, slots=True)
+class _Traced:
+    rgb: np.ndarray  # (res*res, 3) linear radiance, before exposure
+    on_head: np.ndarray  # (res*res,) bool
+    exposure: float
+    tilt: float
+    # light the ground received / light it would receive with no head (1 on the head):
+    # the head's cast shadow and occlusion; None unless asked for
+    shadow: np.ndarray | None
+
+
+def _trace(rng, label, style, finish, light, bg, view, res, shadow=False) -> _Traced:
+    """Ray-march one head and its ground at res x res rays and shade them."""
     head = draw_head(rng, label, style)
     hole = 1.0 + rng.uniform(0.01, 0.05) if style == "countersunk" else 0.0
     scene = Scene(head, hole)
     tilt = rng.uniform(10, 30) if view == "oblique" else rng.uniform(0, 10)
-    res = min(TRACE_SIZE, size)
     origin, dirs, cam_dir, pix = _camera(rng, head, tilt, res)
     top = max(head.height, 0.0) + 0.3
     t0 = np.maximum((origin[2] - top) / np.maximum(-dirs[:, 2], 1e-3), 0.0)
@@ -317,6 +324,17 @@ def render_head(
         sub = [(lt, v[gi]) for lt, v in lit]
         rgb[gi] = shade(p[gi], n[gi], view_v[gi], gm, sub, ambient, ao[gi], sky)
 
+    ratio = None
+    if shadow:
+        ratio = np.ones(len(p))
+        if gi.size:
+            up = np.tile(np.array([0.0, 0.0, 1.0]), (gi.size, 1))
+            free = [(lt, np.ones(gi.size)) for lt, _ in lit]
+            ones = np.ones(gi.size)
+            clear = shade(p[gi], up, view_v[gi], gm, free, ambient, ones, sky).mean(axis=1)
+            got = rgb[gi].mean(axis=1)
+            ratio[gi] = np.clip(got / np.maximum(clear, 1e-6), 0.0, 1.5)
+
     if hi.size and gi.size and rng.random() < 0.8:
         # a head the same brightness as its surface is rare in real pictures: most of
         # the time push the surface at least 25 % away from the head's mean brightness
@@ -325,7 +343,29 @@ def render_head(
             darker = rng.random() < 0.5 if head_l > 0.05 else False
             factor = rng.uniform(0.3, 0.7) if darker else rng.uniform(1.4, 2.5)
             rgb[gi] *= factor
+    return _Traced(rgb, on_head, float(exposure), float(tilt), ratio)
 
+
+def render_head(
+    rng: np.random.Generator,
+    label: int,
+    size: int = 64,
+    style: str | None = None,
+    finish: str | None = None,
+    light: str | None = None,
+    bg: str | None = None,
+    view: str | None = None,
+) -> tuple[np.ndarray, Box, dict]:
+    """One head of class `label` (0 hex socket, 1 Phillips, 2 Pozidriv, 3 hex head,
+    4 Torx): (BGR uint8 image size x size, Box of the whole head, info naming its
+    families). Families left None are drawn at random."""
+    if size < 8:
+        raise ValueError(f"size must be at least 8, got {size}")
+    style, finish, light, bg, view = _choose(rng, label, style, finish, light, bg, view)
+    res = min(TRACE_SIZE, size)
+    tr = _trace(rng, label, style, finish, light, bg, view, res)
+    rgb, on_head, tilt = tr.rgb, tr.on_head, tr.tilt
+    exposure = tr.exposure
     img = rgb.reshape(res, res, 3) * exposure
     img = 1.0 - np.exp(-img * rng.uniform(1.0, 1.8)) if rng.random() < 0.5 else img
     img = np.clip(img, 0, 1) ** (1 / 2.2)
@@ -354,6 +394,71 @@ def render_head(
         "generator": "sdf",
     }
     return img, box, info
+
+
+@dataclass(frozen=True, slots=True)
+class HeadLayer:
+    """One head to lay onto a surface of the caller's own (see `render_layer`); all
+    arrays (side, side) float32."""
+
+    radiance: np.ndarray  # gray linear radiance of the head, premultiplied by alpha
+    alpha: np.ndarray  # 0..1: how much of each pixel the head covers
+    shadow: np.ndarray  # multiply the surface by this: the head's cast shadow, occlusion
+    box: Box  # the whole head's box in the layer
+    info: dict
+
+
+def render_layer(
+    rng: np.random.Generator,
+    label: int,
+    diameter: float,
+    style: str | None = None,
+    finish: str | None = None,
+    light: str | None = None,
+    view: str | None = None,
+) -> HeadLayer:
+    """One head of class `label`, `diameter` pixels across (its box's longer side), as
+    layers (linear radiance, coverage, the shadow it casts on the ground) for a caller
+    that composes scenes on its own surfaces: the detector's scene family "sdf"
+    (`training/detector_data.py`). Lights: LAYER_LIGHTS; views: top or oblique (a tiny
+    head is a small `diameter`); lens and sensor effects are the caller's."""
+    if not 4 <= diameter <= 2000:
+        raise ValueError(f"diameter must be 4..2000 px, got {diameter}")
+    style, finish, light, bg, view = _choose(
+        rng, label, style, finish, light, "flat", view, LAYER_LIGHTS, ("top", "oblique")
+    )
+    # about 1.5 rays per output pixel (the head is 40-72 % of the traced width)
+    res = int(np.clip(round(1.5 * diameter / 0.56), 20, 112))
+    tr = _trace(rng, label, style, finish, light, bg, view, res, shadow=True)
+    mask = tr.on_head.reshape(res, res).astype(np.float32)
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:  # cannot happen with the camera's framing; keep a centred head
+        xs, ys = np.array([res // 4, 3 * res // 4]), np.array([res // 4, 3 * res // 4])
+    extent = max(xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min())
+    scale = diameter / extent
+    side = max(4, int(round(res * scale)))
+    gray = (tr.rgb.mean(axis=1) * tr.exposure).reshape(res, res).astype(np.float32)
+    shadow = tr.shadow.reshape(res, res).astype(np.float32)
+    interp = cv2.INTER_AREA if side < res else cv2.INTER_LINEAR
+    alpha = np.clip(cv2.resize(mask, (side, side), interpolation=interp), 0.0, 1.0)
+    radiance = np.maximum(cv2.resize(gray * mask, (side, side), interpolation=interp), 0.0)
+    shadow = cv2.resize(shadow, (side, side), interpolation=interp)
+    f = side / res
+    box = Box(
+        int(np.floor(xs.min() * f)),
+        int(np.floor(ys.min() * f)),
+        max(1, int(np.ceil((xs.max() + 1 - xs.min()) * f))),
+        max(1, int(np.ceil((ys.max() + 1 - ys.min()) * f))),
+    )
+    info = {
+        "style": style,
+        "finish": finish,
+        "light": light,
+        "view": view,
+        "tilt": tr.tilt,
+        "generator": "sdf",
+    }
+    return HeadLayer(radiance, alpha, shadow, box, info)
 
 
 def _camera_effects(
