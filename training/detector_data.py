@@ -209,7 +209,7 @@ def compose_scene(
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         return Scene(gray, boxes3d, [int(label) for _, label, _ in heads3d])
     if family == "sdf":
-        return _sdf_scene(rng, condition, size)
+        return _layered_scene(rng, family, condition, size)
     condition = condition or SCENE_CONDITIONS[int(rng.integers(len(SCENE_CONDITIONS)))]
     varied = family == "varied"  # render2d's heads, on either kind of surface
     if family == "photo" or (varied and rng.random() < 0.5):
@@ -259,17 +259,30 @@ def compose_scene(
     return Scene(_finish(rng, gray * field, look.noise), boxes, kept)
 
 
-def _sdf_scene(rng: np.random.Generator, condition: str | None, size: tuple[int, int]) -> Scene:
-    """A scene of render_sdf's heads (family "sdf"): on a synthetic or real-photo surface
-    with clutter, each head traced at its size, its radiance laid over the surface and
-    its shadow multiplied into it (in linear light), then the scene's lighting."""
+def _layer_renderer(family: str):
+    """(render_layer(rng, label, diameter, side_light) -> HeadLayer) of a family whose
+    heads are traced one at a time and laid onto our surfaces."""
     from screwcam import render_sdf
 
+    def sdf(rng, label, diameter, side_light):
+        return render_sdf.render_layer(rng, label, diameter, light="grazing" if side_light else None)
+
+    return {"sdf": sdf}[family]
+
+
+def _layered_scene(
+    rng: np.random.Generator, family: str, condition: str | None, size: tuple[int, int]
+) -> Scene:
+    """A scene of heads another generator traces one at a time (family "sdf": render_sdf's
+    heads): on a synthetic or real-photo surface with clutter, each head traced at its
+    size, its radiance laid over the surface and its shadow multiplied into it (in linear
+    light), then the scene's lighting."""
+    render_layer = _layer_renderer(family)
     width, height = size
     lit = SCENE_CONDITIONS[:-1]  # no silhouettes: those are drawn by the other families
     condition = condition or lit[int(rng.integers(len(lit)))]
     if condition == "silhouette":
-        raise ValueError("the sdf family draws lit heads, not silhouettes")
+        raise ValueError(f"the {family} family draws lit heads, not silhouettes")
     if rng.random() < 0.5:
         surface = photo_surface(rng, size)
     else:
@@ -281,8 +294,7 @@ def _sdf_scene(rng: np.random.Generator, condition: str | None, size: tuple[int,
     boxes, kept = [], []
     for cx, cy, d in heads:
         label = int(rng.integers(NUM_CLASSES))
-        light = "grazing" if condition == "side" else None
-        layer = render_sdf.render_layer(rng, label, max(d, 4.0), light=light)
+        layer = render_layer(rng, label, max(d, 4.0), condition == "side")
         b = layer.box  # centred on the drawn head centre
         x0 = int(round(cx - (b.x + b.w / 2.0)))
         y0 = int(round(cy - (b.y + b.h / 2.0)))
