@@ -265,7 +265,8 @@ def _layer_renderer(family: str):
     from screwcam import render_sdf
 
     def sdf(rng, label, diameter, side_light):
-        return render_sdf.render_layer(rng, label, diameter, light="grazing" if side_light else None)
+        light = "grazing" if side_light else None
+        return render_sdf.render_layer(rng, label, diameter, light=light)
 
     return {"sdf": sdf}[family]
 
