@@ -22,6 +22,10 @@ variant is used, on one thread per process (`screwcam synth --jobs` makes proces
     >>> img, box, info = render_pbr.render_head(np.random.default_rng(0), 4, size=64)
 
 Families (info keys): style, finish, light, bg, view.
+
+`render_layer(rng, label, diameter)` renders one head at a given size as layers (its
+radiance, coverage and the shadow it casts) for a caller's own surface: the detector's
+held-out test scene family "pbr" (`training/detector_data.py`).
 """
 
 from __future__ import annotations
@@ -33,9 +37,10 @@ import cv2
 import numpy as np
 
 from ..errors import DatasetError
-from ..frames import Box
+from ..frames import Box, HeadLayer
 from . import geometry as G
 from .geometry import HEX_STYLES, LABEL_STYLES, RECESS_STYLES
+from .layer import LAYER_LIGHTS, LAYER_VIEWS, render_layer
 from .scene import BACKGROUNDS, FINISHES, LIGHTS, MAX_DEPTH, RENDER_MAX, SPP, VIEWS
 
 __all__ = [
@@ -43,11 +48,15 @@ __all__ = [
     "FINISHES",
     "HEX_STYLES",
     "LABEL_STYLES",
+    "LAYER_LIGHTS",
+    "LAYER_VIEWS",
     "LIGHTS",
     "RECESS_STYLES",
     "VIEWS",
+    "HeadLayer",
     "mitsuba",
     "render_head",
+    "render_layer",
 ]
 
 _INSTALL = "install the training extra: pip install 'screwcam[train]' (it brings mitsuba>=3.9)"
