@@ -21,8 +21,10 @@ import cv2
 import numpy as np
 
 from ..frames import Box, HeadLayer
-from . import geometry as G
-from . import scene as S
+from .geometry import ANGLES, LABEL_STYLES, RINGS, Head, ground_mesh, head_mesh, make_head
+from .loader import mitsuba, pick
+from .scene import FINISHES, MAX_DEPTH, Camera, camera, head_bsdf, mesh, sensor
+from .scene import lights as scene_lights
 
 #: lights of a layer: "dim" and "overexposed" only set the exposure, which a scene sets
 LAYER_LIGHTS: tuple[str, ...] = ("env", "ring", "grazing", "window", "dome")
@@ -36,7 +38,7 @@ LAYER_SPP, COVER_SPP = 16, 8
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
-def _frame(rng: np.random.Generator, cam: S.Camera, head: G.Head, verts: np.ndarray):
+def _frame(rng: np.random.Generator, cam: Camera, head: Head, verts: np.ndarray):
     """Widen the camera's field of view (the head fills 30-55 % of the layer, leaving
     room for its shadow) and return the head's box in frame units (0..1) as
     (x0, y0, x1, y1): its top and walls down to the ground (a countersunk head: its
@@ -44,12 +46,16 @@ def _frame(rng: np.random.Generator, cam: S.Camera, head: G.Head, verts: np.ndar
     half = math.tan(math.radians(cam.fov) / 2.0) * rng.uniform(1.2, 1.45)
     cam.fov = math.degrees(2.0 * math.atan(half))
     if head.style == "countersunk":
-        seen = verts[: G.RINGS * G.ANGLES]
+        seen = verts[: RINGS * ANGLES]
     else:
         seen = verts.copy()
         seen[:, 2] = np.maximum(seen[:, 2], 0.0)  # below z = 0 the ground hides the wall
     uv = cam.project(seen.astype(np.float64), 1)
     return (*uv.min(axis=0), *uv.max(axis=0))
+
+
+def _gray(value: float) -> dict:
+    return {"type": "rgb", "value": [float(value)] * 3}
 
 
 def _render(mi, scene_dict: dict, seed: int) -> np.ndarray:
@@ -87,47 +93,45 @@ def render_layer(
     ground) for a caller that composes scenes on its own surfaces. Lights: LAYER_LIGHTS;
     views: LAYER_VIEWS; lens and sensor effects are the caller's. Families not given are
     drawn from `rng`; the same rng state gives the same layer."""
-    from . import _pick, mitsuba
-
     if not 4 <= diameter <= 2000:
         raise ValueError(f"diameter must be 4..2000 px, got {diameter}")
-    if label not in G.LABEL_STYLES:
+    if label not in LABEL_STYLES:
         raise ValueError(f"unknown label {label!r}; labels are 0..4")
-    style = _pick(rng, "style", style, G.LABEL_STYLES[label])
-    finish = _pick(rng, "finish", finish, S.FINISHES)
-    light = _pick(rng, "light", light, LAYER_LIGHTS)
-    view = _pick(rng, "view", view, LAYER_VIEWS)
+    style = pick(rng, "style", style, LABEL_STYLES[label])
+    finish = pick(rng, "finish", finish, FINISHES)
+    light = pick(rng, "light", light, LAYER_LIGHTS)
+    view = pick(rng, "view", view, LAYER_VIEWS)
     mi = mitsuba()
 
-    head = G.make_head(rng, label, style)
-    cam = S.camera(mi, rng, head, view)
-    verts, faces, uv = G.head_mesh(head)
+    head = make_head(rng, label, style)
+    cam = camera(mi, rng, head, view)
+    verts, faces, uv = head_mesh(head)
     x0, y0, x1, y1 = _frame(rng, cam, head, verts)
     extent = max(x1 - x0, y1 - y0)  # the head's longer side, in frame widths
     side = max(4, int(round(diameter / extent)))  # the layer's side in output pixels
     pixels = int(np.clip(round(1.5 * side), LAYER_MIN, LAYER_MAX))
 
     albedo = float(rng.uniform(0.15, 0.6))
-    ground = {"type": "diffuse", "reflectance": S._rgb([albedo] * 3)}
-    sensor = S.sensor(mi, rng, cam, pixels, view, LAYER_SPP)
-    head_bsdf = S.head_bsdf(mi, rng, finish, head)
-    lights = S.lights(mi, rng, light, cam.eye)
+    grey = {"type": "diffuse", "reflectance": _gray(albedo)}
+    film = sensor(mi, rng, cam, pixels, view, LAYER_SPP)
+    metal = head_bsdf(mi, rng, finish, head)
+    lamps = scene_lights(mi, rng, light, cam.eye)
     seed = int(rng.integers(0, 2**31 - 1))
-    tile = 5.0
-    integrator = {"type": "path", "max_depth": S.MAX_DEPTH}
+    tile = 5.0  # texture repeat (the ground is one grey: unused)
+    integrator = {"type": "path", "max_depth": MAX_DEPTH}
 
-    def ground_mesh(hole: float, bsdf: dict):
-        return S.mesh(mi, "ground", *G.ground_mesh(hole, 60.0, tile), bsdf)
+    def ground(hole: float, bsdf: dict):
+        return mesh(mi, "ground", *ground_mesh(hole, 60.0, tile), bsdf)
 
     with_head = _render(
         mi,
         {
             "type": "scene",
             "integrator": integrator,
-            "sensor": sensor,
-            "head": S.mesh(mi, "head", verts, faces, uv, head_bsdf),
-            "ground": ground_mesh(head.hole, ground),
-            **lights,
+            "sensor": film,
+            "head": mesh(mi, "head", verts, faces, uv, metal),
+            "ground": ground(head.hole, grey),
+            **lamps,
         },
         seed,
     )
@@ -136,35 +140,39 @@ def render_layer(
         {
             "type": "scene",
             "integrator": integrator,
-            "sensor": sensor,
-            "ground": ground_mesh(0.02, ground),
-            **lights,
+            "sensor": film,
+            "ground": ground(0.02, grey),
+            **lamps,
         },
         seed,
     )
-    black = {"type": "diffuse", "reflectance": S._rgb([0.0] * 3)}
-    white = {"type": "area", "radiance": S._rgb([1.0] * 3)}
-    cover_sensor = {**sensor, "sampler": {"type": "independent", "sample_count": COVER_SPP}}
+    black = {"type": "diffuse", "reflectance": _gray(0.0)}
+    white = {"type": "area", "radiance": _gray(1.0)}
+    cover_film = {**film, "sampler": {"type": "independent", "sample_count": COVER_SPP}}
     cover = _render(
         mi,
         {
             "type": "scene",
             "integrator": {"type": "path", "max_depth": 1},
-            "sensor": cover_sensor,
-            "head": S.mesh(mi, "head", verts, faces, uv, black, white),
-            "ground": ground_mesh(head.hole, black),
+            "sensor": cover_film,
+            "head": mesh(mi, "head", verts, faces, uv, black, white),
+            "ground": ground(head.hole, black),
         },
         seed,
     )
 
     alpha = np.clip(cover @ _LUMA, 0.0, 1.0)
     lit, clear = with_head @ _LUMA, without @ _LUMA
+    square = np.ones((3, 3), np.uint8)
+    only_ground = cv2.erode((alpha < 0.002).astype(np.uint8), square) > 0
+    only_head = cv2.erode((alpha > 0.998).astype(np.uint8), square) > 0
     # fireflies (a rare path that found a lamp: one pixel many times too bright, a blob
-    # once the layer is scaled up) clamped to 4x their neighbourhood's median
-    lit = np.minimum(lit, 4.0 * cv2.medianBlur(lit, 3) + 1e-3 * float(lit.max()))
+    # once the layer is scaled up) clamped to 4x their neighbourhood's median, away from
+    # the head's outline (where a bright head meets a dark ground)
+    calm = np.minimum(lit, 4.0 * cv2.medianBlur(lit, 3) + 1e-3 * float(lit.max()))
+    lit = np.where(only_ground | only_head, calm, lit)
     # the ground's share of each pixel: the ratio where only ground is seen, carried
     # into the pixels at the head's edge from their neighbours
-    only_ground = cv2.erode((alpha < 0.002).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     # (a metal head throws light onto the ground, but at these sample counts as single
     # bright pixels: at most 1.3 times the light the ground had before, per pixel)
     bounded = np.minimum(lit, 1.3 * clear)
@@ -174,13 +182,15 @@ def render_layer(
     radiance[alpha < 0.002] = 0.0
     shadow[alpha > 0.998] = 1.0
     # exposure: a white sheet on the ground, unshadowed, is about 1 (0.6-1.1); a head
-    # brighter than that is metered down (its 90th percentile at most 1.5)
+    # brighter than that is metered down, as a photographer would (its 90th percentile
+    # at most 0.55-0.95: a head reflecting a lamp would otherwise be a white disc)
     white_level = float(np.median(clear)) / albedo
     exposure = rng.uniform(0.6, 1.1) / max(white_level, 1e-6)
     solid = alpha > 0.5
+    ceiling = rng.uniform(0.55, 0.95)
     if solid.any():
         bright = float(np.percentile(radiance[solid] / alpha[solid], 90)) * exposure
-        exposure *= min(1.0, 1.5 / max(bright, 1e-6))
+        exposure *= min(1.0, ceiling / max(bright, 1e-6))
     radiance *= exposure
 
     interp = cv2.INTER_AREA if side < pixels else cv2.INTER_LINEAR
