@@ -24,11 +24,14 @@ Families: `render` (our 2-D renderer's heads on synthetic surfaces), `photo` (th
 heads on real photographs shipped inside scikit-image, with clutter), `gen2` (the
 independently written 3-D generator, `screwcam.render3d`), `sdf` (render_sdf's
 ray-marched heads laid onto synthetic or photo surfaces with their shadows), `demo` (the
-demo camera); on request `varied` (render2d's heads).
+demo camera); on request `varied` (render2d's heads) and `pbr` (render_pbr's path-traced
+heads laid onto the same surfaces: a held-out test family no recipe trains on; Mitsuba,
+~1 s a scene).
 Which of them a bundle's detector and classifier were trained on is in its model card:
 report a family as held out only when neither part saw it (`--detector` takes the
 detector from another folder, e.g. one trained without that family).
-Needs the [train] extra for `photo`, `gen2` and `sdf` (scikit-image); no TensorFlow.
+Needs the [train] extra for `photo`, `gen2`, `sdf` and `pbr` (scikit-image, Mitsuba); no
+TensorFlow.
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ from screwcam.frames import Box
 from screwcam.training.model_card import with_section
 
 FAMILIES = ("render", "photo", "gen2", "sdf", "demo")
-CHOICES = (*FAMILIES, "varied")  # varied: render2d's heads (see detector_data)
+# on request: varied (render2d's heads), pbr (render_pbr's, a held-out test family)
+CHOICES = (*FAMILIES, "varied", "pbr")
 CARD_HEADING = "## The whole pipeline on scenes"
 FRAME = (640, 480)
 IOU = 0.5

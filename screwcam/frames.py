@@ -1,5 +1,7 @@
 """What every part of screwcam passes around: a `Box` in frame pixels, a `Frame` from a
-camera-like `Source`, and the ground `Truth` that synthetic sources attach to a frame.
+camera-like `Source`, the ground `Truth` that synthetic sources attach to a frame, and a
+`HeadLayer` (one rendered head that a scene composer lays onto its own surface; the
+independent generators render_sdf and render_pbr make them).
 Imports nothing from screwcam, so every other module can build on it."""
 
 from __future__ import annotations
@@ -44,6 +46,18 @@ class Truth:
     label: int
     box: Box
     track: int = -1  # which physical head this is, the same in every frame (-1 = not known)
+
+
+@dataclass(frozen=True, slots=True)
+class HeadLayer:
+    """One head to lay onto a surface of the caller's own (`render_sdf.render_layer`,
+    `render_pbr.render_layer`); all arrays (side, side) float32."""
+
+    radiance: np.ndarray  # gray linear radiance of the head, premultiplied by alpha
+    alpha: np.ndarray  # 0..1: how much of each pixel the head covers
+    shadow: np.ndarray  # multiply the surface by this: the head's cast shadow, occlusion
+    box: Box  # the whole head's box in the layer
+    info: dict
 
 
 @dataclass(slots=True)

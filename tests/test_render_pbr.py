@@ -200,3 +200,73 @@ def test_synth_with_the_pbr_generator_writes_a_dataset(tmp_path):
     x = np.concatenate([np.load(out / f"X_{split}.npy") for split in ("train", "test")])
     assert x.shape == (10, 28, 28) and x.dtype == np.uint8 and x.std() > 10
     assert not (Path(out) / ".part").exists()
+
+
+@pytest.mark.parametrize("diameter", [10, 40, 150])
+def test_a_layer_head_has_the_asked_size_its_coverage_and_its_shadow(diameter):
+    # render_layer gives the detector's test scenes ("pbr") a head to lay onto their own
+    # surface: the box's longer side is the diameter, coverage is 0..1 and full inside
+    # the head, the radiance is premultiplied (nothing outside the head), a low lamp
+    # makes a pan head cast a shadow, and the shadow fades out at the layer's border
+    rng = np.random.default_rng(diameter)
+    layer = render_pbr.render_layer(rng, 1, diameter, style="pan", light="grazing")
+    b = layer.box
+    assert abs(max(b.w, b.h) - diameter) <= max(2, 0.05 * diameter)
+    side = layer.alpha.shape[0]
+    assert layer.radiance.shape == layer.shadow.shape == (side, side)
+    assert all(a.dtype == np.float32 for a in (layer.radiance, layer.alpha, layer.shadow))
+    assert b.x >= 0 and b.y >= 0 and b.x + b.w <= side and b.y + b.h <= side
+    assert 0.0 <= layer.alpha.min() and layer.alpha.max() <= 1.0
+    assert layer.alpha[b.y : b.y + b.h, b.x : b.x + b.w].mean() > 0.5  # a disc fills 0.79
+    # the coverage render and the projected mesh agree on where the head is
+    x, y, w, h = cv2.boundingRect((layer.alpha > 0.5).astype(np.uint8))
+    assert max(abs(x - b.x), abs(y - b.y), abs(x + w - b.x - b.w), abs(y + h - b.y - b.h)) <= 2
+    assert np.all(layer.radiance[layer.alpha == 0] == 0) and layer.radiance.min() >= 0
+    solid = layer.alpha > 0.9
+    assert (layer.radiance[solid] / layer.alpha[solid]).max() > 0.02  # the head is lit
+    outside = layer.alpha < 0.01
+    assert layer.shadow[outside].min() < 0.8  # somewhere on the ground: the cast shadow
+    assert np.median(layer.shadow[outside]) > 0.9  # most of the ground is lit
+    border = np.r_[layer.shadow[0], layer.shadow[-1], layer.shadow[:, 0], layer.shadow[:, -1]]
+    assert np.allclose(border, 1.0)
+    assert layer.info["generator"] == "pbr" and layer.info["light"] == "grazing"
+    assert layer.info["style"] == "pan" and layer.info["view"] in render_pbr.LAYER_VIEWS
+
+
+def test_a_layer_is_the_same_for_the_same_seed():
+    a, b = (render_pbr.render_layer(np.random.default_rng(3), 4, 30) for _ in range(2))
+    assert np.array_equal(a.radiance, b.radiance) and np.array_equal(a.shadow, b.shadow)
+    assert np.array_equal(a.alpha, b.alpha) and a.box == b.box and a.info == b.info
+
+
+def test_a_layer_refuses_what_it_cannot_draw():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="diameter"):
+        render_pbr.render_layer(rng, 1, 2)
+    with pytest.raises(ValueError, match="label"):
+        render_pbr.render_layer(rng, 7, 30)
+    with pytest.raises(ValueError, match="style"):
+        render_pbr.render_layer(rng, 1, 30, style="hex")  # a Phillips head is not a hex head
+    with pytest.raises(ValueError, match="light"):
+        render_pbr.render_layer(rng, 1, 30, light="dim")  # the scene dims its heads
+    with pytest.raises(ValueError, match="view"):
+        render_pbr.render_layer(rng, 1, 30, view="tiny")  # a tiny head is a small diameter
+
+
+def test_the_pbr_scene_family_without_mitsuba_is_one_clear_error():
+    code = (
+        "import sys; sys.modules['mitsuba'] = None\n"
+        "import numpy as np\n"
+        "from screwcam.errors import DatasetError\n"
+        "from screwcam.training.detector_data import compose_scene\n"
+        "compose_scene(np.random.default_rng(0), 'sdf')  # the other families still work\n"
+        "try:\n"
+        "    compose_scene(np.random.default_rng(0), 'pbr')\n"
+        "except DatasetError as exc:\n"
+        "    print(exc)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert "needs Mitsuba 3" in run.stdout and "pip install 'screwcam[train]'" in run.stdout

@@ -19,6 +19,11 @@ Families (for leave-one-family-out evaluation, see docs/notes/detector.md):
             signed distance fields: every head style and finish, top or oblique views), each
             traced at its own size and laid onto a synthetic or real-photo surface with the
             shadow it casts; the scene's lighting, blur, noise and JPEG as in "render"
+- "pbr":    the same composition with heads of the fourth independent generator
+            `screwcam.render_pbr` (Mitsuba 3's path tracer: measured metal spectra,
+            environment maps, area lights); a TEST family only, in no training recipe, so
+            its numbers say how a detector does on a look made by code it never saw
+            (~1 s a scene; needs Mitsuba, in the [train] extra)
 - "demo":   frames of `screwcam.render.DemoSource` (test only: its ground truth)
 
 Training-time only (imports scikit-image's data folder); the device never needs it.
@@ -53,7 +58,7 @@ from screwcam.render.scene import (
 
 #: the scene canvas (width, height): a 640x480 frame at half size
 SCENE_SIZE = (320, 240)
-FAMILIES = ("render", "photo", "gen2", "varied", "sdf")
+FAMILIES = ("render", "photo", "gen2", "varied", "sdf", "pbr")
 SCENE_CONDITIONS = ("even", "shadow", "dim", "overexposed", "side", "silhouette")
 # real photographs inside scikit-image's wheel (via screwcam.photos, never downloaded)
 _PHOTOS = (
@@ -208,7 +213,7 @@ def compose_scene(
         boxes3d = [Box(*(int(v) for v in box)) for box, _, _ in heads3d]
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         return Scene(gray, boxes3d, [int(label) for _, label, _ in heads3d])
-    if family == "sdf":
+    if family in ("sdf", "pbr"):
         return _layered_scene(rng, family, condition, size)
     condition = condition or SCENE_CONDITIONS[int(rng.integers(len(SCENE_CONDITIONS)))]
     varied = family == "varied"  # render2d's heads, on either kind of surface
@@ -262,22 +267,32 @@ def compose_scene(
 def _layer_renderer(family: str):
     """(render_layer(rng, label, diameter, side_light) -> HeadLayer) of a family whose
     heads are traced one at a time and laid onto our surfaces."""
-    from screwcam import render_sdf
+    if family == "pbr":
+        from screwcam import render_pbr
 
-    def sdf(rng, label, diameter, side_light):
+        render_pbr.mitsuba()  # DatasetError naming the [train] extra if it is missing
+        module = render_pbr
+    elif family == "sdf":
+        from screwcam import render_sdf
+
+        module = render_sdf
+    else:
+        raise ValueError(f"family {family!r} does not lay traced heads onto surfaces")
+
+    def layer(rng, label, diameter, side_light):
         light = "grazing" if side_light else None
-        return render_sdf.render_layer(rng, label, diameter, light=light)
+        return module.render_layer(rng, label, diameter, light=light)
 
-    return {"sdf": sdf}[family]
+    return layer
 
 
 def _layered_scene(
     rng: np.random.Generator, family: str, condition: str | None, size: tuple[int, int]
 ) -> Scene:
     """A scene of heads another generator traces one at a time (family "sdf": render_sdf's
-    heads): on a synthetic or real-photo surface with clutter, each head traced at its
-    size, its radiance laid over the surface and its shadow multiplied into it (in linear
-    light), then the scene's lighting."""
+    heads, "pbr": render_pbr's): on a synthetic or real-photo surface with clutter, each
+    head traced at its size, its radiance laid over the surface and its shadow multiplied
+    into it (in linear light), then the scene's lighting."""
     render_layer = _layer_renderer(family)
     width, height = size
     lit = SCENE_CONDITIONS[:-1]  # no silhouettes: those are drawn by the other families

@@ -22,20 +22,25 @@ variant is used, on one thread per process (`screwcam synth --jobs` makes proces
     >>> img, box, info = render_pbr.render_head(np.random.default_rng(0), 4, size=64)
 
 Families (info keys): style, finish, light, bg, view.
+
+`render_layer(rng, label, diameter)` renders one head at a given size as layers (its
+radiance, coverage and the shadow it casts) for a caller's own surface: the detector's
+held-out test scene family "pbr" (`training/detector_data.py`).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 
 import cv2
 import numpy as np
 
-from ..errors import DatasetError
-from ..frames import Box
+from ..frames import Box, HeadLayer
 from . import geometry as G
 from .geometry import HEX_STYLES, LABEL_STYLES, RECESS_STYLES
+from .layer import LAYER_LIGHTS, LAYER_VIEWS, render_layer
+from .loader import mitsuba
+from .loader import pick as _pick
 from .scene import BACKGROUNDS, FINISHES, LIGHTS, MAX_DEPTH, RENDER_MAX, SPP, VIEWS
 
 __all__ = [
@@ -43,46 +48,16 @@ __all__ = [
     "FINISHES",
     "HEX_STYLES",
     "LABEL_STYLES",
+    "LAYER_LIGHTS",
+    "LAYER_VIEWS",
     "LIGHTS",
     "RECESS_STYLES",
     "VIEWS",
+    "HeadLayer",
     "mitsuba",
     "render_head",
+    "render_layer",
 ]
-
-_INSTALL = "install the training extra: pip install 'screwcam[train]' (it brings mitsuba>=3.9)"
-
-
-@functools.lru_cache(maxsize=1)
-def mitsuba():
-    """Mitsuba 3 in its scalar CPU variant, on one thread; DatasetError naming the fix if it
-    is missing. In a process that also uses TensorFlow, import Mitsuba first: loaded after
-    TensorFlow, the interpreter aborts at exit ("free(): invalid pointer"). `screwcam
-    synth` never loads TensorFlow."""
-    try:
-        import drjit as dr
-        import mitsuba as mi
-    except ImportError as exc:
-        raise DatasetError(
-            f"the pbr generator needs Mitsuba 3, which is not installed ({exc}); {_INSTALL}"
-        ) from exc
-    try:
-        mi.set_variant("scalar_rgb")
-    except Exception as exc:  # a build without the scalar variant
-        raise DatasetError(
-            f"Mitsuba has no 'scalar_rgb' variant ({exc}); reinstall it: {_INSTALL}"
-        ) from exc
-    dr.set_thread_count(1)  # one core per process; synth --jobs runs processes
-    mi.set_log_level(mi.LogLevel.Warn)
-    return mi
-
-
-def _pick(rng: np.random.Generator, key: str, value: str | None, choices: tuple[str, ...]) -> str:
-    if value is None:
-        return choices[int(rng.integers(len(choices)))]
-    if value not in choices:
-        raise ValueError(f"unknown {key} {value!r}; choose one of {', '.join(choices)}")
-    return value
 
 
 def _develop(

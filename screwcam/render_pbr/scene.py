@@ -384,14 +384,23 @@ def sensor(mi, rng: np.random.Generator, cam: Camera, pixels: int, view: str, sp
     return out
 
 
-def mesh(mi, name: str, verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, bsdf: dict):
+def mesh(
+    mi,
+    name: str,
+    verts: np.ndarray,
+    faces: np.ndarray,
+    uv: np.ndarray,
+    bsdf: dict,
+    emitter: dict | None = None,
+):
+    """A Mitsuba triangle mesh with `bsdf` (and, given `emitter`, an area light on it)."""
     m = mi.Mesh(
         name,
         len(verts),
         len(faces),
         has_vertex_normals=True,
         has_vertex_texcoords=True,
-        props=_props(mi, bsdf),
+        props=_props(mi, bsdf, emitter),
     )
     params = mi.traverse(m)
     params["vertex_positions"] = verts.ravel()
@@ -402,7 +411,9 @@ def mesh(mi, name: str, verts: np.ndarray, faces: np.ndarray, uv: np.ndarray, bs
     return m
 
 
-def _props(mi, bsdf: dict):
+def _props(mi, bsdf: dict, emitter: dict | None = None):
     props = mi.Properties()
     props["bsdf"] = mi.load_dict(bsdf)
+    if emitter is not None:
+        props["emitter"] = mi.load_dict(emitter)
     return props

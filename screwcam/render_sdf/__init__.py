@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from ..errors import DatasetError
-from ..frames import Box
+from ..frames import Box, HeadLayer
 from .geometry import HEX_STYLES, LABEL_STYLES, RECESS_STYLES, draw_head
 from .tracer import (
     Light,
@@ -394,18 +394,6 @@ def render_head(
         "generator": "sdf",
     }
     return img, box, info
-
-
-@dataclass(frozen=True, slots=True)
-class HeadLayer:
-    """One head to lay onto a surface of the caller's own (see `render_layer`); all
-    arrays (side, side) float32."""
-
-    radiance: np.ndarray  # gray linear radiance of the head, premultiplied by alpha
-    alpha: np.ndarray  # 0..1: how much of each pixel the head covers
-    shadow: np.ndarray  # multiply the surface by this: the head's cast shadow, occlusion
-    box: Box  # the whole head's box in the layer
-    info: dict
 
 
 def render_layer(
