@@ -296,16 +296,13 @@ def test_scenes(
     return images, boxes
 
 
-def demo_scenes(
-    frames: int = 150, step: int = 3, seeds: tuple[int, ...] = (0, 1, 4)
-) -> tuple[list[np.ndarray], list[list[Box]]]:
-    """Frames of the demo camera (640x480, all five lighting conditions; seeds 0, 1, 4:
-    the wood, light and dark surfaces)."""
+def demo_scenes(frames: int = 150, step: int = 3) -> tuple[list[np.ndarray], list[list[Box]]]:
+    """Frames of the demo camera (640x480, all five lighting conditions, 3 surfaces)."""
     from screwcam.preprocess import to_gray
     from screwcam.render import DemoSource
 
     images, boxes = [], []
-    for seed in seeds:
+    for seed in (0, 1, 4):
         src = DemoSource(realtime=False, seed=seed)
         src.open()
         for i in range(0, frames * step, step):

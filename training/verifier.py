@@ -77,9 +77,6 @@ HEAT_CHOICES = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 P_CHOICES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 # training scenes are seeded apart from the test and validation scenes
 TRAIN_SEED_OFFSET = 7
-#: demo camera seeds (all five surfaces) whose frames check the thresholds keep every
-#: demo head; the tests and the model card use seeds 0, 1 and 4
-VALIDATION_DEMO_SEEDS = (5, 6, 7, 8, 9)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,18 +272,10 @@ def _probabilities(verifier: Verifier, crops: np.ndarray) -> np.ndarray:
 
 def choose_thresholds(
     sets: list[tuple[Candidates, np.ndarray]],
-    keep_all: tuple[Candidates, np.ndarray] | None = None,
 ) -> tuple[float, float, float]:
     """(heat threshold, verifier threshold, F1): the pair with the best F1 over all
-    the validation sets [(candidates, P(head))]. With `keep_all` (the demo camera's
-    validation frames), only pairs that find every head the detector alone finds there
-    count: the demo is what a user sees first, and it must stay whole; if no pair
-    does, the best F1 of all (logged)."""
+    the validation sets [(candidates, P(head))]."""
     best = (HEAT_CHOICES[0], P_CHOICES[0], -1.0)
-    fallback = best
-    if keep_all is not None:
-        cands, _ = keep_all
-        alone = cands.counts(np.array(cands.heat) >= min(HEAT_CHOICES))
     for heat in HEAT_CHOICES:
         for p_min in P_CHOICES:
             counts = sum(
@@ -295,34 +284,16 @@ def choose_thresholds(
             )
             tp, fp, fn = counts
             f1 = 2 * tp / max(1, 2 * tp + fp + fn)
-            if f1 > fallback[2]:
-                fallback = (heat, p_min, float(f1))
-            if keep_all is not None:
-                cands, p = keep_all
-                demo_tp = cands.counts((np.array(cands.heat) >= heat) & (p >= p_min))[0]
-                if demo_tp < alone[0]:
-                    continue
             if f1 > best[2]:
                 best = (heat, p_min, float(f1))
-    if best[2] < 0:
-        log.warning("no thresholds keep every demo head; taking the best F1 of all")
-        return fallback
-    if best != fallback:
-        log.info(
-            "thresholds by F1 alone would be heat >= %.2f, P(head) >= %.2f (F1 %.4f); "
-            "they lose demo heads",
-            *fallback,
-        )
     return best
 
 
-def _demo_candidates(
-    detector: Detector, frames: int = 150, seeds: tuple[int, ...] = (0, 1, 4), step: int = 3
-) -> Candidates:
+def _demo_candidates(detector: Detector, frames: int = 150) -> Candidates:
     from .detector import demo_scenes
 
     cands = Candidates()
-    images, boxes = demo_scenes(frames, step, seeds)
+    images, boxes = demo_scenes(frames)
     for image, truth in zip(images, boxes, strict=True):
         cands.add_scene(detector, image, truth)
     return cands
@@ -377,8 +348,6 @@ def train_verifier(
     # forking a process that runs TensorFlow can crash the workers
     mined = [mine(detector, f, scenes, seed * 100003 + TRAIN_SEED_OFFSET) for f in families]
     val = [mine(detector, f, 100, VALIDATION_SEED) for f in families]
-    # every 6th of the first 450 frames: all five lighting conditions
-    val_demo = _demo_candidates(detector, 75, VALIDATION_DEMO_SEEDS, step=6)
     tests = {f: mine(detector, f, test_scenes_n, TEST_SEED) for f in test_families}
     tests["demo"] = _demo_candidates(detector)
     parts = [c.arrays() for c in mined]
@@ -417,8 +386,7 @@ def train_verifier(
             },
         )
         heat, p_min, f1 = choose_thresholds(
-            [(c, _probabilities(probe, c.arrays()[0])) for c in val],
-            (val_demo, _probabilities(probe, val_demo.arrays()[0])),
+            [(c, _probabilities(probe, c.arrays()[0])) for c in val]
         )
         log.info("thresholds: heat >= %.2f, P(head) >= %.2f (validation F1 %.4f)", heat, p_min, f1)
         ventry: dict[str, Any] = {
