@@ -7,14 +7,13 @@
 #   LOFO=0 training/make_default_detector.sh    # the shipped detector only
 #
 # 1. the shipped detector: 9000 scenes x 12 epochs, then 6000 fresh scenes x 6 epochs
-#    (continued, lower learning rate), a quarter from each family: our renderer's heads on
-#    synthetic surfaces ("render"), on real photographs with clutter ("photo"), the
-#    independent 3-D generator's scenes ("gen2"), and the ray-marched sdf generator's
-#    heads laid onto synthetic or photo surfaces ("sdf"); tested on held-out scenes of all four
+#    (continued, lower learning rate), a third from each family: our renderer's heads on
+#    synthetic surfaces ("render"), on real photographs with clutter ("photo"), and the
+#    independent 3-D generator's scenes ("gen2"); tested on held-out scenes of all three
 #    and on the demo camera's ground truth; then its second stage (`train-verifier`: a small CNN that looks again at each box
 #    the detector proposes, at full resolution, trained on 800 scenes per family)
 # 2. leave one family out (LOFO=1, the default): for each family, a detector and its
-#    verifier trained on the other three (6000 scenes x 10 epochs; 800 scenes per family)
+#    verifier trained on the other two (6000 scenes x 10 epochs; 800 scenes per family)
 #    and tested on the one they never saw; these numbers, not the shipped detector's
 #    own, estimate how it does on a new kind of image
 # 3. add the detector to models/default as its `detector` part, the leave-one-out
@@ -32,7 +31,7 @@ SCREWCAM=${SCREWCAM:-.venv/bin/screwcam}
 WORK=${WORK:-build/default-detector}
 OUT=${OUT:-models/default}
 LOFO=${LOFO:-1}
-ALL=render,photo,gen2,sdf
+ALL=render,photo,gen2
 START=$(date +%s)
 
 mkdir -p "$WORK"
@@ -48,7 +47,7 @@ echo "shipped detector and verifier trained in $(( ($(date +%s) - START + 59) / 
 
 HELD=()
 if [ "$LOFO" = 1 ]; then
-    for held in render photo gen2 sdf; do
+    for held in render photo gen2; do
         rest=$(echo "$ALL" | tr , '\n' | grep -vx "$held" | paste -sd,)
         $SCREWCAM train-detector "$WORK/without-$held" --families "$rest" \
             --test-families $ALL --scenes 6000 --epochs 10 --seed 20 --test-scenes 150 --force
