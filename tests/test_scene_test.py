@@ -57,6 +57,7 @@ def test_the_shipped_bundle_finds_and_names_the_demo_heads(tmp_path, capsys):
     # the demo's look is one the detector and the classifier trained on
     assert demo["recall"] >= 0.97 and demo["f1_labelled"] >= 0.95, demo
     assert doc["finder"] == "the bundle's detector and its verifier"
+    assert doc["seen"] == {"demo": {"detector": True, "classifier": True}}
     before = out.read_text()
     assert main([*args, "--json", str(out)]) == 2  # nothing overwritten without asking
     assert "exists; pass --force" in capsys.readouterr().err and out.read_text() == before
@@ -78,3 +79,20 @@ def test_a_folder_without_a_detector_is_refused(tmp_path, capsys):
     args = ["scene-test", "--family", "demo", "--scenes", "2", "--detector", str(tmp_path)]
     assert main(args) == 2
     assert "holds no trained detector" in capsys.readouterr().err
+
+
+def test_the_card_says_which_part_trained_on_each_family():
+    # the shipped detector trained on render, photo and gen2 scenes, the classifier on
+    # classic, render2d, render3d and sdf crops: sdf scenes are new to the detector only,
+    # pbr scenes to both (the held-out row)
+    from screwcam.bench.scene_test import seen_in_training, seen_sentence
+
+    det, gens = ["render", "photo", "gen2"], ["classic", "render2d", "render3d", "sdf"]
+    seen = {f: seen_in_training(f, det, gens) for f in ("render", "demo", "sdf", "pbr")}
+    assert seen["demo"] == {"detector": True, "classifier": True}
+    assert seen["sdf"] == {"detector": False, "classifier": True}
+    assert seen["pbr"] == {"detector": False, "classifier": False}
+    text = seen_sentence({"seen": seen})
+    assert "render, demo: the detector and the classifier both trained on" in text
+    assert "pbr: **neither part trained on (held out)**" in text
+    assert seen_in_training("pbr", None, gens)["detector"] is None  # classical finder
