@@ -19,6 +19,7 @@ Families (for leave-one-family-out evaluation, see docs/notes/detector.md):
             signed distance fields: every head style and finish, top or oblique views), each
             traced at its own size and laid onto a synthetic or real-photo surface with the
             shadow it casts; the scene's lighting, blur, noise and JPEG as in "render"
+            (tried in the detector recipe, not shipped: docs/notes/detector.md, session 8)
 - "pbr":    the same composition with heads of the fourth independent generator
             `screwcam.render_pbr` (Mitsuba 3's path tracer: measured metal spectra,
             environment maps, area lights); a TEST family only, in no training recipe, so
