@@ -244,6 +244,7 @@ def scene_test(
         elif det.verifier is not None:
             finder += " and its verifier"
         find = det
+    generators = _generators(bundle)  # the classifier's training generators
     classifier = Classifier(bundle, num_threads=2, views=views)
     analyzer = Analyzer(classifier, threshold, find=find, find_threads=2)
     out: dict[str, Any] = {
@@ -257,7 +258,7 @@ def scene_test(
         "seed": seed,
         "families": {},
         # whether the detector / classifier trained on each family's kind of image
-        "seen": {f: seen_in_training(f, det_families, _generators(bundle)) for f in families},
+        "seen": {f: seen_in_training(f, det_families, generators) for f in families},
     }
     for family in families:
         tally = Tally()
