@@ -28,10 +28,13 @@ def _detector_file(bundle: object) -> object:
 class FinderOnFirstUse:
     """A bundle's head finder, built on its first call (callers hold the finder lock)."""
 
-    def __init__(self, bundle: object, threads: int, verify: bool = True) -> None:
+    def __init__(
+        self, bundle: object, threads: int, verify: bool = True, tile_scale: float | None = None
+    ) -> None:
         self._bundle = bundle
         self._threads = threads
         self._verify = verify
+        self._tile_scale = tile_scale
         self._find: Callable[[np.ndarray], list[Box]] | None = None
 
     @property
@@ -43,7 +46,7 @@ class FinderOnFirstUse:
 
     def find_with_crops(self, gray: np.ndarray) -> tuple[list[Box], np.ndarray | None]:
         if self._find is None:
-            self._find = find_heads_fn(self._bundle, self._threads, self._verify)
+            self._find = find_heads_fn(self._bundle, self._threads, self._verify, self._tile_scale)
         return find_with_crops(self._find, gray)
 
 
@@ -68,6 +71,11 @@ class Analyzer:
     `lazy=True` builds the bundle's finder on the first frame analyzed, not now: an
     analyzer that may never be used (the one for uploads) holds no detector
     interpreter until it is (pass it a `LazyClassifier` too).
+
+    `tile_scale` (photos: `detect`, uploads) also searches an image larger than the
+    detector's frame in overlapping windows, so that a head small against a large photo
+    is seen at the scale the detector learned (`screwcam.detector.Detector`); the live
+    stream leaves it None: a camera frame is seen whole, once.
     """
 
     def __init__(
@@ -79,6 +87,7 @@ class Analyzer:
         find_threads: int = 2,
         lazy: bool = False,
         verify: bool = True,
+        tile_scale: float | None = None,
     ) -> None:
         self.classifier = classifier
         self.threshold = float(confidence_threshold)
@@ -89,6 +98,7 @@ class Analyzer:
         self._lazy = lazy
         self._find_threads = find_threads
         self._verify = verify
+        self._tile_scale = tile_scale
         self.find = find if find is not None else self._finder(bundle)
         # a finder made from the bundle follows the bundle when the classifier is swapped
         self._own_find = find is None
@@ -119,8 +129,8 @@ class Analyzer:
 
     def _finder(self, bundle: object) -> Callable[[np.ndarray], list[Box]]:
         if self._lazy:
-            return FinderOnFirstUse(bundle, self._find_threads, self._verify)
-        return find_heads_fn(bundle, self._find_threads, self._verify)
+            return FinderOnFirstUse(bundle, self._find_threads, self._verify, self._tile_scale)
+        return find_heads_fn(bundle, self._find_threads, self._verify, self._tile_scale)
 
     def analyze(
         self, image: np.ndarray, stages: dict[str, float] | None = None

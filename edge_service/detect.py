@@ -12,6 +12,10 @@ uploads (the bundle's detector, the one preprocessing, the classifier, the thres
 Like uploads, and unlike the live stream (1 view, for its frame-rate budget), each head's
 crop is classified over 8 turned and mirrored views (`--views`): a photo can spare the
 few milliseconds, and it is 2-4 points better on a look the classifier never saw.
+Also like uploads, a photo larger than the detector's frame is searched in overlapping
+windows down to half its training scale (`--tile-scale`, `screwcam.detector.Detector`):
+seen whole, a phone photo is shrunk about 12 times and a head under ~90 px across
+vanishes. `--whole` looks once at the whole image, as the live stream does.
 Boxes are in the image's own pixels as a viewer shows it: the EXIF orientation (JPEG,
 PNG eXIf, WebP, TIFF) is applied when decoding.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +33,7 @@ import cv2
 from screwcam.bundle import DEFAULT_BUNDLE, resolve_bundle_path
 from screwcam.classifier import PHOTO_VIEWS, VIEW_CHOICES
 from screwcam.dataset import IMAGE_SUFFIXES
+from screwcam.detector import PHOTO_TILE_SCALE, tile_scale_arg
 from screwcam.errors import DatasetError, ScrewcamError
 from screwcam.files import write_atomic
 from screwcam.images import read_image
@@ -55,14 +61,16 @@ def image_files(inputs: list[Path]) -> list[Path]:
     return files
 
 
-def detect_files(
+def iter_detect(
     files: list[Path],
     model: str | Path = DEFAULT_BUNDLE,
     threshold: float | None = None,
     views: int = PHOTO_VIEWS,
-) -> list[dict[str, Any]]:
-    """One {"file", "width", "height", "heads"} entry per file (see the module doc);
-    each head classified over `views` views of its crop."""
+    tile_scale: float | None = PHOTO_TILE_SCALE,
+) -> Iterator[dict[str, Any]]:
+    """One {"file", "width", "height", "heads"} entry per file as each is done (see the
+    module doc); each head classified over `views` views of its crop, images larger than
+    the detector's frame searched in windows down to `tile_scale` (None: seen whole)."""
     from screwcam.classifier import Classifier, load_bundle
 
     from .analyzer import Analyzer
@@ -70,21 +78,28 @@ def detect_files(
     bundle = load_bundle(resolve_bundle_path(model))
     threshold = 0.5 if threshold is None else threshold
     classifier = Classifier(bundle, num_threads=2, views=views)
-    analyzer = Analyzer(classifier, threshold, find_threads=2)
-    out = []
+    analyzer = Analyzer(classifier, threshold, find_threads=2, tile_scale=tile_scale)
     for path in files:
         image = read_image(path, cv2.IMREAD_COLOR, "remove it or pass only image files")
         heads, _ = analyzer.analyze(image)
         h, w = image.shape[:2]
-        out.append(
-            {
-                "file": str(path),
-                "width": w,
-                "height": h,
-                "heads": [head.to_json() for head in heads],
-            }
-        )
-    return out
+        yield {
+            "file": str(path),
+            "width": w,
+            "height": h,
+            "heads": [head.to_json() for head in heads],
+        }
+
+
+def detect_files(
+    files: list[Path],
+    model: str | Path = DEFAULT_BUNDLE,
+    threshold: float | None = None,
+    views: int = PHOTO_VIEWS,
+    tile_scale: float | None = PHOTO_TILE_SCALE,
+) -> list[dict[str, Any]]:
+    """`iter_detect`'s entries, all of them."""
+    return list(iter_detect(files, model, threshold, views, tile_scale))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,6 +122,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"average the classifier over this many turned/mirrored views of each head "
         f"(default {PHOTO_VIEWS}; the live stream uses 1)",
     )
+    look = parser.add_mutually_exclusive_group()
+    look.add_argument(
+        "--tile-scale",
+        type=tile_scale_arg,
+        default=PHOTO_TILE_SCALE,
+        metavar="S",
+        help="search an image larger than the detector's frame in overlapping windows down "
+        f"to S detector pixels per image pixel (default {PHOTO_TILE_SCALE}, the scale it "
+        "trained at; smaller is faster and misses small heads)",
+    )
+    look.add_argument(
+        "--whole",
+        action="store_true",
+        help="look once at each whole image, shrunk to the detector's frame, as the live "
+        "stream does (fast; misses heads small against a large photo)",
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing --json file")
 
 
@@ -115,13 +146,18 @@ def run(args: argparse.Namespace) -> int:
         raise ScrewcamError(f"--threshold must be in 0..1, got {args.threshold}")
     if args.json is not None and args.json.exists() and not args.force:
         raise ScrewcamError(f"{args.json} exists; pass --force to replace it")
-    results = detect_files(image_files(args.inputs), args.model, args.threshold, args.views)
-    for entry in results:
+    files = image_files(args.inputs)
+    tile_scale = None if args.whole else args.tile_scale
+    results = []
+    for entry in iter_detect(files, args.model, args.threshold, args.views, tile_scale):
+        results.append(entry)
         heads = entry["heads"]
         print(f"{entry['file']}: {len(heads)} head{'' if len(heads) == 1 else 's'}")
         for head in heads:
             x, y, w, h = head["box"]
-            print(f"  {head['label']:15s} {head['confidence']:.2f}  box {x},{y} {w}x{h}")
+            print(
+                f"  {head['label']:15s} {head['confidence']:.2f}  box {x},{y} {w}x{h}", flush=True
+            )
     if args.json is not None:
         write_atomic(args.json, json.dumps({"images": results}, indent=2) + "\n")
     return 0

@@ -225,6 +225,8 @@ class Service:
     def __init__(self, config: Config) -> None:
         from waitress import create_server
 
+        from screwcam.detector import PHOTO_TILE_SCALE
+
         from .analyzer import Analyzer
         from .app import create_app
         from .line_api import line_blueprint
@@ -274,9 +276,15 @@ class Service:
             find_threads=config.model.num_threads,
             verify=config.model.verifier,
         )
-        # built on the first upload (see _load_model)
+        # built on the first upload (see _load_model); uploads are photos: one larger
+        # than the detector's frame is also searched in windows (as `screwcam detect`)
         self.upload_analyzer = Analyzer(
-            upload_classifier, threshold, labels, find_threads=1, lazy=True
+            upload_classifier,
+            threshold,
+            labels,
+            find_threads=1,
+            lazy=True,
+            tile_scale=PHOTO_TILE_SCALE,
         )
         self.pipeline = Pipeline(
             source_factory(self.spec, config),

@@ -38,6 +38,7 @@ This module never imports TensorFlow.
 
 from __future__ import annotations
 
+import argparse
 import math
 import threading
 from collections.abc import Callable
@@ -66,6 +67,18 @@ DETECTOR_FORMAT = 1
 DEFAULT_THRESHOLD = 0.35
 DEFAULT_STRIDE = 8
 _REEXPORT = "re-export it (`screwcam export-detector DETECTOR_DIR --into BUNDLE`)"
+
+#: for photos (`detect`, uploads): look at an image larger than the network's frame in
+#: overlapping windows down to this many input pixels per image pixel; 0.5 is the
+#: training scenes' own scale (a 640x480 frame at half size), where a 24 px head is 12
+PHOTO_TILE_SCALE = 0.5
+#: windows of one pyramid level overlap by this many input pixels, and a finer level
+#: keeps heads up to TILE_KEEP input pixels across (so each lies whole in some window);
+#: a coarser level leaves heads under TILE_MIN to the next (at twice the scale they are
+#: under 2 * TILE_MIN, well inside TILE_KEEP: box sizes differ a little between levels)
+TILE_OVERLAP = 64
+TILE_KEEP = 48
+TILE_MIN = 20
 
 Finder = Callable[[np.ndarray], list[Box]]
 _PEAK_KERNEL = np.ones((3, 3), np.uint8)
@@ -125,15 +138,23 @@ def decode(
     scores = heat[ys, xs].tolist()
     bx, by = np.rint(x0).astype(int).tolist(), np.rint(y0).astype(int).tolist()
     bw_, bh_ = np.rint(x1 - x0).astype(int).tolist(), np.rint(y1 - y0).astype(int).tolist()
-    mxs, mys = ((x0 + x1) / 2).tolist(), ((y0 + y1) / 2).tolist()
+    return suppress(
+        [
+            (Box(bx[i], by[i], bw_[i], bh_[i]), score)
+            for i, score in enumerate(scores)
+            if bw_[i] >= 2 and bh_[i] >= 2
+        ]
+    )
+
+
+def suppress(found: list[tuple[Box, float]]) -> list[tuple[Box, float]]:
+    """One head per place: of (box, score) pairs sorted strongest first, each box whose
+    centre lies within the core of a stronger kept box (0.35 of its diameter), or which
+    overlaps one with IoU > 0.4, is the same head and is dropped."""
     kept: list[tuple[Box, float]] = []
     centres: list[tuple[float, float, float]] = []
-    for i, score in enumerate(scores):
-        if bw_[i] < 2 or bh_[i] < 2:
-            continue
-        box = Box(bx[i], by[i], bw_[i], bh_[i])
-        mx, my = mxs[i], mys[i]
-        # by distance: a peak within the core of a stronger head is the same head
+    for box, score in found:
+        mx, my = box.x + box.w / 2.0, box.y + box.h / 2.0
         if any(
             math.hypot(mx - kx, my - ky) < 0.35 * kr or box.iou(k) > 0.4
             for (kx, ky, kr), (k, _) in zip(centres, kept, strict=True)
@@ -153,6 +174,28 @@ def _quantize(x: np.ndarray, dtype: np.dtype, scale: float, zero: int) -> np.nda
     info = np.iinfo(dtype)
     q = np.rint(x.astype(np.float32) / scale) + zero
     return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def tile_scale_arg(text: str) -> float:
+    """argparse type of a --tile-scale option: a scale in 0.05..2."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number, e.g. 0.5") from None
+    if not 0.05 <= value <= 2.0:
+        raise argparse.ArgumentTypeError(f"must be in 0.05..2, got {text}")
+    return value
+
+
+def _starts(length: int, window: int, overlap: float) -> list[int]:
+    """Start offsets of windows `window` long covering 0..length, neighbours
+    overlapping by at least `overlap`, spread evenly."""
+    if window >= length:
+        return [0]
+    n = math.ceil((length - overlap) / (window - overlap))
+    n = max(n, 2)
+    step = (length - window) / (n - 1)
+    return [round(i * step) for i in range(n)]
 
 
 def verifier_crops(gray: np.ndarray, boxes: list[Box]) -> np.ndarray:
@@ -231,10 +274,18 @@ class Detector:
     to right, like the classical finder. Not thread-safe: one Detector per thread."""
 
     def __init__(
-        self, path: str | Path, entry: dict[str, Any] | None = None, num_threads: int = 2
+        self,
+        path: str | Path,
+        entry: dict[str, Any] | None = None,
+        num_threads: int = 2,
+        tile_scale: float | None = None,
     ) -> None:
         entry = dict(entry or {})
         self.path = Path(path)
+        #: None: every image is seen whole, letterboxed (the live stream: camera frames
+        #: are the network's own frame); a number: larger images are also searched in
+        #: windows down to this scale (`_propose_tiled`; PHOTO_TILE_SCALE for photos)
+        self.tile_scale = tile_scale
         fmt = entry.get("format", DETECTOR_FORMAT)
         if fmt != DETECTOR_FORMAT:
             raise ModelError(
@@ -323,11 +374,26 @@ class Detector:
         self, gray: np.ndarray, threshold: float | None, verify: bool
     ) -> tuple[list[tuple[Box, float]], np.ndarray | None]:
         """(detect's result, the crops of its boxes if the verifier cut them, else None)."""
-        heat, box, scale, ox, oy, small = self._run(gray)
-        h, w = gray.shape[:2]
         verifier = self.verifier if verify else None
         default = self.threshold if verifier is None else verifier.detector_threshold
         low = default if threshold is None else threshold
+        h, w = gray.shape[:2]
+        iw, ih = self.input_size
+        if self.tile_scale is not None and min(iw / w, ih / h) < self.tile_scale:
+            found = self._propose_tiled(gray, low)
+        else:
+            found = self._propose(gray, low)
+        if verifier is None or not found:
+            return found, None
+        crops = verifier_crops(gray, [b for b, _ in found])
+        keep = verifier.predict_crops(crops) >= verifier.threshold
+        return [bs for bs, ok in zip(found, keep, strict=True) if ok], crops[keep]
+
+    def _propose(self, gray: np.ndarray, low: float) -> list[tuple[Box, float]]:
+        """The heat map's heads of one image seen whole (letterboxed), boxes snapped to
+        their outlines, strongest first: the candidates a verifier then looks at."""
+        heat, box, scale, ox, oy, small = self._run(gray)
+        h, w = gray.shape[:2]
         if self.refine:
             low *= 0.5  # a weaker peak counts if the head's own outline confirms it
         found = decode(
@@ -347,11 +413,46 @@ class Detector:
             ]
             found = [(b, s) for b, s in found if s >= 2.0 * low]
             found.sort(key=lambda bs: -bs[1])
-        if verifier is None or not found:
-            return found, None
-        crops = verifier_crops(gray, [b for b, _ in found])
-        keep = verifier.predict_crops(crops) >= verifier.threshold
-        return [bs for bs, ok in zip(found, keep, strict=True) if ok], crops[keep]
+        return found
+
+    def _propose_tiled(self, gray: np.ndarray, low: float) -> list[tuple[Box, float]]:
+        """`_propose` over an image pyramid, for an image larger than the network's
+        frame (a photo): the image seen whole, then at twice the scale, and so on up to
+        `tile_scale` input pixels per image pixel, each finer level in overlapping
+        windows of the network's input size. Each head is taken from a level where it is
+        TILE_MIN..TILE_KEEP input pixels across (or larger, seen whole), where its
+        outline is sharp enough to box: a level keeps heads up to TILE_KEEP (larger ones
+        a coarser level sees well) and leaves those under TILE_MIN to the next finer
+        one (the finest keeps them all); and none that touch a window's inner edge (the
+        neighbouring window, TILE_OVERLAP further on, holds it whole). Then one head per
+        place across all levels (`suppress`)."""
+        h, w = gray.shape[:2]
+        iw, ih = self.input_size
+        scale = min(iw / w, ih / h)
+        levels = [scale]
+        while levels[-1] < self.tile_scale:
+            levels.append(min(2.0 * levels[-1], self.tile_scale))
+        found: list[tuple[Box, float]] = []
+        for level, scale in enumerate(levels):
+            finest = level == len(levels) - 1
+            least = 0.0 if finest else TILE_MIN / scale
+            most = math.inf if level == 0 else TILE_KEEP / scale
+            ww, wh = min(w, round(iw / scale)), min(h, round(ih / scale))
+            overlap, edge = TILE_OVERLAP / scale, 2.0 / scale
+            for y in _starts(h, wh, overlap):
+                for x in _starts(w, ww, overlap):
+                    window = np.ascontiguousarray(gray[y : y + wh, x : x + ww])
+                    for b, score in self._propose(window, low):
+                        inner = (
+                            (x > 0 and b.x < edge)
+                            or (y > 0 and b.y < edge)
+                            or (x + ww < w and b.x + b.w > ww - edge)
+                            or (y + wh < h and b.y + b.h > wh - edge)
+                        )
+                        if least <= max(b.w, b.h) <= most and not inner:
+                            found.append((Box(b.x + x, b.y + y, b.w, b.h), score))
+        found.sort(key=lambda bs: -bs[1])
+        return suppress(found)
 
     def __call__(self, frame: np.ndarray) -> list[Box]:
         return self.find_with_crops(frame)[0]
@@ -385,19 +486,29 @@ def find_with_crops(find: Finder, gray: np.ndarray) -> tuple[list[Box], np.ndarr
     return find(gray), None
 
 
-def load_detector(bundle: Bundle, num_threads: int = 2) -> Detector | None:
+def load_detector(
+    bundle: Bundle, num_threads: int = 2, tile_scale: float | None = None
+) -> Detector | None:
     """The bundle's detector part, or None if the bundle has none."""
     path = bundle.part(DETECTOR_PART) if isinstance(bundle, Bundle) else None
     if path is None:
         return None
-    return Detector(path, bundle.meta.parts[DETECTOR_PART], num_threads=num_threads)
+    return Detector(
+        path, bundle.meta.parts[DETECTOR_PART], num_threads=num_threads, tile_scale=tile_scale
+    )
 
 
-def find_heads_fn(bundle: Bundle | None, num_threads: int = 2, verify: bool = True) -> Finder:
+def find_heads_fn(
+    bundle: Bundle | None,
+    num_threads: int = 2,
+    verify: bool = True,
+    tile_scale: float | None = None,
+) -> Finder:
     """The head finder for a bundle: its learned detector if it has one (with its
-    verifier, unless `verify` is False), else the classical finder. Each call builds a
-    new detector (one per thread)."""
-    detector = None if bundle is None else load_detector(bundle, num_threads)
+    verifier, unless `verify` is False; searching images larger than its frame in
+    windows down to `tile_scale`, see `Detector`), else the classical finder. Each call
+    builds a new detector (one per thread)."""
+    detector = None if bundle is None else load_detector(bundle, num_threads, tile_scale)
     if detector is not None:
         if not verify:
             detector.verifier = None  # the heat map alone, at its own threshold

@@ -12,13 +12,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from _image_helpers import jpeg_with_exif, png_with_exif
+from _image_helpers import demo_mosaic, jpeg_with_exif, png_with_exif
 from _service_helpers import copy_bundle
 
 from screwcam.bundle import read_bundle
 from screwcam.cli import main as cli_main
-from screwcam.detector import DETECTOR_PART, Detector, letterbox, load_detector
+from screwcam.detector import (
+    DETECTOR_PART,
+    PHOTO_TILE_SCALE,
+    Detector,
+    _starts,
+    letterbox,
+    load_detector,
+)
 from screwcam.errors import ModelError
+from screwcam.frames import Box
 from screwcam.render import BACKGROUNDS, DEMO_CONDITIONS, DemoSource, render_empty
 from screwcam.render.drawing import TAU, random_spec
 from screwcam.render.scene import Light, composite, make_background, make_placed, to_u8
@@ -91,8 +99,59 @@ def test_boxes_nothing_on_empty_surfaces(detector: Detector) -> None:
     assert detector(np.zeros((480, 640), np.uint8)) == []
 
 
+# --- photos: a large image searched in windows ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def photo_detector() -> Detector:
+    det = load_detector(read_bundle(DEFAULT), num_threads=2, tile_scale=PHOTO_TILE_SCALE)
+    assert det is not None
+    return det
+
+
+def test_windows_find_the_heads_a_whole_large_image_loses(
+    detector: Detector, photo_detector: Detector
+) -> None:
+    image, truth = demo_mosaic(3)
+    whole = detector(image)
+    # seen whole, a third of the heads are lost (the reason photos are searched in windows)
+    assert _matched(whole, truth) < 0.75 * len(truth)
+    found = photo_detector(image)
+    hits = _matched(found, truth)
+    assert hits >= 0.95 * len(truth), (hits, len(truth))
+    # one box per head: levels and overlapping windows do not box a head twice, and the
+    # frames' seams are not heads
+    assert len(found) - hits <= 1, [b for b in found if max(b.iou(t) for t in truth) < 0.5]
+    # an image no larger than the detector's frame is seen whole, once, either way
+    small = cv2.resize(image[:480, :640], (320, 240))
+    assert photo_detector(small) == detector(small)
+
+
+def test_windows_box_nothing_on_large_empty_surfaces(photo_detector: Detector) -> None:
+    rng = np.random.default_rng(12)
+    found = {}
+    for kind in BACKGROUNDS:
+        for condition in DEMO_CONDITIONS[::2]:
+            boxes = photo_detector(render_empty(rng, (2016, 1512), condition, kind))
+            if boxes:
+                found[(kind, condition)] = boxes
+    assert found == {}
+
+
+@pytest.mark.parametrize(
+    ("length", "window", "overlap"),
+    [(2016, 640, 128), (1512, 512, 128), (1000, 999, 64), (5000, 333, 100), (640, 640, 64)],
+)
+def test_windows_cover_the_image_and_overlap(length: int, window: int, overlap: int) -> None:
+    starts = _starts(length, window, overlap)
+    assert starts[0] == 0 and starts[-1] == max(0, length - window)
+    assert starts == sorted(set(starts))
+    # neighbours overlap by at least `overlap` (less one pixel of rounding), so a head up
+    # to that size lies whole in one of them
+    assert all(a + window - b >= overlap - 1 for a, b in zip(starts, starts[1:], strict=False))
+
+
 def test_refine_boxes_snaps_a_rough_box_to_the_outline_but_not_to_the_recess() -> None:
-    from screwcam.frames import Box
     from screwcam.heads import refine_boxes
     from screwcam.preprocess import to_gray
 
@@ -171,9 +230,6 @@ def test_detect_json_on_known_images(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     by_name = {Path(e["file"]).name: e for e in data["images"]}
     assert set(by_name) == {"plain.png", "turned.jpg", "turned.png"}
-
-    from screwcam.frames import Box
-
     plain = by_name["plain.png"]
     assert (plain["width"], plain["height"]) == (640, 480)
     boxes = [Box(*head["box"]) for head in plain["heads"]]
@@ -189,6 +245,25 @@ def test_detect_json_on_known_images(tmp_path: Path) -> None:
         assert (entry["width"], entry["height"]) == (480, 640), name
         boxes = [Box(*head["box"]) for head in entry["heads"]]
         assert _matched(boxes, turned) == len(truth), name
+
+
+def test_detect_searches_a_large_photo_in_windows(tmp_path: Path, capsys) -> None:
+    image, truth = demo_mosaic(3)
+    photo = tmp_path / "bench.jpg"
+    cv2.imwrite(str(photo), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    counts = {}
+    for name, extra in (("windows", []), ("whole", ["--whole"])):
+        out = tmp_path / f"{name}.json"
+        assert cli_main(["detect", str(photo), "--views", "1", "--json", str(out), *extra]) == 0
+        (entry,) = json.loads(out.read_text())["images"]
+        assert (entry["width"], entry["height"]) == (1920, 1440)
+        counts[name] = _matched([Box(*h["box"]) for h in entry["heads"]], truth)
+    assert f"{photo}: " in capsys.readouterr().out
+    assert counts["windows"] >= 0.95 * len(truth) > counts["whole"] / 0.75, counts
+    with pytest.raises(SystemExit) as refused:
+        cli_main(["detect", str(photo), "--tile-scale", "3"])
+    assert refused.value.code == 2
+    assert "must be in 0.05..2" in capsys.readouterr().err
 
 
 def test_detect_refuses_a_missing_input(tmp_path: Path, capsys) -> None:

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 from _capture_helpers import write_demo_video
+from _image_helpers import demo_mosaic
 from _service_helpers import (
     Server,
     decode_jpeg,
@@ -213,6 +214,20 @@ def test_upload_is_classified(demo: Server) -> None:
     # The raw body works too.
     status, raw, _ = demo.request("POST", "/api/classify", jpeg, {"Content-Type": "image/jpeg"})
     assert status == 200 and json.loads(raw)["heads"] == data["heads"]
+
+
+def test_a_large_photo_upload_is_searched_in_windows(demo: Server) -> None:
+    # 45 heads small against a 1920x1440 photo: seen whole, as the live stream sees a
+    # frame, a third of them would be lost (test_detector); boxes in the photo's pixels
+    image, truth = demo_mosaic(3)
+    jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+    status, raw, _ = demo.request("POST", "/api/classify", jpeg, {"Content-Type": "image/jpeg"})
+    assert status == 200, raw
+    data = json.loads(raw)
+    assert data["size"] == [1920, 1440]
+    boxes = [Box(*h["box"]) for h in data["heads"]]
+    hits = sum(1 for t in truth if any(t.iou(b) >= 0.5 for b in boxes))
+    assert hits >= 0.95 * len(truth) and len(boxes) <= len(truth) + 1, (hits, len(boxes))
 
 
 def _png_header(width: int, height: int) -> bytes:
