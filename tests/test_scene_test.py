@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from _service_helpers import model_dir
 
 from screwcam.bench.scene_test import Tally
@@ -96,3 +97,25 @@ def test_the_card_says_which_part_trained_on_each_family():
     assert "render, demo: the detector and the classifier both trained on" in text
     assert "pbr: **neither part trained on (held out)**" in text
     assert seen_in_training("pbr", None, gens)["detector"] is None  # classical finder
+
+
+def test_large_scenes_are_searched_in_windows_as_detect_does(tmp_path, capsys):
+    # heads scale with the frame's height, so at 2016x1512 many are small against it:
+    # the run says what it measured, and windows find more of them than one look
+    args = ["scene-test", "--model", str(model_dir()), "--family", "render", "--scenes", "6"]
+    args += ["--size", "2016x1512"]
+    recall = {}
+    for name, extra in (("whole", []), ("windows", ["--tile-scale", "0.5"])):
+        out = tmp_path / f"{name}.json"
+        assert main([*args, *extra, "--json", str(out)]) == 0
+        doc = json.loads(out.read_text())
+        assert doc["frame"] == [2016, 1512]
+        recall[name] = doc["families"]["render"]["recall"]
+    assert doc["tile_scale"] == 0.5 and "in windows down to scale 0.5" in doc["finder"]
+    assert "in 2016x1512 scenes" in capsys.readouterr().out
+    assert recall["windows"] > recall["whole"], recall
+    # the demo camera renders 640x480 only; a size is WIDTHxHEIGHT
+    assert main(["scene-test", "--family", "demo", "--size", "2016x1512"]) == 2
+    assert "always 640x480" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["scene-test", "--size", "1280"])

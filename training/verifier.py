@@ -84,26 +84,38 @@ TRAIN_SEED_OFFSET = 7
 # ---------------------------------------------------------------------------------------------
 
 
-def _render_chunk(args: tuple[str, int, int]) -> list[tuple[np.ndarray, list[tuple[Box, int]]]]:
+def _render_chunk(
+    args: tuple[str, int, int, tuple[int, int]],
+) -> list[tuple[np.ndarray, list[tuple[Box, int]]]]:
     from .detector_data import compose_scene
 
-    family, n, seed = args
+    family, n, seed, size = args
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
-        scene = compose_scene(rng, family, size=FRAME)
+        scene = compose_scene(rng, family, size=size)
         out.append((scene.image, list(zip(scene.boxes, scene.labels, strict=True))))
     return out
 
 
 def render_scenes(
-    family: str, n: int, seed: int, workers: int = 2, chunk: int | None = None
+    family: str,
+    n: int,
+    seed: int,
+    workers: int = 2,
+    chunk: int | None = None,
+    size: tuple[int, int] = FRAME,
 ) -> Iterator[tuple[np.ndarray, list[tuple[Box, int]]]]:
-    """n scenes of `family` at 640x480: (gray or BGR image, [(box, class)]) pairs,
-    rendered by `workers` processes in chunks of `chunk` scenes (default: one chunk per
-    worker); the same scenes for the same seed and chunk."""
+    """n scenes of `family` at `size` (640x480): (gray or BGR image, [(box, class)])
+    pairs, rendered by `workers` processes in chunks of `chunk` scenes (default: one
+    chunk per worker); the same scenes for the same seed, chunk and size. Head sizes
+    scale with the frame's height from 7 px up (`detector_data._diameters`), so a
+    larger frame holds heads that are smaller against it, as in a photo."""
     chunk = chunk or -(-n // workers)
-    jobs = [(family, min(chunk, n - k * chunk), seed * 31 + k) for k in range(-(-n // chunk))]
+    jobs = [
+        (family, min(chunk, n - k * chunk), seed * 31 + k, tuple(size))
+        for k in range(-(-n // chunk))
+    ]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for part in pool.map(_render_chunk, jobs):
             yield from part
