@@ -14,6 +14,10 @@ Six parts, each figure saying how it was measured (repetitions, median):
 5. footprint: the service's RSS while serving and its time to the first prediction;
 6. training: wall time of the default preset on the default synthetic recipe.
 
+Before them, unnumbered: the head finders side by side (classical finder, the
+detector with and without its verifier) on the demo's ground truth, and photos: how
+long the detector takes on a photo-sized image seen whole and searched in windows.
+
 A benchmark prints numbers; it never fails for being slow. Goals are printed
 next to the numbers. Parts that need TensorFlow (the Keras rows, training) are
 skipped with a note when it is not installed (as on the device).
@@ -328,17 +332,8 @@ def bench_finders(model_dir: Path, quick: bool) -> dict:
             t0 = time.perf_counter()
             boxes = find(g)
             times.append(time.perf_counter() - t0)
-            used: set[int] = set()
-            for b in boxes:
-                hit = next(
-                    (k for k, t in enumerate(truth) if k not in used and b.iou(t) >= 0.5), None
-                )
-                if hit is None:
-                    fp += 1
-                else:
-                    used.add(hit)
-                    tp += 1
-            fn += len(truth) - len(used)
+            counts = _match(boxes, truth)
+            tp, fp, fn = tp + counts[0], fp + counts[1], fn + counts[2]
         rows.append(
             {
                 "finder": name,
@@ -355,6 +350,66 @@ def bench_finders(model_dir: Path, quick: bool) -> dict:
         "method": f"{len(grays)} rendered 640x480 demo frames with ground truth (3 surfaces, "
         "5 lighting conditions, 5 heads each), gray; median time per frame of the finder "
         "alone; recall/precision at IoU >= 0.5, one-to-one matching",
+    }
+
+
+def _match(boxes: list[Any], truth: list[Any]) -> tuple[int, int, int]:
+    """(true positives, false boxes, missed heads): each box matched to at most one
+    head at IoU >= 0.5, in the order given (strongest first)."""
+    used: set[int] = set()
+    fp = 0
+    for b in boxes:
+        hit = next((k for k, t in enumerate(truth) if k not in used and b.iou(t) >= 0.5), None)
+        if hit is None:
+            fp += 1
+        else:
+            used.add(hit)
+    return len(used), fp, len(truth) - len(used)
+
+
+def bench_photos(model_dir: Path, quick: bool) -> dict:
+    """How `detect` and uploads search a photo: the bundle's detector (with its
+    verifier, 2 threads) on photo-sized mosaics of demo frames (heads 85-112 px), seen
+    whole as the live stream sees a frame, and in windows down to PHOTO_TILE_SCALE;
+    median time per photo, and the heads found."""
+    from screwcam.bundle import read_bundle
+    from screwcam.detector import PHOTO_TILE_SCALE, load_detector
+    from screwcam.preprocess import to_gray
+    from screwcam.render import demo_mosaic
+
+    bundle = read_bundle(model_dir)
+    if load_detector(bundle) is None:
+        return {}
+    rows = []
+    for n in (3, 6):  # 1920x1440, 3840x2880 (a 12 Mpx phone photo is 4032x3024)
+        image, truth = demo_mosaic(n)
+        gray = to_gray(image)
+        for look, tile_scale in (("whole", None), ("windows", PHOTO_TILE_SCALE)):
+            det = load_detector(bundle, num_threads=2, tile_scale=tile_scale)
+            assert det is not None
+            det(gray)  # warm-up
+            times = []
+            for _ in range(3 if quick else 7):
+                t0 = time.perf_counter()
+                boxes = det(gray)
+                times.append(time.perf_counter() - t0)
+            tp, fp, fn = _match(boxes, truth)
+            rows.append(
+                {
+                    "size": f"{image.shape[1]}x{image.shape[0]}",
+                    "look": look if tile_scale is None else f"windows to scale {tile_scale:g}",
+                    "ms_per_photo": float(np.median(times)) * 1e3,
+                    "recall": tp / max(1, tp + fn),
+                    "precision": tp / max(1, tp + fp),
+                    "heads": tp + fn,
+                }
+            )
+    return {
+        "rows": rows,
+        "method": "n x n rendered 640x480 demo frames side by side as one gray image (heads "
+        "85-112 px across), the bundle's detector and verifier at 2 threads, seen whole "
+        "(the live stream's way) or searched in windows (`detect`'s and uploads' way); "
+        "median time per photo, recall/precision at IoU >= 0.5",
     }
 
 
@@ -929,6 +984,23 @@ def markdown(r: dict[str, Any]) -> str:
             ],
         )
         lines.append("")
+    ph = r.get("photos")
+    if ph:
+        lines += _table(
+            "**Photos** — " + ph["method"] + ".",
+            ["photo", "look", "ms per photo", "recall", "precision"],
+            [
+                [
+                    f"{row['size']} ({row['heads']} heads)",
+                    row["look"],
+                    f"{row['ms_per_photo']:.0f}",
+                    f"{row['recall']:.3f}",
+                    f"{row['precision']:.3f}",
+                ]
+                for row in ph["rows"]
+            ],
+        )
+        lines.append("")
     c = r.get("classify")
     if c:
         lines += _table(
@@ -1094,6 +1166,7 @@ def bench(model_dir: Path, quick: bool, run_training: bool = False) -> dict[str,
         steps: list[tuple[str, Callable[[], dict]]] = [
             ("classify", lambda: bench_classify(model_dir, frames, quick, tmp)),
             ("finders", lambda: bench_finders(model_dir, quick)),
+            ("photos", lambda: bench_photos(model_dir, quick)),
             ("pipeline", lambda: bench_pipeline(model_dir, frames, quick)),
             ("tracking", lambda: bench_tracking(model_dir, quick)),
             ("latency", lambda: bench_latency(model_dir, video, quick)),

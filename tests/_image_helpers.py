@@ -1,5 +1,5 @@
 """Image files as a phone writes them: JPEG and PNG with an EXIF orientation, made
-byte by byte (OpenCV writes no EXIF); a photo-sized image of many small heads."""
+byte by byte (OpenCV writes no EXIF)."""
 
 from __future__ import annotations
 
@@ -8,26 +8,6 @@ import zlib
 
 import cv2
 import numpy as np
-
-from screwcam.frames import Box
-from screwcam.render import DemoSource
-
-
-def demo_mosaic(n: int) -> tuple[np.ndarray, list[Box]]:
-    """n x n demo frames side by side (n = 3: 1920x1440) and their heads' boxes: a
-    photo-sized image whose 45 heads, 85-112 px across, are as small against it as a
-    head is in a phone photo; seen whole, shrunk to the detector's 320x256, they are
-    14-19 px."""
-    tiles, truth = [], []
-    for k in range(n * n):
-        src = DemoSource(realtime=False, seed=(0, 1, 4)[k % 3])  # wood, light, dark
-        src.open()
-        image, heads = src.render(10 + 37 * k)
-        src.close()
-        row, col = divmod(k, n)
-        tiles.append(image)
-        truth += [Box(t.box.x + 640 * col, t.box.y + 480 * row, t.box.w, t.box.h) for t in heads]
-    return np.vstack([np.hstack(tiles[r * n : (r + 1) * n]) for r in range(n)]), truth
 
 
 def _exif(orientation: int) -> bytes:

@@ -54,13 +54,25 @@ def _positive(x: float | None) -> bool:
 @pytest.mark.slow
 def test_every_part_measured(quick_run: tuple[dict, Path, str]) -> None:
     results, _, _ = quick_run
-    for part in ("classify", "finders", "pipeline", "latency", "streaming", "footprint"):
+    for part in ("classify", "finders", "photos", "pipeline", "latency", "streaming"):
         assert part in results, part
+    assert "footprint" in results
     assert "training" in results
     finders = {row["finder"]: row for row in results["finders"]["rows"]}
     assert "classical finder" in finders and "learned detector + verifier, 2 threads" in finders
     assert "learned detector, heat map only, 2 threads" in finders
     assert all(_positive(row["ms_per_frame"]) for row in finders.values())
+
+    photos = {(row["size"], row["look"]): row for row in results["photos"]["rows"]}
+    assert set(photos) == {
+        (size, look)
+        for size in ("1920x1440", "3840x2880")
+        for look in ("whole", "windows to scale 0.5")
+    }
+    assert all(_positive(row["ms_per_photo"]) for row in photos.values())
+    # seen whole, a 12 Mpx photo's 85-112 px heads are 7-9 px to the detector
+    big = photos[("3840x2880", "windows to scale 0.5")]
+    assert big["recall"] > photos[("3840x2880", "whole")]["recall"] and big["heads"] == 180
 
     rows = results["classify"]["rows"]
     methods = {r["method"] for r in rows}

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from _image_helpers import demo_mosaic, jpeg_with_exif, png_with_exif
+from _image_helpers import jpeg_with_exif, png_with_exif
 from _service_helpers import copy_bundle
 
 from screwcam.bundle import read_bundle
@@ -27,7 +27,7 @@ from screwcam.detector import (
 )
 from screwcam.errors import ModelError
 from screwcam.frames import Box
-from screwcam.render import BACKGROUNDS, DEMO_CONDITIONS, DemoSource, render_empty
+from screwcam.render import BACKGROUNDS, DEMO_CONDITIONS, DemoSource, demo_mosaic, render_empty
 from screwcam.render.drawing import TAU, random_spec
 from screwcam.render.scene import Light, composite, make_background, make_placed, to_u8
 

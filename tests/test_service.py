@@ -18,7 +18,6 @@ import cv2
 import numpy as np
 import pytest
 from _capture_helpers import write_demo_video
-from _image_helpers import demo_mosaic
 from _service_helpers import (
     Server,
     decode_jpeg,
@@ -32,6 +31,7 @@ from _service_helpers import (
 )
 
 from screwcam.heads import Box
+from screwcam.render import demo_mosaic
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..classes import NUM_CLASSES
 from ..errors import CameraError
-from ..frames import Frame, Source, Truth
+from ..frames import Box, Frame, Source, Truth
 from .drawing import TAU, random_spec
 from .scene import (
     DEMO_CONDITIONS,
@@ -287,3 +287,20 @@ class DemoSource(Source):
         image, truth = self.render(index)
         self._index += 1
         return Frame(image=image, index=index, time=time.time(), truth=truth)
+
+
+def demo_mosaic(n: int) -> tuple[np.ndarray, list[Box]]:
+    """n x n demo frames side by side (BGR, 640n x 480n; wood, light and dark surfaces in
+    turn, every lighting condition) and every head's box: a photo-sized image whose heads,
+    85-112 px across, are as small against it as a head is in a phone photo. For tests
+    and `screwcam bench` of how a large image is searched (`Detector.tile_scale`)."""
+    tiles, truth = [], []
+    for k in range(n * n):
+        src = DemoSource(realtime=False, seed=(0, 1, 4)[k % 3])
+        src.open()
+        image, heads = src.render(10 + 37 * k)
+        src.close()
+        row, col = divmod(k, n)
+        tiles.append(image)
+        truth += [Box(t.box.x + 640 * col, t.box.y + 480 * row, t.box.w, t.box.h) for t in heads]
+    return np.vstack([np.hstack(tiles[r * n : (r + 1) * n]) for r in range(n)]), truth
