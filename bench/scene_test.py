@@ -351,8 +351,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_size,
         default=FRAME,
         metavar="WxH",
-        help="frame size of the rendered scenes (640x480; heads scale with the height "
-        "from 7 px up, so a larger frame holds heads small against it, as a photo does)",
+        help="frame size of the rendered scenes (640x480; head sizes run from 7 px to 0.4 "
+        "of the height, so a larger frame holds heads small against it, as a photo does)",
     )
     parser.add_argument(
         "--tile-scale",

@@ -91,17 +91,6 @@ def iter_detect(
         }
 
 
-def detect_files(
-    files: list[Path],
-    model: str | Path = DEFAULT_BUNDLE,
-    threshold: float | None = None,
-    views: int = PHOTO_VIEWS,
-    tile_scale: float | None = PHOTO_TILE_SCALE,
-) -> list[dict[str, Any]]:
-    """`iter_detect`'s entries, all of them."""
-    return list(iter_detect(files, model, threshold, views, tile_scale))
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE_OR_FOLDER")
     parser.add_argument(

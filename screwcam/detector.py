@@ -29,6 +29,13 @@ rivets light it up too. With a verifier the detector proposes boxes down to a lo
 chosen together by F1 on validation scenes. Because the crops are the classifier's,
 `find_with_crops` hands them on and the live pipeline cuts every head once.
 
+A photo is larger than the network's frame: a 12 Mpx one letterboxed whole is shrunk by
+12, and a head under ~90 px vanishes. With `tile_scale` (`detect` and uploads:
+PHOTO_TILE_SCALE) the detector also searches it over an image pyramid, in overlapping
+windows down to the scale it trained at, and keeps one box per head across levels
+(`Detector._propose_tiled`); the verifier then looks once at every box. The live stream
+sees each camera frame whole, once.
+
 `find_heads_fn(bundle)` is the one factory everything uses (live service, slice,
 datasets, uploads, `detect`): the detector when the bundle has one, else the classical
 finder (`screwcam.heads`), which stays only as a measured fallback.

@@ -109,7 +109,7 @@ def render_scenes(
     """n scenes of `family` at `size` (640x480): (gray or BGR image, [(box, class)])
     pairs, rendered by `workers` processes in chunks of `chunk` scenes (default: one
     chunk per worker); the same scenes for the same seed, chunk and size. Head sizes
-    scale with the frame's height from 7 px up (`detector_data._diameters`), so a
+    run from 7 px to 0.4 of the frame's height (`detector_data._diameters`), so a
     larger frame holds heads that are smaller against it, as in a photo."""
     chunk = chunk or -(-n // workers)
     jobs = [
