@@ -266,6 +266,46 @@ def test_detect_searches_a_large_photo_in_windows(tmp_path: Path, capsys) -> Non
     assert "must be in 0.05..2" in capsys.readouterr().err
 
 
+def test_detect_draws_each_photo_and_overwrites_nothing(tmp_path: Path, capsys) -> None:
+    src = DemoSource(realtime=False, seed=1)
+    src.open()
+    image, truth = src.render(20)
+    src.close()
+    photos = tmp_path / "photos"
+    for sub in ("a", "b"):  # the same file name in two folders: drawn apart
+        (photos / sub).mkdir(parents=True)
+        cv2.imwrite(str(photos / sub / "x.png"), image)
+    out, found = tmp_path / "drawn", tmp_path / "heads.json"
+    args = ["detect", str(photos), "--draw", str(out), "--views", "1", "--json", str(found)]
+    assert cli_main(args) == 0
+    assert f"drawn to {out / 'a' / 'x.jpg'}" in capsys.readouterr().out
+    drawn = cv2.imread(str(out / "b" / "x.jpg"))
+    assert drawn.shape == image.shape
+    heads = json.loads(found.read_text())["images"][1]["heads"]
+    assert _matched([Box(*h["box"]) for h in heads], [t.box for t in truth]) == len(truth)
+    # every head's box is drawn where the JSON says: its edges differ from the photo,
+    # while the photo elsewhere differs by JPEG noise only
+    drawn_on = np.zeros(image.shape[:2], bool)
+    for head in heads:
+        x, y, w, h = head["box"]
+        changed = np.abs(drawn[y, x : x + w].astype(int) - image[y, x : x + w]).max(axis=1) > 30
+        assert changed.mean() > 0.8, (head, changed.mean())
+        drawn_on[max(0, y - 40) : y + h + 40, max(0, x - 10) : x + w + 200] = True
+    assert np.abs(drawn.astype(int) - image)[~drawn_on].mean() < 4
+    assert sorted(p.name for p in out.rglob("*")) == ["a", "b", "x.jpg", "x.jpg"]
+    # nothing is overwritten without asking, and nothing is analysed first
+    before = (out / "a" / "x.jpg").read_bytes()
+    assert cli_main(["detect", str(photos), "--draw", str(out)]) == 2
+    assert "exists (and 1 more); pass --force" in capsys.readouterr().err
+    assert (out / "a" / "x.jpg").read_bytes() == before
+    assert cli_main(["detect", str(photos), "--draw", str(out), "--force"]) == 0
+    # two photos named alike, passed as files, would land on one drawing
+    args = ["detect", str(photos / "a" / "x.png"), str(photos / "b" / "x.png")]
+    assert cli_main([*args, "--draw", str(tmp_path / "other")]) == 2
+    assert "would both be drawn to" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()
+
+
 def test_detect_refuses_a_missing_input(tmp_path: Path, capsys) -> None:
     assert cli_main(["detect", str(tmp_path / "nothing.jpg")]) == 2
     assert "does not exist" in capsys.readouterr().err
