@@ -275,6 +275,7 @@ class Service:
             labels,
             find_threads=config.model.num_threads,
             verify=config.model.verifier,
+            tile_scale=config.model.tile_scale or None,
         )
         # built on the first upload (see _load_model); uploads are photos: one larger
         # than the detector's frame is also searched in windows (as `screwcam detect`)

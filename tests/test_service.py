@@ -230,6 +230,31 @@ def test_a_large_photo_upload_is_searched_in_windows(demo: Server) -> None:
     assert hits >= 0.95 * len(truth) and len(boxes) <= len(truth) + 1, (hits, len(boxes))
 
 
+def test_a_large_camera_frame_is_searched_in_windows_when_configured(tmp_path: Path) -> None:
+    # a 1920x1440 video (the 3x3 mosaic of demo frames, held still): seen whole, as by
+    # default, a third of its 45 heads are lost; [model] tile_scale = 0.5 finds them
+    from _capture_helpers import write_video
+
+    image, truth = demo_mosaic(3)
+    video = write_video(tmp_path / "big.avi", [image] * 30, fps=10.0)
+    config = tmp_path / "config.toml"
+    config.write_text("[model]\ntile_scale = 0.5\n")
+    hits = {}
+    for name, extra in (("whole", []), ("windows", ["--config", str(config)])):
+        with Server("--source", str(video), *extra) as server:
+            server.start(tmp_path / f"{name}.log")
+            deadline, data = time.monotonic() + 30.0, {}
+            while not data.get("heads") and time.monotonic() < deadline:
+                status, data = server.get_json("/api/predictions")
+                assert status == 200, data
+                time.sleep(0.2)
+        assert data["size"] == [1920, 1440], data.get("size")
+        boxes = [Box(*h["box"]) for h in data["heads"]]
+        hits[name] = sum(1 for t in truth if any(t.iou(b) >= 0.5 for b in boxes))
+        assert len(boxes) <= hits[name] + 1, (name, hits[name], len(boxes))
+    assert hits["windows"] >= 0.95 * len(truth) > hits["whole"] / 0.75, hits
+
+
 def _png_header(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     chunk = b"IHDR" + ihdr

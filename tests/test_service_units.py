@@ -40,6 +40,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "systemd" / "config.example.toml
             "config.toml: [model] confidence_threshold = 1.5 is out of range 0.0..1.0",
         ),
         ("[server]\nport = 0\n", "[server] port = 0 is out of range 1..65535"),
+        ("[model]\ntile_scale = 3\n", "[model] tile_scale = 3 is out of range 0.0..2.0"),
         ('[server]\nport = "80"\n', "[server] port = '80' must be a whole number"),
         ("[server]\nprotect_read_only = 1\n", "protect_read_only = 1 must be true or false"),
         ("[stream]\njpeg_quality = 80.5\n", "jpeg_quality = 80.5 must be a whole number"),
