@@ -120,7 +120,7 @@ class ModelConfig:
         "for a camera or video larger than the detector's 320x256 frame: also search each "
         "frame in overlapping windows down to this many detector pixels per frame pixel, so "
         "that small heads are not lost when the frame is shrunk to fit (0.5 = as `detect` "
-        "and uploads do; a 1280x720 frame then costs ~6 detector runs instead of 1); "
+        "and uploads do; a 1280x720 frame then costs 7 detector runs instead of 1); "
         "0 = each frame seen whole (640x480 needs no more)",
         lo=0.0,
         hi=2.0,
