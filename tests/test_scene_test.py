@@ -100,7 +100,7 @@ def test_the_card_says_which_part_trained_on_each_family():
 
 
 def test_large_scenes_are_searched_in_windows_as_detect_does(tmp_path, capsys):
-    # heads scale with the frame's height, so at 2016x1512 many are small against it:
+    # head sizes run from 7 px to 0.4 of the height, so at 2016x1512 many are small:
     # the run says what it measured, and windows find more of them than one look
     args = ["scene-test", "--model", str(model_dir()), "--family", "render", "--scenes", "6"]
     args += ["--size", "2016x1512"]
