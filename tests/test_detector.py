@@ -122,9 +122,27 @@ def test_windows_find_the_heads_a_whole_large_image_loses(
     # one box per head: levels and overlapping windows do not box a head twice, and the
     # frames' seams are not heads
     assert len(found) - hits <= 1, [b for b in found if max(b.iou(t) for t in truth) < 0.5]
-    # an image no larger than the detector's frame is seen whole, once, either way
-    small = cv2.resize(image[:480, :640], (320, 240))
-    assert photo_detector(small) == detector(small)
+    # an image the detector's frame holds at the scale windows go down to (a 640x480
+    # camera frame) is seen whole, once, either way
+    frame = np.ascontiguousarray(image[:480, :640])
+    assert photo_detector(frame) == detector(frame)
+
+
+def test_a_1280x720_frame_in_windows_is_seven_detector_runs(photo_detector: Detector) -> None:
+    # the cost the config and README quote: the whole frame, then 3 x 2 windows at 0.5
+    runs = []
+    propose = photo_detector._propose
+
+    def counted(gray: np.ndarray, low: float) -> list:
+        runs.append(gray.shape)
+        return propose(gray, low)
+
+    photo_detector._propose = counted  # type: ignore[method-assign]
+    try:
+        photo_detector(np.full((720, 1280), 128, np.uint8))
+    finally:
+        del photo_detector._propose
+    assert runs == [(720, 1280)] + [(512, 640)] * 6
 
 
 def test_windows_box_nothing_on_large_empty_surfaces(photo_detector: Detector) -> None:
