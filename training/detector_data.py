@@ -183,6 +183,15 @@ def _diameters(rng: np.random.Generator, height: int) -> list[float]:
     return [math.exp(rng.uniform(lo, hi)) for _ in range(n)]
 
 
+def _thesis_diameters(rng: np.random.Generator, height: int) -> list[float]:
+    """Head diameters of a silhouette scene: half of them one head zoomed until it fills
+    the frame, as in the thesis's videos (60-130 % of the frame's height, so often cut
+    by its edges), the rest as in `_diameters`."""
+    if rng.random() < 0.5:
+        return [height * rng.uniform(0.6, 1.3)]
+    return _diameters(rng, height)
+
+
 def _place(rng, diameters, w, h) -> list[tuple[float, float, float]]:
     """(cx, cy, diameter) of heads that do not overlap much (big heads first)."""
     placed: list[tuple[float, float, float]] = []
@@ -227,9 +236,11 @@ def compose_scene(
         raise ValueError(f"unknown family {family!r}; choose one of {FAMILIES}")
     n_clutter = int(rng.integers(0, 6 if family == "photo" else 4))
     _clutter(rng, surface, n_clutter)
-    heads = _place(rng, _diameters(rng, height), width, height)
+    silhouette = condition == "silhouette"
+    diameters = _thesis_diameters(rng, height) if silhouette else _diameters(rng, height)
+    heads = _place(rng, diameters, width, height)
     labels = [int(rng.integers(NUM_CLASSES)) for _ in heads]
-    if condition == "silhouette":
+    if silhouette:
         return _silhouette_scene(rng, heads, labels, size)
     look = lighting(rng, condition)
     canvas = cv2.cvtColor(to_u8(surface), cv2.COLOR_GRAY2BGR)
@@ -366,10 +377,21 @@ def _varied_head(rng: np.random.Generator, label: int):
 
 
 def _silhouette_scene(rng, heads, labels, size) -> Scene:
-    """Heads as black-on-white (or inverted) silhouettes with their recess cut out, like
-    the thesis's icon videos and solid black hex heads."""
+    """Heads as flat pictures, like the thesis's icon videos and solid black hex heads:
+    half of the scenes silhouettes (a dark head with its recess cut out on a light
+    ground, or inverted), half drawn icons (a flat gray head with a dark outline and a
+    dark recess, on a light or dark ground); gray levels vary from scene to scene."""
     width, height = size
-    dark = np.zeros((height, width), np.float32)
+    icon = rng.random() < 0.5
+    if icon:
+        ground = rng.uniform(0.75, 1.0) if rng.random() < 0.7 else rng.uniform(0.0, 0.35)
+        face, line = rng.uniform(0.45, 0.85), rng.uniform(0.0, 0.2)
+    else:
+        ground, face = rng.uniform(0.75, 1.0), rng.uniform(0.0, 0.25)
+        if rng.random() < 0.3:
+            ground, face = face, ground
+        line = ground
+    img = np.full((height, width), ground, np.float32)
     boxes, kept = [], []
     for (cx, cy, d), label in zip(heads, labels, strict=True):
         spec = random_spec(rng, label)
@@ -385,15 +407,18 @@ def _silhouette_scene(rng, heads, labels, size) -> Scene:
         )
         ch = cv2.warpAffine(head.sprite, m, (width, height), flags=cv2.INTER_LINEAR)
         alpha, recess = ch[:, :, 2], ch[:, :, 3]
-        dark = np.maximum(dark, alpha * (1.0 - recess))
+        value = face * (1.0 - recess) + line * recess
+        if icon:  # the outline: the head's rim, 1.5-3 % of its diameter wide
+            k = max(1, int(round(d * rng.uniform(0.015, 0.03))))
+            disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+            rim = np.clip(alpha - cv2.erode(alpha, disk), 0.0, 1.0)
+            value = value * (1.0 - rim) + line * rim
+        img = img * (1.0 - alpha) + value * alpha
         x, y, w, h = cv2.boundingRect((alpha > 0.5).astype(np.uint8))
         if min(w, h) >= 4:
             boxes.append(Box(x, y, w, h))
             kept.append(label)
-    img = np.where(dark > 0.5, 0.1, 0.92).astype(np.float32) * 255.0
-    if rng.random() < 0.3:
-        img = 255.0 - img
-    return Scene(_finish(rng, img, 2.0), boxes, kept)
+    return Scene(_finish(rng, img * 255.0, 2.0), boxes, kept)
 
 
 def _finish(rng: np.random.Generator, img: np.ndarray, noise: float) -> np.ndarray:
