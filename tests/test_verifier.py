@@ -174,6 +174,16 @@ def test_train_verifier_into_a_detector_folder_and_ship_it(tmp_path: Path, capsy
     assert cli_main(args) != 0
     assert "--force" in capsys.readouterr().err
 
+    # --thresholds fixes the pair instead of choosing it by F1 on validation scenes
+    assert cli_main([*args, "--force", "--thresholds", "0.25,0.6"]) == 0
+    assert "heat >= 0.25, P(head) >= 0.6" in capsys.readouterr().out
+    fixed = json.loads((folder / "detector.json").read_text())["verifier"]
+    assert (fixed["detector_threshold"], fixed["threshold"]) == (0.25, 0.6)
+    assert fixed["thresholds_chosen_by"] == "fixed" and 0 <= fixed["training"]["validation_f1"]
+    with pytest.raises(SystemExit):
+        cli_main([*args, "--force", "--thresholds", "0.6"])
+    assert "HEAT,P" in capsys.readouterr().err
+
     # export-detector ships the verifier with its detector
     bundle = copy_bundle(DEFAULT, tmp_path)
     assert cli_main(["export-detector", str(folder), "--into", str(bundle)]) == 0

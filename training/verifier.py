@@ -282,6 +282,15 @@ def _probabilities(verifier: Verifier, crops: np.ndarray) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
+def validation_f1(sets: list[tuple[Candidates, np.ndarray]], heat: float, p_min: float) -> float:
+    """Box F1 over all the validation sets [(candidates, P(head))] at these thresholds."""
+    tp, fp, fn = sum(
+        (c.counts((np.array(c.heat) >= heat) & (p >= p_min)) for c, p in sets),
+        np.zeros(3, np.int64),
+    )
+    return float(2 * tp / max(1, 2 * tp + fp + fn))
+
+
 def choose_thresholds(
     sets: list[tuple[Candidates, np.ndarray]],
 ) -> tuple[float, float, float]:
@@ -290,14 +299,9 @@ def choose_thresholds(
     best = (HEAT_CHOICES[0], P_CHOICES[0], -1.0)
     for heat in HEAT_CHOICES:
         for p_min in P_CHOICES:
-            counts = sum(
-                (c.counts((np.array(c.heat) >= heat) & (p >= p_min)) for c, p in sets),
-                np.zeros(3, np.int64),
-            )
-            tp, fp, fn = counts
-            f1 = 2 * tp / max(1, 2 * tp + fp + fn)
+            f1 = validation_f1(sets, heat, p_min)
             if f1 > best[2]:
-                best = (heat, p_min, float(f1))
+                best = (heat, p_min, f1)
     return best
 
 
@@ -338,9 +342,12 @@ def train_verifier(
     seed: int = 0,
     test_scenes_n: int = 150,
     force: bool = False,
+    thresholds: tuple[float, float] | None = None,
 ) -> dict:
     """Train a verifier for the detector in `detector_dir` and add it there. Returns
-    the verifier's entry (also written into detector.json under `verifier`)."""
+    the verifier's entry (also written into detector.json under `verifier`).
+    `thresholds` (heat, P(head)) fixes the two thresholds instead of choosing them by
+    F1 on the validation scenes."""
     import tensorflow as tf
 
     from .detector import to_int8
@@ -397,16 +404,27 @@ def train_verifier(
                 "detector_threshold": 0.5,
             },
         )
-        heat, p_min, f1 = choose_thresholds(
-            [(c, _probabilities(probe, c.arrays()[0])) for c in val]
+        sets = [(c, _probabilities(probe, c.arrays()[0])) for c in val]
+        chosen = choose_thresholds(sets)
+        heat, p_min, f1 = chosen
+        if thresholds is not None:
+            heat, p_min = thresholds
+            f1 = validation_f1(sets, heat, p_min)
+        log.info(
+            "thresholds: heat >= %.2f, P(head) >= %.2f (%s); validation F1's choice: "
+            "heat >= %.2f, P(head) >= %.2f (F1 %.4f)",
+            heat,
+            p_min,
+            "validation F1's choice" if thresholds is None else "fixed by --thresholds",
+            *chosen,
         )
-        log.info("thresholds: heat >= %.2f, P(head) >= %.2f (validation F1 %.4f)", heat, p_min, f1)
         ventry: dict[str, Any] = {
             "file": VERIFIER_FILE,
             "format": VERIFIER_FORMAT,
             "size": CROP_SIZE,
             "threshold": p_min,
             "detector_threshold": heat,
+            "thresholds_chosen_by": "validation F1" if thresholds is None else "fixed",
             "size_bytes": len(tflite),
             "parameters": int(model.count_params()),
             "training": {
@@ -462,6 +480,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-scenes", type=int, default=150, help="test scenes per family")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true", help="replace an existing verifier")
+    parser.add_argument(
+        "--thresholds",
+        metavar="HEAT,P",
+        type=_thresholds,
+        help="fix the detector's heat threshold and the verifier's P(head) threshold "
+        "(default: the pair with the best F1 on validation scenes)",
+    )
+
+
+def _thresholds(text: str) -> tuple[float, float]:
+    try:
+        heat, p = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--thresholds {text!r}: give two numbers, HEAT,P (e.g. 0.2,0.5)"
+        ) from None
+    if not (0.0 < heat < 1.0 and 0.0 < p < 1.0):
+        raise argparse.ArgumentTypeError(f"--thresholds {text!r}: both must lie between 0 and 1")
+    return heat, p
 
 
 def run(args: argparse.Namespace) -> int:
@@ -482,6 +519,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         test_scenes_n=args.test_scenes,
         force=args.force,
+        thresholds=args.thresholds,
     )
     print(
         f"verifier: {args.detector_dir / VERIFIER_FILE} ({v['size_bytes']} bytes), heat >= "
