@@ -367,6 +367,42 @@ def test_slicing_a_frame_filling_head_keeps_nearly_every_frame(tmp_path: Path) -
     assert sliced.kept >= 0.95 * total, sliced
 
 
+@pytest.mark.parametrize(
+    ("style", "kind"),
+    [
+        ("solid-hex", "sechskant"),
+        ("icon-light", "philips"),
+        ("icon-light", "pozidriv"),
+        ("icon-dark", "torx"),
+        ("icon-light", "innensechskant"),
+    ],
+)
+def test_slicing_a_thesis_like_video_keeps_nearly_every_frame(
+    tmp_path: Path, style: str, kind: str
+) -> None:
+    """The thesis's videos: an icon zoomed until it fills the frame, or a solid black hex
+    head (85-100 % of the frame's height, turning and drifting), drawn by OpenCV's
+    primitives, not by our renderer."""
+    from _thesis_pictures import camera_look, picture
+
+    from screwcam.capture.slice import slice_video
+
+    rng = np.random.default_rng(11)
+    path = tmp_path / f"{kind}.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (640, 480))
+    assert writer.isOpened()
+    for i in range(60):
+        t = i / 60
+        centre = (320 + 30 * math.sin(TAU * t), 240 + 12 * math.cos(TAU * t))
+        diameter = 480 * (0.925 + 0.075 * math.sin(2 * TAU * t))
+        img, _ = picture(rng, style, kind, diameter, rotation=TAU * t / 3, centre=centre)
+        writer.write(cv2.cvtColor(camera_look(rng, img), cv2.COLOR_GRAY2BGR))
+    writer.release()
+    sliced = slice_video(path, kind, 0, every=1, min_change=0.0)
+    assert sliced.frames_looked_at == 60
+    assert sliced.kept >= 0.95 * 60, sliced
+
+
 # --- the bundle ties the detector to the classifier ----------------------------------
 
 
@@ -451,15 +487,38 @@ def test_sdf_scene_family_boxes_the_heads_it_draws(detector: Detector) -> None:
 def test_pbr_scene_family_boxes_the_heads_it_draws(detector: Detector) -> None:
     # the "pbr" test family lays render_pbr's path-traced heads (Mitsuba) onto the same
     # surfaces; no detector trains on it. The shipped detector must find some of its
-    # heads with most of its boxes on them. On these 6 scenes (18 heads >= 24 px) it
-    # measured recall 0.33, precision 0.86; over 8 seeds of 6 scenes recall 0.22-0.93,
-    # precision 0.67-1.0: the bounds leave margin for a retrained detector, and fail if
-    # the boxes are not where the heads are
+    # heads with many of its boxes on them. On these 6 scenes (18 heads >= 24 px) the
+    # detector of 2026-11-28 measured recall 0.33, precision 0.86 (over 8 seeds of 6
+    # scenes recall 0.22-0.93, precision 0.67-1.0); that of 2026-11-29, whose verifier
+    # keeps more boxes, recall 0.44, precision 0.57 (on 150 scenes 0.515 / 0.743). Six
+    # scenes are a small sample: the bounds fail if the boxes are not where the heads are
     pytest.importorskip("mitsuba")
     pytest.importorskip("skimage")
     result = _layered_family(detector, "pbr", 6, seed=8)
     assert result["heads"] >= 10
-    assert result["recall"] >= 0.15 and result["precision"] >= 0.6, result
+    assert result["recall"] >= 0.15 and result["precision"] >= 0.45, result
+
+
+def test_silhouette_scenes_draw_frame_filling_heads_inside_their_boxes() -> None:
+    # the training scenes that stand for the thesis's videos: half of them one head of
+    # 60-130 % of the frame's height (cut by the edges above 100 %), the rest as in the
+    # other scenes; every box is the drawn head's part inside the frame, which differs
+    # from the ground around it
+    from screwcam.training.detector_data import compose_scene
+
+    rng = np.random.default_rng(3)
+    big = 0
+    for _ in range(40):
+        scene = compose_scene(rng, "render", condition="silhouette")
+        h, w = scene.image.shape
+        for b in scene.boxes:
+            assert b.x >= 0 and b.y >= 0 and b.x + b.w <= w and b.y + b.h <= h, b
+        if len(scene.boxes) == 1 and scene.boxes[0].h >= 0.55 * h:
+            b = scene.boxes[0]
+            inside = scene.image[b.y : b.y + b.h, b.x : b.x + b.w].astype(np.float32)
+            assert inside.std() > 10.0, b  # a head with its recess, not an empty ground
+            big += 1
+    assert 10 <= big <= 30, big
 
 
 def test_sdf_scene_family_has_no_silhouettes() -> None:
