@@ -232,7 +232,10 @@ def test_a_large_photo_upload_is_searched_in_windows(demo: Server) -> None:
 
 def test_a_large_camera_frame_is_searched_in_windows_when_configured(tmp_path: Path) -> None:
     # a 1920x1440 video (the 3x3 mosaic of demo frames, held still): seen whole, as by
-    # default, a third of its 45 heads are lost; [model] tile_scale = 0.5 finds them
+    # default, a third of its 45 heads are lost, and some are boxed on their recess only
+    # (a head is ~15 detector px there: IoU 0.3-0.5, still on the head; the verifier of
+    # 2026-11-29 keeps 5 such boxes on the mosaic); [model] tile_scale = 0.5 finds them,
+    # each boxed whole
     from _capture_helpers import write_video
 
     image, truth = demo_mosaic(3)
@@ -251,7 +254,9 @@ def test_a_large_camera_frame_is_searched_in_windows_when_configured(tmp_path: P
         assert data["size"] == [1920, 1440], data.get("size")
         boxes = [Box(*h["box"]) for h in data["heads"]]
         hits[name] = sum(1 for t in truth if any(t.iou(b) >= 0.5 for b in boxes))
-        assert len(boxes) <= hits[name] + 1, (name, hits[name], len(boxes))
+        assert all(max(t.iou(b) for t in truth) >= 0.25 for b in boxes), name  # on heads
+        if name == "windows":
+            assert len(boxes) <= hits[name] + 1, (name, hits[name], len(boxes))
     assert hits["windows"] >= 0.95 * len(truth) > hits["whole"] / 0.75, hits
 
 
