@@ -3,6 +3,7 @@ all crops in one call, and apply the confidence threshold."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -16,6 +17,8 @@ from screwcam.frames import Box
 from screwcam.preprocess import preprocess_many, to_gray
 
 from .results import UNKNOWN, Head
+
+log = logging.getLogger(__name__)
 
 
 def _detector_file(bundle: object) -> object:
@@ -75,7 +78,9 @@ class Analyzer:
     `tile_scale` (photos: `detect`, uploads) also searches an image larger than the
     detector's frame in overlapping windows, so that a head small against a large photo
     is seen at the scale the detector learned (`screwcam.detector.Detector`); the live
-    stream leaves it None: a camera frame is seen whole, once.
+    stream leaves it None: a camera frame is seen whole, once. When its frames are so
+    large that heads shrink below what the detector finds reliably, `advice` says what
+    to do (logged once per frame size; /healthz shows it).
     """
 
     def __init__(
@@ -106,6 +111,9 @@ class Analyzer:
         self._lock = threading.Lock()
         # concurrent uploads share this analyzer: its finder runs one frame at a time
         self._find_lock = threading.Lock()
+        self._frame_size: tuple[int, int] | None = None
+        #: what to change when frames of this size are too large for the detector
+        self.advice: str | None = None
 
     def set_classifier(
         self, classifier: ClassifierLike, labels: Sequence[str] | None = None
@@ -124,6 +132,8 @@ class Analyzer:
         with self._lock:
             old, self.classifier = self.classifier, classifier
             self.labels = new_labels
+            if new_find is not self.find:
+                self._frame_size = None  # its own advice on the next frame
             self.find, self._find_from = new_find, source
         return old
 
@@ -131,6 +141,15 @@ class Analyzer:
         if self._lazy:
             return FinderOnFirstUse(bundle, self._find_threads, self._verify, self._tile_scale)
         return find_heads_fn(bundle, self._find_threads, self._verify, self._tile_scale)
+
+    def _check_frame_size(self, width: int, height: int) -> None:
+        """On the first frame and whenever the size changes: the finder's advice for
+        frames this large (a detector's `frame_advice`), logged once."""
+        self._frame_size = (width, height)
+        advise = getattr(self.find, "frame_advice", None)
+        self.advice = advise(width, height) if callable(advise) else None
+        if self.advice:
+            log.warning("%s", self.advice)
 
     def analyze(
         self, image: np.ndarray, stages: dict[str, float] | None = None
@@ -142,6 +161,8 @@ class Analyzer:
         t1 = time.perf_counter()
         with self._find_lock:  # a detector is a LiteRT interpreter too
             boxes, batch = find_with_crops(self.find, gray)
+            if gray.shape[1::-1] != self._frame_size:
+                self._check_frame_size(gray.shape[1], gray.shape[0])
         t2 = time.perf_counter()
         if batch is None and boxes:  # the verifier cut none: cut them now
             batch = preprocess_many(gray, [b.as_list() for b in boxes])

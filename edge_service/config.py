@@ -121,7 +121,8 @@ class ModelConfig:
         "frame in overlapping windows down to this many detector pixels per frame pixel, so "
         "that small heads are not lost when the frame is shrunk to fit (0.5 = as `detect` "
         "and uploads do; a 1280x720 frame then costs 7 detector runs instead of 1); "
-        "0 = each frame seen whole (640x480 needs no more)",
+        "0 = each frame seen whole (640x480 needs no more; with larger frames the service "
+        "logs what it may miss and /healthz shows it as `advice`)",
         lo=0.0,
         hi=2.0,
     )

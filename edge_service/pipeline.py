@@ -244,13 +244,17 @@ class Pipeline:
     def health(self) -> tuple[bool, dict[str, Any]]:
         """(healthy, details) for /healthz."""
         result = self._result
-        return health_report(
+        healthy, details = health_report(
             self.capture.status,
             None if result is None else result.published_mono,
             stopping=self.stopping,
             stale_after_s=self.stale_after_s,
             fps=self.metrics.fps(),
         )
+        advice = getattr(self.analyzer, "advice", None)
+        if advice:  # healthy still: heads are found, just not the small ones
+            details["advice"] = advice
+        return healthy, details
 
     def status_json(self) -> dict[str, Any]:
         """Camera state and rates, for event streams while no frames arrive."""

@@ -86,6 +86,9 @@ PHOTO_TILE_SCALE = 0.5
 TILE_OVERLAP = 64
 TILE_KEEP = 48
 TILE_MIN = 20
+#: heads under this many input pixels across are not found reliably (a 24 px head, the
+#: smallest the tests count with a verifier, at the training scenes' half size)
+SMALLEST_SEEN = 12
 
 Finder = Callable[[np.ndarray], list[Box]]
 _PEAK_KERNEL = np.ones((3, 3), np.uint8)
@@ -203,6 +206,26 @@ def _starts(length: int, window: int, overlap: float) -> list[int]:
     n = max(n, 2)
     step = (length - window) / (n - 1)
     return [round(i * step) for i in range(n)]
+
+
+def pyramid(
+    size: tuple[int, int], input_size: tuple[int, int], tile_scale: float
+) -> list[tuple[float, int, int, list[int], list[int]]]:
+    """The levels an image of size=(width, height) is searched at (`Detector`'s
+    windows, for a network input of input_size=(width, height)): the image seen whole,
+    then at twice the scale and so on up to `tile_scale` input pixels per image pixel;
+    per level (scale, window width, window height, window x starts, window y starts)."""
+    w, h = size
+    iw, ih = input_size
+    levels = [min(iw / w, ih / h)]
+    while levels[-1] < tile_scale:
+        levels.append(min(2.0 * levels[-1], tile_scale))
+    out = []
+    for scale in levels:
+        ww, wh = min(w, round(iw / scale)), min(h, round(ih / scale))
+        overlap = TILE_OVERLAP / scale
+        out.append((scale, ww, wh, _starts(w, ww, overlap), _starts(h, wh, overlap)))
+    return out
 
 
 def verifier_crops(gray: np.ndarray, boxes: list[Box]) -> np.ndarray:
@@ -434,20 +457,15 @@ class Detector:
         neighbouring window, TILE_OVERLAP further on, holds it whole). Then one head per
         place across all levels (`suppress`)."""
         h, w = gray.shape[:2]
-        iw, ih = self.input_size
-        scale = min(iw / w, ih / h)
-        levels = [scale]
-        while levels[-1] < self.tile_scale:
-            levels.append(min(2.0 * levels[-1], self.tile_scale))
+        levels = pyramid((w, h), self.input_size, self.tile_scale or 0.0)
         found: list[tuple[Box, float]] = []
-        for level, scale in enumerate(levels):
+        for level, (scale, ww, wh, xs, ys) in enumerate(levels):
             finest = level == len(levels) - 1
             least = 0.0 if finest else TILE_MIN / scale
             most = math.inf if level == 0 else TILE_KEEP / scale
-            ww, wh = min(w, round(iw / scale)), min(h, round(ih / scale))
-            overlap, edge = TILE_OVERLAP / scale, 2.0 / scale
-            for y in _starts(h, wh, overlap):
-                for x in _starts(w, ww, overlap):
+            edge = 2.0 / scale
+            for y in ys:
+                for x in xs:
                     window = np.ascontiguousarray(gray[y : y + wh, x : x + ww])
                     for b, score in self._propose(window, low):
                         inner = (
@@ -460,6 +478,26 @@ class Detector:
                             found.append((Box(b.x + x, b.y + y, b.w, b.h), score))
         found.sort(key=lambda bs: -bs[1])
         return suppress(found)
+
+    def frame_advice(self, width: int, height: int) -> str | None:
+        """For a camera or video: what to do when its frames, seen whole, shrink heads
+        below what the heat map finds reliably (SMALLEST_SEEN input pixels); None when
+        its frames need nothing (up to 640x512, or searched in windows already)."""
+        iw, ih = self.input_size
+        scale = min(iw / width, ih / height)
+        if self.tile_scale is not None or scale >= PHOTO_TILE_SCALE:
+            return None
+        runs = sum(
+            len(xs) * len(ys)
+            for *_, xs, ys in pyramid((width, height), self.input_size, PHOTO_TILE_SCALE)
+        )
+        return (
+            f"{width}x{height} frames are shrunk {1 / scale:.1f}x to fit the head detector's "
+            f"{iw}x{ih}: heads under about {math.ceil(SMALLEST_SEEN / scale)} px across may "
+            f"be missed; set [model] tile_scale = {PHOTO_TILE_SCALE} to also search each "
+            f"frame in windows ({runs} detector runs per frame instead of 1), or ask the "
+            "camera for smaller frames ([camera] width, height)"
+        )
 
     def __call__(self, frame: np.ndarray) -> list[Box]:
         return self.find_with_crops(frame)[0]

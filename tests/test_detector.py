@@ -145,6 +145,38 @@ def test_a_1280x720_frame_in_windows_is_seven_detector_runs(photo_detector: Dete
     assert runs == [(720, 1280)] + [(512, 640)] * 6
 
 
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080), (2592, 1944)])
+def test_frames_too_large_to_see_whole_get_advice_that_names_the_cost(
+    detector: Detector, photo_detector: Detector, size: tuple[int, int]
+) -> None:
+    # the live stream sees a camera frame whole: when that shrinks heads below ~12
+    # detector px, frame_advice says so and what windows would cost, counted here by
+    # running them
+    width, height = size
+    advice = detector.frame_advice(width, height)
+    assert advice is not None and "tile_scale = 0.5" in advice and f"{width}x{height}" in advice
+    scale = min(320 / width, 256 / height)
+    assert f"heads under about {math.ceil(12 / scale)} px" in advice
+    runs = []
+    propose = photo_detector._propose
+
+    def counted(gray: np.ndarray, low: float) -> list:
+        runs.append(gray.shape)
+        return propose(gray, low)
+
+    photo_detector._propose = counted  # type: ignore[method-assign]
+    try:
+        photo_detector(np.full((height, width), 128, np.uint8))
+    finally:
+        del photo_detector._propose
+    assert f"({len(runs)} detector runs per frame instead of 1)" in advice, (len(runs), advice)
+    # frames the detector sees at its training scale or finer, or searched in windows
+    # already, need nothing
+    assert photo_detector.frame_advice(width, height) is None
+    for small in ((640, 480), (320, 240), (400, 300), (640, 512)):
+        assert detector.frame_advice(*small) is None, small
+
+
 def test_windows_box_nothing_on_large_empty_surfaces(photo_detector: Detector) -> None:
     rng = np.random.default_rng(12)
     found = {}

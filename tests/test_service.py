@@ -251,6 +251,14 @@ def test_a_large_camera_frame_is_searched_in_windows_when_configured(tmp_path: P
                 status, data = server.get_json("/api/predictions")
                 assert status == 200, data
                 time.sleep(0.2)
+            # seen whole, the service says what it loses and what to set, once
+            _, health = server.get_json("/healthz")
+        log = (tmp_path / f"{name}.log").read_text()
+        if name == "whole":
+            assert "tile_scale = 0.5" in health.get("advice", ""), health
+            assert log.count("1920x1440 frames are shrunk 6.0x") == 1, log[-2000:]
+        else:
+            assert "advice" not in health and "frames are shrunk" not in log, health
         assert data["size"] == [1920, 1440], data.get("size")
         boxes = [Box(*h["box"]) for h in data["heads"]]
         hits[name] = sum(1 for t in truth if any(t.iou(b) >= 0.5 for b in boxes))
