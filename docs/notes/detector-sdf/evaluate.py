@@ -1,48 +1,93 @@
 """Paired evaluation of detector folders (detector + verifier) on the same test scenes.
 
-    .venv/bin/python -P docs/notes/detector-sdf/evaluate.py OUT.json FAMILIES N DIR...
+    .venv/bin/python -P docs/notes/detector-sdf/evaluate.py OUT.json FAMILIES N DIR[:HEAT,P]...
 
-For each family (comma separated) the N test scenes of `screwcam train-verifier` (640x480,
-the test seed no training run uses) are rendered once and every detector folder is
-scored on them: recall and precision at IoU >= 0.5, heads >= 24 px, detector alone and
-with its verifier (the same numbers train-verifier writes into detector.json). No
-TensorFlow: LiteRT only.
+For each family (comma separated; `demo` = the demo camera's ground truth, 3 x 150
+frames, as `train-verifier` tests it) the N test scenes of `screwcam train-verifier`
+(640x480, the test seed no training run uses) are rendered once, and every detector
+folder (a `train-detector` folder or a bundle such as models/default) is scored on each
+scene as it comes: recall and precision at IoU >= 0.5, heads >= 24 px, detector alone and
+with its verifier (the same numbers train-verifier writes into detector.json). A folder
+given as DIR:HEAT,P is scored at those verifier thresholds instead of its own (e.g.
+`build/default-detector/detector:0.2,0.7`). No TensorFlow: LiteRT only.
+
+docs/notes/thesis-pictures/heldout_generators.json was made with:
+
+    git archive 5e746a3 models/default | tar -x -C /tmp/before12 --strip-components 2
+    .venv/bin/python -P docs/notes/detector-sdf/evaluate.py \
+        docs/notes/thesis-pictures/heldout_generators.json pbr,sdf,render,photo,gen2,demo 150 \
+        /tmp/before12 models/default models/default:0.2,0.7
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
 from screwcam.detector import DETECTOR_FILE, VERIFIER_FILE, Detector, Verifier
-from screwcam.training.detector import TEST_SEED, read_entry
-from screwcam.training.verifier import _probabilities, evaluate, mine
+from screwcam.training.detector import TEST_SEED, demo_scenes, read_entry
+from screwcam.training.verifier import Candidates, _probabilities, evaluate, render_scenes
+
+
+def load(spec: str) -> tuple[Path, Detector, Verifier, dict]:
+    """(folder, detector alone, verifier, verifier entry) for DIR or DIR:HEAT,P."""
+    path, _, override = spec.partition(":")
+    d = Path(path)
+    entry = read_entry(d)
+    alone = {k: v for k, v in entry.items() if k != "verifier"}
+    ver_entry = dict(entry["verifier"])
+    if override:
+        heat, p = (float(x) for x in override.split(","))
+        ver_entry.update(detector_threshold=heat, threshold=p)
+    det = Detector(d / DETECTOR_FILE, alone, 2)
+    return d, det, Verifier(d / VERIFIER_FILE, ver_entry), ver_entry
+
+
+def scenes(family: str, n: int):
+    """(gray or BGR image, true boxes, drive types or None) of one family's test scenes."""
+    if family == "demo":
+        images, boxes = demo_scenes(150)
+        for image, truth in zip(images, boxes, strict=True):
+            yield image, truth, None
+        return
+    for image, truth in render_scenes(family, n, TEST_SEED, chunk=50):
+        yield image, [b for b, _ in truth], [int(k) for _, k in truth]
 
 
 def main() -> None:
-    out, families, n, dirs = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), sys.argv[4:]
-    result: dict = {"scenes": n, "seed": TEST_SEED, "detectors": {}}
-    for d in map(Path, dirs):
-        entry = read_entry(d)
-        alone = {k: v for k, v in entry.items() if k != "verifier"}
-        det = Detector(d / DETECTOR_FILE, alone, 2)
-        ver = Verifier(d / VERIFIER_FILE, entry["verifier"])
-        row = {"trained_on": entry["training"]["families"]}
-        for family in families:
-            cands = mine(det, family, n, TEST_SEED)
-            p = _probabilities(ver, cands.arrays()[0])
-            row[family] = evaluate(cands, p, det.threshold, entry["verifier"])
-            a, b = row[family]["detector_alone"], row[family]["with_verifier"]
+    out, families, n, specs = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), sys.argv[4:]
+    loaded = [load(s) for s in specs]
+    result: dict = {"scenes": n, "seed": TEST_SEED, "detectors": {s: {} for s in specs}}
+    for spec, (d, _, _, ver_entry) in zip(specs, loaded, strict=True):
+        result["detectors"][spec]["trained_on"] = read_entry(d)["training"]["families"]
+        result["detectors"][spec]["verifier_thresholds"] = [
+            ver_entry["detector_threshold"],
+            ver_entry["threshold"],
+        ]
+    for family in families:
+        t0 = time.monotonic()
+        cands = [Candidates() for _ in loaded]
+        for image, truth, kinds in scenes(family, n):
+            for c, (_, det, _, _) in zip(cands, loaded, strict=True):
+                c.add_scene(det, image, truth, kinds)
+        for spec, c, (_, det, ver, ver_entry) in zip(specs, cands, loaded, strict=True):
+            p = _probabilities(ver, c.arrays()[0])
+            row = evaluate(c, p, det.threshold, ver_entry)
+            result["detectors"][spec][family] = row
+            a, b = row["detector_alone"], row["with_verifier"]
             print(
-                f"{d} {family}: alone {a['recall']:.3f}/{a['precision']:.3f} "
-                f"with verifier {b['recall']:.3f}/{b['precision']:.3f} ({a['heads']} heads)",
+                f"{spec} {family}: alone {a['recall']:.3f}/{a['precision']:.3f} "
+                f"with verifier {b['recall']:.3f}/{b['precision']:.3f} "
+                f"({a['heads']} heads, {time.monotonic() - t0:.0f} s)",
                 flush=True,
             )
-        result["detectors"][str(d)] = row
-    Path(out).write_text(json.dumps(result, indent=2) + "\n")
+    tmp = Path(out + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(out)
 
 
 if __name__ == "__main__":
