@@ -99,10 +99,17 @@ def card_section(entry: dict[str, Any]) -> str:
                 )
         verified = [run for run in lofo if run.get("verifier")]
         if verified:
+            thresholds = {tuple(run.get("verifier_thresholds", ())) for run in verified}
+            at = (
+                f"; kept at heat >= {next(iter(thresholds))[0]}, P(head) >= "
+                f"{next(iter(thresholds))[1]}"
+                if len(thresholds) == 1 and () not in thresholds
+                else ""
+            )
             lines += [
                 "",
                 "Leave one family out with the second stage (the detector and its verifier "
-                "both trained without the family; heads >= 24 px in 640x480 scenes):",
+                f"both trained without the family; heads >= 24 px in 640x480 scenes{at}):",
                 "",
                 "| trained on | test family | alone: recall | precision | with verifier: "
                 "recall | precision | F1 alone -> with |",
@@ -136,6 +143,13 @@ def _pair(r: dict[str, dict]) -> str:
     )
 
 
+def _chosen_by(v: dict[str, Any]) -> str:
+    """How the verifier's two thresholds were set (`train-verifier --thresholds`)."""
+    if v.get("thresholds_chosen_by") == "fixed":
+        return "both thresholds fixed by the recipe, not chosen on validation scenes"
+    return "both thresholds chosen together by F1 on validation scenes"
+
+
 def _verifier_lines(v: dict[str, Any]) -> list[str]:
     t = v.get("training", {})
     lines = [
@@ -144,8 +158,8 @@ def _verifier_lines(v: dict[str, Any]) -> list[str]:
         f"{v.get('parameters', '?')} parameters) looks again at every box the heat map "
         f"proposes with heat >= {v['detector_threshold']}, at the frame's full resolution "
         "(in the classifier's own 28x28 crop, so the live pipeline cuts each head once), "
-        f"and keeps it if P(head) >= {v['threshold']} (both thresholds "
-        "chosen together by F1 on validation scenes). It was trained on the boxes this "
+        f"and keeps it if P(head) >= {v['threshold']} ({_chosen_by(v)}). It was trained "
+        "on the boxes this "
         f"detector proposes in {t.get('scenes_per_family', '?')} scenes per family of "
         f"{', '.join(t.get('families', []))} ({t.get('boxes', '?')} boxes, "
         f"{t.get('heads', '?')} of them heads; {t.get('epochs', '?')} epochs, seed "
@@ -188,6 +202,10 @@ def export_detector(
             }
             if other.get("verifier"):  # its own verifier, trained without the family too
                 run["verifier"] = other["verifier"]["metrics"]["by_family"]
+                run["verifier_thresholds"] = [
+                    other["verifier"]["detector_threshold"],
+                    other["verifier"]["threshold"],
+                ]
             runs.append(run)
         entry["metrics"] = {**entry.get("metrics", {}), "leave_one_family_out": runs}
     bundle = read_bundle(bundle_dir)

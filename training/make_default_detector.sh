@@ -53,8 +53,9 @@ if [ "$LOFO" = 1 ]; then
         rest=$(echo "$ALL" | tr , '\n' | grep -vx "$held" | paste -sd,)
         $SCREWCAM train-detector "$WORK/without-$held" --families "$rest" \
             --test-families $ALL --scenes 6000 --epochs 10 --seed 20 --test-scenes 150 --force
+        # the shipped verifier's thresholds, so that these rows estimate what ships
         $SCREWCAM train-verifier "$WORK/without-$held" --scenes 800 --epochs 12 --seed 0 \
-            --test-families $ALL --test-scenes 150 --force
+            --test-families $ALL --test-scenes 150 --force --thresholds 0.2,0.5
         HELD+=("$WORK/without-$held")
     done
 fi
