@@ -558,3 +558,43 @@ def test_sdf_scene_family_has_no_silhouettes() -> None:
 
     with pytest.raises(ValueError, match="silhouettes"):
         compose_scene(np.random.default_rng(0), "sdf", condition="silhouette")
+
+
+def _face_and_ground(image: np.ndarray, b: Box) -> tuple[float, float]:
+    """Median gray of a head's face (0.6-0.9 of its radius: outside the recess, inside
+    the rim) and of the ground around it (1.25-1.6 of its radius)."""
+    h, w = image.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    r = np.hypot((xx - b.x - b.w / 2) / (b.w / 2), (yy - b.y - b.h / 2) / (b.h / 2))
+    return float(np.median(image[(r > 0.6) & (r < 0.9)])), float(
+        np.median(image[(r > 1.25) & (r < 1.6)])
+    )
+
+
+def test_camouflaged_training_heads_take_the_surface_tone_and_keep_whole_boxes() -> None:
+    # `train-detector --camouflage`: heads painted in the surface's own tone (the ones
+    # the detector boxed on the recess alone); the box stays the whole head's
+    from screwcam.training.detector_data import compose_scene
+
+    def measure(camouflage: float) -> tuple[float, float, int]:
+        rng = np.random.default_rng(21)
+        gaps, sides = [], []
+        for _ in range(30):
+            scene = compose_scene(rng, "render", condition="even", camouflage=camouflage)
+            for b in scene.boxes:
+                if min(b.w, b.h) >= 24:
+                    face, ground = _face_and_ground(scene.image.astype(np.float32), b)
+                    gaps.append(abs(face - ground))
+                    sides.append(math.sqrt(b.w * b.h))
+        return float(np.median(gaps)), float(np.median(sides)), len(gaps)
+
+    plain_gap, plain_side, plain_n = measure(0.0)
+    camo_gap, camo_side, camo_n = measure(1.0)
+    assert min(plain_n, camo_n) >= 20
+    assert camo_gap < 0.5 * plain_gap, (camo_gap, plain_gap)
+    # the same kind of heads, boxed whole: box sizes as without camouflage
+    assert 0.7 < camo_side / plain_side < 1.4, (camo_side, plain_side)
+    # 0 is the default and draws nothing extra
+    a = compose_scene(np.random.default_rng(5), "photo")
+    b = compose_scene(np.random.default_rng(5), "photo", camouflage=0.0)
+    assert np.array_equal(a.image, b.image) and a.boxes == b.boxes

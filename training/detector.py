@@ -79,10 +79,12 @@ def targets(boxes: list[Box], scale: float, ox: int, oy: int) -> np.ndarray:
     return out
 
 
-def _make_chunk(args: tuple[int, int, tuple[str, ...]]) -> tuple[np.ndarray, np.ndarray, list]:
+def _make_chunk(
+    args: tuple[int, int, tuple[str, ...], float],
+) -> tuple[np.ndarray, np.ndarray, list]:
     from .detector_data import compose_scene
 
-    seed, n, families = args
+    seed, n, families, camouflage = args
     rng = np.random.default_rng(seed)
     xs = np.zeros((n, INPUT_SIZE[1], INPUT_SIZE[0]), np.uint8)
     ys = np.zeros((n, *GRID, 6), np.float32)
@@ -95,7 +97,7 @@ def _make_chunk(args: tuple[int, int, tuple[str, ...]]) -> tuple[np.ndarray, np.
             size = (240, 320)  # portrait photo
         elif u < 0.2:
             size = (320, 180)  # 16:9
-        scene = compose_scene(rng, family, size=size)
+        scene = compose_scene(rng, family, size=size, camouflage=camouflage)
         canvas, scale, ox, oy = letterbox(scene.image, INPUT_SIZE)
         xs[k] = canvas
         ys[k] = targets(scene.boxes, scale, ox, oy)
@@ -104,12 +106,16 @@ def _make_chunk(args: tuple[int, int, tuple[str, ...]]) -> tuple[np.ndarray, np.
 
 
 def make_scenes(
-    n: int, families: tuple[str, ...], seed: int, workers: int = 2
+    n: int, families: tuple[str, ...], seed: int, workers: int = 2, camouflage: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray, list]:
     """n letterboxed scenes (uint8 (n, H, W)), their targets and their boxes
-    [(Box in scene pixels, scale, ox, oy)], rendered by `workers` processes."""
+    [(Box in scene pixels, scale, ox, oy)], rendered by `workers` processes
+    (`camouflage`: see `detector_data.compose_scene`)."""
     chunk = 250
-    jobs = [(seed * 100003 + i, min(chunk, n - i * chunk), families) for i in range(-(-n // chunk))]
+    jobs = [
+        (seed * 100003 + i, min(chunk, n - i * chunk), families, camouflage)
+        for i in range(-(-n // chunk))
+    ]
     xs, ys, boxes = [], [], []
     t0 = time.monotonic()
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -371,6 +377,7 @@ def train_detector(
     force: bool = False,
     init: Path | None = None,
     lr: float = 4e-3,
+    camouflage: float = 0.0,
 ) -> dict:
     import tensorflow as tf
 
@@ -383,7 +390,7 @@ def train_detector(
     t_start = time.monotonic()
     tf.keras.utils.set_random_seed(seed)
     tf.config.threading.set_intra_op_parallelism_threads(2)
-    x, y, _ = make_scenes(scenes, families, seed)
+    x, y, _ = make_scenes(scenes, families, seed, camouflage=camouflage)
     t_data = time.monotonic() - t_start
     log.info("rendered %d scenes in %.0f s", len(x), t_data)
 
@@ -441,6 +448,7 @@ def train_detector(
             "final_loss": round(float(history.history["loss"][-1]), 4),
             "learning_rate": lr,
             "continued_from": prior,
+            **({"camouflage": camouflage} if camouflage else {}),
         },
         "metrics": {
             "iou": 0.5,
@@ -515,12 +523,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="continue training the detector in this folder (on new scenes of --seed)",
     )
+    parser.add_argument(
+        "--camouflage",
+        type=_share,
+        default=0.0,
+        metavar="P",
+        help="paint this share (0-1) of the render and photo families' training heads in the "
+        "surface's own tone, so that mostly the recess shows (default 0; test scenes never)",
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing detector")
     parser.add_argument(
         "--evaluate-only",
         action="store_true",
         help="do not train: evaluate the detector already in OUT_DIR again",
     )
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share between 0 and 1 (e.g. 0.25)")
+    return value
 
 
 def scene_families(text: str) -> tuple[str, ...]:
@@ -552,6 +578,7 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
             init=args.init,
             lr=args.lr,
+            camouflage=args.camouflage,
         )
     for family, m in entry["metrics"]["by_family"].items():
         print(

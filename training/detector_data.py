@@ -213,8 +213,12 @@ def compose_scene(
     family: str = "render",
     condition: str | None = None,
     size: tuple[int, int] = SCENE_SIZE,
+    camouflage: float = 0.0,
 ) -> Scene:
-    """One gray scene (uint8, size=(width, height)) with the box and label of every head."""
+    """One gray scene (uint8, size=(width, height)) with the box and label of every head.
+    `camouflage`: the share of the render and photo families' heads painted in the
+    surface's own tone (`_camouflage`); 0 draws no extra random numbers, so the scenes
+    of a seed stay the ones they were."""
     width, height = size
     if family == "gen2":
         from screwcam.render3d import render_scene
@@ -257,6 +261,8 @@ def compose_scene(
         light = Light(
             look.light.azimuth + rng.normal(0, 0.2), look.light.elevation, look.light.ambient
         )
+        camo = camouflage > 0 and not varied and rng.random() < camouflage
+        before = canvas.copy() if camo else None
         box = composite(
             canvas,
             head,
@@ -268,12 +274,42 @@ def compose_scene(
             tilt=rng.uniform(0, math.pi),
             shadow_strength=rng.uniform(0.2, 0.6) if shadow is None else shadow,
         )
+        if box is not None and before is not None:
+            _camouflage(rng, canvas, before, box)
         if box is not None and min(box.w, box.h) >= 4:
             boxes.append(box)
             kept.append(label)
     gray = cv2.cvtColor(canvas, cv2.COLOR_BGR2GRAY).astype(np.float32)
     field = light_field(rng, height, width, condition, look)
     return Scene(_finish(rng, gray * field, look.noise), boxes, kept)
+
+
+def _camouflage(rng: np.random.Generator, canvas: np.ndarray, before: np.ndarray, box: Box) -> None:
+    """The head just painted into `box` made the surface's own gray, in place: its face's
+    median shifted to the surface's mean under it and its contrast cut to 25-60 %, so
+    that mostly the recess and a faint rim show (a zinc head on a light ground, a black
+    one on a dark ground: the heads the detector boxed on their recess alone,
+    docs/notes/detector.md, session 13); around it the surface as it was, no shadow.
+    The box stays the whole head's."""
+    h, w = canvas.shape[:2]
+    pad = max(2, box.w // 3)
+    x0, y0 = max(0, box.x - pad), max(0, box.y - pad)
+    x1, y1 = min(w, box.x + box.w + pad), min(h, box.y + box.h + pad)
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    centre = (box.x + box.w // 2 - x0, box.y + box.h // 2 - y0)
+    cv2.ellipse(mask, (centre, (box.w, box.h), 0), 255, -1)
+    inside = mask > 0
+    now = canvas[y0:y1, x0:x1].astype(np.float32)
+    bg = before[y0:y1, x0:x1].astype(np.float32)
+    if not inside.any():
+        return
+    g_now, g_bg = now.mean(axis=2), bg.mean(axis=2)
+    face, level = float(np.median(g_now[inside])), float(g_bg[inside].mean())
+    k = rng.uniform(0.25, 0.6)
+    out = bg.copy()  # outside the head: the surface as it was (no shadow)
+    delta = (level - face) + (g_now - face) * (k - 1.0)
+    out[inside] = now[inside] + delta[inside][:, None]
+    canvas[y0:y1, x0:x1] = np.clip(out, 0, 255).astype(np.uint8)
 
 
 def _layer_renderer(family: str):
