@@ -128,20 +128,26 @@ def test_windows_find_the_heads_a_whole_large_image_loses(
     assert photo_detector(frame) == detector(frame)
 
 
-def test_a_1280x720_frame_in_windows_is_seven_detector_runs(photo_detector: Detector) -> None:
-    # the cost the config and README quote: the whole frame, then 3 x 2 windows at 0.5
+def _detector_runs(detector: Detector, image: np.ndarray) -> list[tuple[int, ...]]:
+    """The shapes of the images the heat map ran on while `detector` looked at `image`."""
     runs = []
-    propose = photo_detector._propose
+    propose = detector._propose
 
     def counted(gray: np.ndarray, low: float) -> list:
         runs.append(gray.shape)
         return propose(gray, low)
 
-    photo_detector._propose = counted  # type: ignore[method-assign]
+    detector._propose = counted  # type: ignore[method-assign]
     try:
-        photo_detector(np.full((720, 1280), 128, np.uint8))
+        detector(image)
     finally:
-        del photo_detector._propose
+        del detector._propose
+    return runs
+
+
+def test_a_1280x720_frame_in_windows_is_seven_detector_runs(photo_detector: Detector) -> None:
+    # the cost the config and README quote: the whole frame, then 3 x 2 windows at 0.5
+    runs = _detector_runs(photo_detector, np.full((720, 1280), 128, np.uint8))
     assert runs == [(720, 1280)] + [(512, 640)] * 6
 
 
@@ -157,18 +163,7 @@ def test_frames_too_large_to_see_whole_get_advice_that_names_the_cost(
     assert advice is not None and "tile_scale = 0.5" in advice and f"{width}x{height}" in advice
     scale = min(320 / width, 256 / height)
     assert f"heads under about {math.ceil(12 / scale)} px" in advice
-    runs = []
-    propose = photo_detector._propose
-
-    def counted(gray: np.ndarray, low: float) -> list:
-        runs.append(gray.shape)
-        return propose(gray, low)
-
-    photo_detector._propose = counted  # type: ignore[method-assign]
-    try:
-        photo_detector(np.full((height, width), 128, np.uint8))
-    finally:
-        del photo_detector._propose
+    runs = _detector_runs(photo_detector, np.full((height, width), 128, np.uint8))
     assert f"({len(runs)} detector runs per frame instead of 1)" in advice, (len(runs), advice)
     # frames the detector sees at its training scale or finer, or searched in windows
     # already, need nothing
