@@ -100,12 +100,8 @@ def card_section(entry: dict[str, Any]) -> str:
         verified = [run for run in lofo if run.get("verifier")]
         if verified:
             thresholds = {tuple(run.get("verifier_thresholds", ())) for run in verified}
-            at = (
-                f"; kept at heat >= {next(iter(thresholds))[0]}, P(head) >= "
-                f"{next(iter(thresholds))[1]}"
-                if len(thresholds) == 1 and () not in thresholds
-                else ""
-            )
+            only = thresholds.pop() if len(thresholds) == 1 else ()
+            at = f"; kept at heat >= {only[0]}, P(head) >= {only[1]}" if only else ""
             lines += [
                 "",
                 "Leave one family out with the second stage (the detector and its verifier "

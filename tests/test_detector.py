@@ -589,7 +589,3 @@ def test_camouflaged_training_heads_take_the_surface_tone_and_keep_whole_boxes()
     assert camo_gap < 0.5 * plain_gap, (camo_gap, plain_gap)
     # the same kind of heads, boxed whole: box sizes as without camouflage
     assert 0.7 < camo_side / plain_side < 1.4, (camo_side, plain_side)
-    # 0 is the default and draws nothing extra
-    a = compose_scene(np.random.default_rng(5), "render")
-    b = compose_scene(np.random.default_rng(5), "render", camouflage=0.0)
-    assert np.array_equal(a.image, b.image) and a.boxes == b.boxes
