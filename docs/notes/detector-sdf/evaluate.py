@@ -11,6 +11,14 @@ with its verifier (the same numbers train-verifier writes into detector.json). A
 given as DIR:HEAT,P is scored at those verifier thresholds instead of its own (e.g.
 `build/default-detector/detector:0.2,0.7`). No TensorFlow: LiteRT only.
 
+Each row also holds the best F1 over thresholds, the same oracle choice for every
+detector (a verifier's P(head) scale moves between training runs, so F1 at a fixed
+threshold mixes the detector's quality with where its verifier happens to cut):
+`best_f1_alone` over heat 0.15..0.70, `best_f1_verifier` over P(head) 0.05..0.95 at the
+verifier's own heat threshold, each as [F1, threshold]. With SCENE_CACHE=DIR set, each
+family's scenes are kept in DIR (pickles, about 46 MB per 150 scenes) and read from
+there by later runs: the same scenes, scored in seconds instead of minutes.
+
 docs/notes/thesis-pictures/heldout_generators.json was made with:
 
     git archive 5e746a3 models/default | tar -x -C /tmp/before12 --strip-components 2
@@ -22,6 +30,8 @@ docs/notes/thesis-pictures/heldout_generators.json was made with:
 from __future__ import annotations
 
 import json
+import os
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -48,7 +58,40 @@ def load(spec: str) -> tuple[Path, Detector, Verifier, dict]:
 
 
 def scenes(family: str, n: int):
-    """(gray or BGR image, true boxes, drive types or None) of one family's test scenes."""
+    """(gray or BGR image, true boxes, drive types or None) of one family's test scenes,
+    from SCENE_CACHE if set (rendered and stored there the first time)."""
+    cache = os.environ.get("SCENE_CACHE")
+    if not cache:
+        yield from _render(family, n)
+        return
+    path = Path(cache) / f"scenes-{family}-{n}-{TEST_SEED}.pkl"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("wb") as f:
+            pickle.dump(list(_render(family, n)), f, protocol=5)
+        tmp.replace(path)
+    with path.open("rb") as f:
+        yield from pickle.load(f)
+
+
+def _f1(counts: np.ndarray) -> float:
+    tp, fp, fn = (int(v) for v in counts)
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def best_f1(c: Candidates, p: np.ndarray, ver_entry: dict) -> dict:
+    """The best F1 (and its threshold) of the heat map alone and with the verifier."""
+    heat = np.array(c.heat)
+    alone = max((_f1(c.counts(heat >= t)), round(float(t), 2)) for t in np.arange(0.15, 0.71, 0.05))
+    low = heat >= ver_entry["detector_threshold"]
+    ver = max(
+        (_f1(c.counts(low & (p >= t))), round(float(t), 2)) for t in np.arange(0.05, 0.96, 0.05)
+    )
+    return {"best_f1_alone": list(alone), "best_f1_verifier": list(ver)}
+
+
+def _render(family: str, n: int):
     if family == "demo":
         images, boxes = demo_scenes(150)
         for image, truth in zip(images, boxes, strict=True):
@@ -76,7 +119,7 @@ def main() -> None:
                 c.add_scene(det, image, truth, kinds)
         for spec, c, (_, det, ver, ver_entry) in zip(specs, cands, loaded, strict=True):
             p = _probabilities(ver, c.arrays()[0])
-            row = evaluate(c, p, det.threshold, ver_entry)
+            row = evaluate(c, p, det.threshold, ver_entry) | best_f1(c, p, ver_entry)
             result["detectors"][spec][family] = row
             a, b = row["detector_alone"], row["with_verifier"]
             print(
