@@ -21,7 +21,8 @@ two of render,photo,gen2) and SEED in 20 21, ARM base (no option) and camo:
 
 (the seed-20 baselines are the recipe's build/default-detector/without-{gen2,photo});
 verifier-seeds.json: W/base-without-gen2-s21 and two copies of it whose verifiers were
-retrained with --seed 1 and --seed 2.
+retrained with --seed 1 and --seed 2 (-v1, -v2), then three more with the learning rate
+decayed over training, seeds 0-2 (-c0..-c2: docs/notes/verifier/lr_decay.py DIR SEED).
 """
 
 from __future__ import annotations

@@ -1,0 +1,46 @@
+"""train-verifier with the learning rate decayed to zero over its epochs (cosine) instead
+of constant, to see whether the verifier's P(head) scale moves less between draws.
+
+    python -P lr_decay.py DETECTOR_DIR SEED [cosine|constant]
+
+Same as `screwcam train-verifier DIR --scenes 800 --epochs 12 --seed SEED
+--thresholds 0.2,0.5 --test-families render --test-scenes 20 --force`, except for the
+schedule (cosine: Adam's learning rate 2e-3 -> 0 over all steps)."""
+
+import math
+import sys
+
+import keras
+
+import screwcam.training.verifier as V
+
+schedule = sys.argv[3] if len(sys.argv) > 3 else "cosine"
+steps = {}
+_adam = keras.optimizers.Adam
+_train = V.train
+
+
+def adam(lr, **kw):
+    if schedule == "constant":
+        return _adam(lr, **kw)
+    return _adam(keras.optimizers.schedules.CosineDecay(lr, steps["n"]), **kw)
+
+
+def train(crops, labels, kinds, epochs, seed):
+    steps["n"] = epochs * math.ceil(len(labels) / 128)
+    return _train(crops, labels, kinds, epochs, seed)
+
+
+keras.optimizers.Adam = adam
+V.train = train
+V.train_verifier(
+    V.Path(sys.argv[1]),
+    families=tuple(V.read_entry(V.Path(sys.argv[1]))["training"]["families"]),
+    test_families=("render",),
+    scenes=800,
+    epochs=12,
+    seed=int(sys.argv[2]),
+    test_scenes_n=20,
+    force=True,
+    thresholds=(0.2, 0.5),
+)
