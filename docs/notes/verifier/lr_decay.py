@@ -1,7 +1,7 @@
 """train-verifier with the learning rate decayed to zero over its epochs (cosine) instead
 of constant, to see whether the verifier's P(head) scale moves less between draws.
 
-    python -P lr_decay.py DETECTOR_DIR SEED [cosine|constant]
+    .venv/bin/python -P docs/notes/verifier/lr_decay.py DETECTOR_DIR SEED [cosine|constant]
 
 Same as `screwcam train-verifier DIR --scenes 800 --epochs 12 --seed SEED
 --thresholds 0.2,0.5 --test-families render --test-scenes 20 --force`, except for the
