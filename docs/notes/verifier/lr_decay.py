@@ -1,7 +1,7 @@
 """train-verifier with the learning rate decayed to zero over its epochs (cosine) instead
 of constant, to see whether the verifier's P(head) scale moves less between draws.
 
-    .venv/bin/python -P docs/notes/verifier/lr_decay.py DETECTOR_DIR SEED [cosine|constant]
+    .venv/bin/python -P docs/notes/verifier/lr_decay.py DETECTOR_DIR SEED
 
 Same as `screwcam train-verifier DIR --scenes 800 --epochs 12 --seed SEED
 --thresholds 0.2,0.5 --test-families render --test-scenes 20 --force`, except for the
@@ -14,15 +14,12 @@ import keras
 
 import screwcam.training.verifier as V
 
-schedule = sys.argv[3] if len(sys.argv) > 3 else "cosine"
 steps = {}
 _adam = keras.optimizers.Adam
 _train = V.train
 
 
 def adam(lr, **kw):
-    if schedule == "constant":
-        return _adam(lr, **kw)
     return _adam(keras.optimizers.schedules.CosineDecay(lr, steps["n"]), **kw)
 
 
