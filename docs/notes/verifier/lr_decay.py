@@ -8,11 +8,15 @@ Same as `screwcam train-verifier DIR --scenes 800 --epochs 12 --seed SEED
 schedule (cosine: Adam's learning rate 2e-3 -> 0 over all steps)."""
 
 import math
+import os
 import sys
 
 import keras
 
 import screwcam.training.verifier as V
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run with python -P
+from like_recipe import train_like_recipe  # noqa: E402  (docs/notes/verifier/like_recipe.py)
 
 steps = {}
 _adam = keras.optimizers.Adam
@@ -30,14 +34,4 @@ def train(crops, labels, kinds, epochs, seed):
 
 keras.optimizers.Adam = adam
 V.train = train
-V.train_verifier(
-    V.Path(sys.argv[1]),
-    families=tuple(V.read_entry(V.Path(sys.argv[1]))["training"]["families"]),
-    test_families=("render",),
-    scenes=800,
-    epochs=12,
-    seed=int(sys.argv[2]),
-    test_scenes_n=20,
-    force=True,
-    thresholds=(0.2, 0.5),
-)
+train_like_recipe(sys.argv[1], int(sys.argv[2]))
