@@ -16,7 +16,7 @@ was trained on, `train-verifier`'s VALIDATION_SEED; the heat threshold stays 0.2
   verifier on the families it knows, whatever its P scale;
 
 each but the first capped so that the verifier drops none of the demo heads the heat map
-found (the tests need all of them; session 12).
+found (the tests need all of them; session 12); DEMO_CAP=0 leaves them uncapped.
 Then every rule's cut is scored on the 150 test scenes of each family (`SCENE_CACHE`
 pickles of detector-sdf/evaluate.py) and on the demo: recall, precision and F1 at IoU >=
 0.5, heads >= 24 px. No TensorFlow: LiteRT only.
@@ -92,7 +92,7 @@ def rules(val: list[tuple[Candidates, np.ndarray]], demo_cap: float) -> dict[str
         [p[(np.array(c.label) == 1) & (np.array(c.heat) >= HEAT)] for c, p in val]
     )
     for r in KEEP:
-        # keep the fraction r of the head boxes: cut just below their (1 - r) quantile
+        # keep the fraction r of the head boxes: cut at their (1 - r) quantile
         out[f"keep {r:.2f}"] = float(np.quantile(heads, 1 - r))
     return {k: v if k == "fixed 0.5" else min(v, demo_cap) for k, v in out.items()}
 
