@@ -415,15 +415,22 @@ def bench_photos(model_dir: Path, quick: bool) -> dict:
     }
 
 
-def _make_pipeline(model_dir: Path, source_factory: Callable[[], Any]) -> Any:
+def _make_pipeline(
+    model_dir: Path, source_factory: Callable[[], Any], threads: int | None = None
+) -> Any:
+    """The live service's pipeline: its classifier and head finder at `threads` LiteRT
+    threads each (default: the service's `[model] num_threads`)."""
     from screwcam.classifier import Classifier
     from screwcam.edge_service.analyzer import Analyzer
     from screwcam.edge_service.config import Config
     from screwcam.edge_service.pipeline import Pipeline
 
     cfg = Config()
+    threads = threads or cfg.model.num_threads
     analyzer = Analyzer(
-        Classifier(model_dir, num_threads=cfg.model.num_threads), cfg.model.confidence_threshold
+        Classifier(model_dir, num_threads=threads),
+        cfg.model.confidence_threshold,
+        find_threads=threads,
     )
     return Pipeline(
         source_factory, analyzer, source_name="bench", jpeg_quality=cfg.stream.jpeg_quality

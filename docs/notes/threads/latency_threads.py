@@ -9,33 +9,16 @@ thread (drawing and JPEG) competes for the same cores.
 fps replay for 10 s), with the pipeline built at the given thread count (what `[model]
 num_threads` sets in the service); 1 and 2 threads alternate, ROUNDS (3) times each."""
 
+import functools
 import json
 import sys
 import tempfile
 from pathlib import Path
 
 from screwcam.bench import bench as B
-from screwcam.classifier import Classifier
-from screwcam.edge_service.analyzer import Analyzer
-from screwcam.edge_service.config import Config
-from screwcam.edge_service.pipeline import Pipeline
 
 MODEL = B.resolve_bundle_path(B.DEFAULT_BUNDLE)
-
-
-def make_pipeline(threads: int):
-    def build(model_dir, source_factory):
-        cfg = Config()
-        analyzer = Analyzer(
-            Classifier(model_dir, num_threads=threads),
-            cfg.model.confidence_threshold,
-            find_threads=threads,
-        )
-        return Pipeline(
-            source_factory, analyzer, source_name="bench", jpeg_quality=cfg.stream.jpeg_quality
-        )
-
-    return build
+BUILD = B._make_pipeline
 
 
 def main() -> None:
@@ -47,7 +30,7 @@ def main() -> None:
         frames = B.read_frames(video)
         for r in range(rounds):
             for threads in (1, 2):
-                B._make_pipeline = make_pipeline(threads)
+                B._make_pipeline = functools.partial(BUILD, threads=threads)
                 lat = B.bench_latency(MODEL, video, quick=False)
                 thr = B._threaded_throughput(MODEL, frames, 10.0)
                 row = {"round": r, "threads": threads, **lat, **thr}

@@ -3,9 +3,8 @@ of constant, to see whether the verifier's P(head) scale moves less between draw
 
     .venv/bin/python -P docs/notes/verifier/lr_decay.py DETECTOR_DIR SEED
 
-Same as `screwcam train-verifier DIR --scenes 800 --epochs 12 --seed SEED
---thresholds 0.2,0.5 --test-families render --test-scenes 20 --force`, except for the
-schedule (cosine: Adam's learning rate 2e-3 -> 0 over all steps)."""
+The recipe's `train-verifier` call (like_recipe.py), except for the schedule (cosine:
+Adam's learning rate 2e-3 -> 0 over all steps)."""
 
 import math
 import os

@@ -37,7 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detector-sdf"))
 import evaluate as ev  # noqa: E402  (docs/notes/detector-sdf/evaluate.py)
 
 from screwcam.training.detector import VALIDATION_SEED, read_entry  # noqa: E402
-from screwcam.training.verifier import Candidates, _probabilities, render_scenes  # noqa: E402
+from screwcam.training.verifier import (  # noqa: E402
+    Candidates,
+    _probabilities,
+    render_scenes,
+    validation_f1,
+)
 
 TEST_FAMILIES = ("sdf", "pbr", "gen2", "photo", "render")
 KEEP = (0.85, 0.90, 0.93, 0.95, 0.97)
@@ -79,15 +84,7 @@ def candidates(det, ver, scenes) -> tuple[Candidates, np.ndarray]:
 def rules(val: list[tuple[Candidates, np.ndarray]], demo_cap: float) -> dict[str, float]:
     """Each rule's P(head) cut from the validation candidates, capped by the demo."""
     out = {"fixed 0.5": 0.5}
-
-    def f1_at(cut: float) -> float:
-        tp, fp, fn = sum(
-            (c.counts((np.array(c.heat) >= HEAT) & (p >= cut)) for c, p in val),
-            np.zeros(3, np.int64),
-        )
-        return 2 * tp / max(1, 2 * tp + fp + fn)
-
-    out["f1"] = float(max(GRID, key=lambda t: (f1_at(t), -t)))
+    out["f1"] = float(max(GRID, key=lambda t: (validation_f1(val, HEAT, t), -t)))
     heads = np.concatenate(
         [p[(np.array(c.label) == 1) & (np.array(c.heat) >= HEAT)] for c, p in val]
     )
@@ -102,13 +99,9 @@ def summary(path: str) -> None:
     never trained on (sdf, pbr and a leave-one-out detector's held-out family), mean F1
     on the held-out family alone, the lowest demo recall."""
     result = json.loads(Path(path).read_text())
-    rows = list(result["folders"].values())
-    distinct = [
-        r
-        for k, r in zip(result["folders"], rows, strict=True)
-        if not any(d in k for d in DUPLICATES)
-    ]
-    for rule in [*rows[0]["cuts"], "best"]:
+    folders = result["folders"]
+    distinct = [r for k, r in folders.items() if not any(d in k for d in DUPLICATES)]
+    for rule in [*distinct[0]["cuts"], "best"]:
         unseen, held, demo = [], [], []
         for row in distinct:
             fams = [

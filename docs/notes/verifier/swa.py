@@ -4,11 +4,10 @@ ranking of boxes moves less between draws and holds up better on unseen looks.
 
     .venv/bin/python -P docs/notes/verifier/swa.py DETECTOR_DIR SEED
 
-Same as `screwcam train-verifier DIR --scenes 800 --epochs 12 --seed SEED
---thresholds 0.2,0.5 --test-families render --test-scenes 20 --force`, except that the
-verifier it keeps is the mean of the weights after each of epochs 7-12 (the constant
-learning rate unchanged; the network has no batch normalization, so nothing needs
-re-estimating after averaging)."""
+The recipe's `train-verifier` call (like_recipe.py), except that the verifier it keeps
+is the mean of the weights after each of epochs 7-12 (the constant learning rate
+unchanged; the network has no batch normalization, so nothing needs re-estimating after
+averaging)."""
 
 import logging
 import os
@@ -27,10 +26,12 @@ def train(crops, labels, kinds, epochs, seed):
 
     fit = keras.Model.fit
     snapshots = []
+    trained = {}
 
     def fit_and_keep(self, *args, **kwargs):  # V.train fits one epoch a call
         history = fit(self, *args, **kwargs)
         snapshots.append([w.copy() for w in self.get_weights()])
+        trained["model"] = self
         return history
 
     keras.Model.fit = fit_and_keep
@@ -41,23 +42,12 @@ def train(crops, labels, kinds, epochs, seed):
     late = snapshots[epochs // 2 :]
     # the inference model shares its layers with the training model: averaging the
     # training model's weights sets the inference model's too
-    _last_model["model"].set_weights([np.mean(ws, axis=0) for ws in zip(*late, strict=True)])
+    trained["model"].set_weights([np.mean(ws, axis=0) for ws in zip(*late, strict=True)])
     V.log.info("weights averaged over epochs %d-%d", epochs // 2 + 1, epochs)
     return inference, loss
 
 
-_last_model: dict = {}
-_build = V.build_model
 _train = V.train
-
-
-def build_model():
-    model, inference = _build()
-    _last_model["model"] = model
-    return model, inference
-
-
-V.build_model = build_model
 V.train = train
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
