@@ -320,6 +320,11 @@ def bench_finders(model_dir: Path, quick: bool) -> dict:
             continue
         what = "learned detector" + (" + verifier" if det.verifier else "")
         finders.append((f"{what}, {threads} thread{'s' if threads > 1 else ''}", det))
+        if det.regressor is not None and threads == 2:  # what the box regressor costs
+            unmoved = load_detector(bundle, num_threads=2)
+            assert unmoved is not None
+            unmoved.regressor = None
+            finders.append((f"{what}, no box regressor, 2 threads", unmoved))
         if det.verifier and threads == 2:  # what the second stage costs and buys
             heat_only = find_heads_fn(bundle, num_threads=2, verify=False)
             finders.append(("learned detector, heat map only, 2 threads", heat_only))

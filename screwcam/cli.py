@@ -25,7 +25,7 @@ from screwcam.errors import ScrewcamError
 
 #: commands that need the [train] extra (TensorFlow); they quiet its native start-up
 #: noise (CUDA probing, oneDNN notices) unless -v is given
-NEEDS_TENSORFLOW = frozenset({"train", "export", "train-verifier"})
+NEEDS_TENSORFLOW = frozenset({"train", "export", "train-verifier", "train-regressor"})
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -41,6 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-verifier": (
         "screwcam.training.verifier",
         "train the head detector's second stage (needs the [train] extra)",
+    ),
+    "train-regressor": (
+        "screwcam.training.regressor",
+        "train the head detector's box regressor (needs the [train] extra)",
     ),
     "export-detector": ("screwcam.export.detector", "add a trained head detector to a bundle"),
     "detect": ("screwcam.edge_service.detect", "box and name every screw head in photos"),

@@ -19,6 +19,13 @@ it is the finder's working size) finds one that agrees with it
 boxes tight. A head's score is its heat, doubled when an outline confirms it: a weak
 peak (a plain hex head on a bright surface) counts when its outline is there.
 
+A detector may carry a **box regressor** (`regressor.tflite`, named in the detector's
+entry under `regressor`): a small int8 network that looks at each proposed box's
+surroundings (the box plus 0.6 of its side on every side, as a 28x28 crop) and moves and
+resizes the box onto the whole head. On a head whose face has the surface's own tone
+the heat map boxes the recess alone; outlines cannot fix that (there is none to see),
+the regressor can. It runs on every candidate, before the verifier.
+
 A detector trained with a second stage carries a **verifier** (`verifier.tflite`, named
 in the detector's entry under `verifier`): a small int8 classifier that looks at each
 candidate box again at the frame's full resolution, in the classifier's own 28x28 crop
@@ -68,6 +75,12 @@ VERIFIER_FILE = "verifier.tflite"
 #: how a verifier's crops are made (2: the classifier's own crops, `verifier_crops`); a
 #: verifier of another format is refused
 VERIFIER_FORMAT = 2
+REGRESSOR_FILE = "regressor.tflite"
+#: how a box regressor's crops and outputs are made (1: `regressor_crops`, and per box
+#: (dx, dy, log w ratio, log h ratio), `regress`); a regressor of another format is refused
+REGRESSOR_FORMAT = 1
+REGRESSOR_MARGIN = 0.6
+REGRESSOR_LOG_CLIP = 1.2
 #: how the outputs are encoded (heat + [offset x, offset y, log w, log h]); a part with
 #: another version is refused
 DETECTOR_FORMAT = 1
@@ -236,9 +249,62 @@ def verifier_crops(gray: np.ndarray, boxes: list[Box]) -> np.ndarray:
     return preprocess_many(gray, [b.as_list() for b in boxes])
 
 
-class Verifier:
+class _CropNet:
+    """An int8 LiteRT network that takes a batch of (N, size, size) uint8 crops and gives
+    `width` numbers per crop (a detector's verifier and its box regressor). Not
+    thread-safe (its own interpreter)."""
+
+    what = "crop network"
+
+    def __init__(self, path: str | Path, width: int, num_threads: int = 2) -> None:
+        from .preprocess import INPUT_SIZE
+
+        self.path = Path(path)
+        self.size = INPUT_SIZE
+        self._interp = make_interpreter(self.path, num_threads=num_threads)
+        inputs = self._interp.get_input_details()
+        outputs = self._interp.get_output_details()
+        shape = [int(v) for v in inputs[0]["shape"]] if len(inputs) == 1 else []
+        out_shape = [int(v) for v in outputs[0]["shape"]] if len(outputs) == 1 else []
+        if shape[1:] != [self.size, self.size, 1] or out_shape[1:] != [width]:
+            raise ModelError(
+                f"{self.path}: a {self.what} takes [N, {self.size}, {self.size}, 1] crops and "
+                f"gives [N, {width}], this model takes {shape} and gives "
+                f"{out_shape or f'{len(outputs)} outputs'}; {_REEXPORT}"
+            )
+        inp, out = inputs[0], outputs[0]
+        self._in_index, self._out_index = int(inp["index"]), int(out["index"])
+        self._in_dtype = np.dtype(inp["dtype"])
+        self._in_scale, self._in_zero = (float(v) for v in inp["quantization"])
+        self._out_dtype = np.dtype(out["dtype"])
+        self._out_scale, self._out_zero = (float(v) for v in out["quantization"])
+        self._width = width
+        self._batch = shape[0]
+        self._interp.allocate_tensors()
+
+    def run(self, crops: np.ndarray) -> np.ndarray:
+        """(N, width) float32 of (N, size, size) uint8 crops, one invoke()."""
+        n = len(crops)
+        if n == 0:
+            return np.zeros((0, self._width), np.float32)
+        if n != self._batch:
+            self._interp.resize_tensor_input(self._in_index, [n, self.size, self.size, 1])
+            self._interp.allocate_tensors()
+            self._batch = n
+        x = _quantize(crops, self._in_dtype, self._in_scale, int(self._in_zero))
+        self._interp.set_tensor(self._in_index, np.ascontiguousarray(x[..., None]))
+        self._interp.invoke()
+        raw = self._interp.get_tensor(self._out_index).reshape(n, self._width)
+        if self._out_dtype == np.float32:
+            return raw.astype(np.float32)
+        return (raw.astype(np.float32) - self._out_zero) * self._out_scale
+
+
+class Verifier(_CropNet):
     """A detector's second stage: P(head) of each candidate box, from its crop at the
     frame's full resolution. Not thread-safe (its own interpreter)."""
+
+    what = "verifier"
 
     def __init__(self, path: str | Path, entry: dict[str, Any], num_threads: int = 2) -> None:
         self.path = Path(path)
@@ -250,31 +316,11 @@ class Verifier:
             )
         if not self.path.is_file():
             raise ModelError(f"{self.path}: the detector's verifier file is missing; {_REEXPORT}")
-        from .preprocess import INPUT_SIZE
-
-        self.size = INPUT_SIZE
         #: keep a candidate whose P(head) is at least this
         self.threshold = float(entry["threshold"])
         #: the heat a candidate needs to be verified at all
         self.detector_threshold = float(entry["detector_threshold"])
-        self._interp = make_interpreter(self.path, num_threads=num_threads)
-        inputs = self._interp.get_input_details()
-        outputs = self._interp.get_output_details()
-        shape = [int(v) for v in inputs[0]["shape"]] if len(inputs) == 1 else []
-        if shape[1:] != [self.size, self.size, 1] or len(outputs) != 1:
-            raise ModelError(
-                f"{self.path}: a verifier takes [N, {self.size}, {self.size}, 1] crops and "
-                f"gives one output, this model takes {shape} and gives {len(outputs)}; "
-                f"{_REEXPORT}"
-            )
-        inp, out = inputs[0], outputs[0]
-        self._in_index, self._out_index = int(inp["index"]), int(out["index"])
-        self._in_dtype = np.dtype(inp["dtype"])
-        self._in_scale, self._in_zero = (float(v) for v in inp["quantization"])
-        self._out_dtype = np.dtype(out["dtype"])
-        self._out_scale, self._out_zero = (float(v) for v in out["quantization"])
-        self._batch = shape[0]
-        self._interp.allocate_tensors()
+        super().__init__(self.path, 1, num_threads)
 
     def __call__(self, gray: np.ndarray, boxes: list[Box]) -> np.ndarray:
         """P(head) (N,) of each box in the gray frame, one invoke()."""
@@ -282,20 +328,64 @@ class Verifier:
 
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
         """P(head) (N,) of (N, size, size) uint8 crops made by `verifier_crops`."""
-        n = len(crops)
-        if n == 0:
-            return np.zeros(0, np.float32)
-        if n != self._batch:
-            self._interp.resize_tensor_input(self._in_index, [n, self.size, self.size, 1])
-            self._interp.allocate_tensors()
-            self._batch = n
-        x = _quantize(crops, self._in_dtype, self._in_scale, int(self._in_zero))
-        self._interp.set_tensor(self._in_index, np.ascontiguousarray(x[..., None]))
-        self._interp.invoke()
-        raw = self._interp.get_tensor(self._out_index).reshape(n)
-        if self._out_dtype == np.float32:
-            return raw.astype(np.float32)
-        return (raw.astype(np.float32) - self._out_zero) * self._out_scale
+        return self.run(crops)[:, 0]
+
+
+def regressor_crops(gray: np.ndarray, boxes: list[Box], margin: float) -> np.ndarray:
+    """(N, 28, 28) uint8: the box regressor's input, each box's square surroundings with
+    `margin` of its side added on every side, made like a classifier crop
+    (`preprocess.preprocess_many`). This is REGRESSOR_FORMAT 1."""
+    from .preprocess import preprocess_many
+
+    return preprocess_many(gray, [b.as_list() for b in boxes], margin=margin)
+
+
+def regress(box: Box, t: np.ndarray, frame_size: tuple[int, int]) -> Box:
+    """The box a regressor's output t = (dx, dy, log w ratio, log h ratio) makes of `box`
+    (the centre moved by dx box widths and dy box heights, the sides scaled by e^t),
+    clipped to the frame (width, height)."""
+    cx = box.x + box.w / 2.0 + float(t[0]) * box.w
+    cy = box.y + box.h / 2.0 + float(t[1]) * box.h
+    w = box.w * math.exp(min(REGRESSOR_LOG_CLIP, max(-REGRESSOR_LOG_CLIP, float(t[2]))))
+    h = box.h * math.exp(min(REGRESSOR_LOG_CLIP, max(-REGRESSOR_LOG_CLIP, float(t[3]))))
+    fw, fh = frame_size
+    x0, y0 = max(0, round(cx - w / 2.0)), max(0, round(cy - h / 2.0))
+    x1, y1 = min(fw, round(cx + w / 2.0)), min(fh, round(cy + h / 2.0))
+    return Box(x0, y0, max(2, x1 - x0), max(2, y1 - y0))
+
+
+class Regressor(_CropNet):
+    """A detector's box regressor: looks at the surroundings of each proposed box and
+    moves and resizes it onto the whole head (the heat map sometimes boxes only the
+    recess of a head whose face has the surface's tone). Not thread-safe."""
+
+    what = "box regressor"
+
+    def __init__(self, path: str | Path, entry: dict[str, Any], num_threads: int = 2) -> None:
+        self.path = Path(path)
+        fmt = entry.get("format")
+        if fmt != REGRESSOR_FORMAT:
+            raise ModelError(
+                f"{self.path}: box regressor format {fmt!r}, this screwcam reads format "
+                f"{REGRESSOR_FORMAT}; {_REEXPORT}"
+            )
+        if not self.path.is_file():
+            raise ModelError(
+                f"{self.path}: the detector's box regressor file is missing; {_REEXPORT}"
+            )
+        #: the context crop: the box plus this share of its side on every side
+        self.margin = float(entry.get("margin", REGRESSOR_MARGIN))
+        super().__init__(self.path, 4, num_threads)
+
+    def __call__(self, gray: np.ndarray, found: list[tuple[Box, float]]) -> list[tuple[Box, float]]:
+        """The (box, score) pairs strongest first, each box moved onto its head, then one
+        box per place again (`suppress`: two proposals may land on the same head)."""
+        if not found:
+            return found
+        boxes = [b for b, _ in found]
+        t = self.run(regressor_crops(gray, boxes, self.margin))
+        h, w = gray.shape[:2]
+        return suppress([(regress(b, ti, (w, h)), s) for (b, s), ti in zip(found, t, strict=True)])
 
 
 class Detector:
@@ -364,6 +454,14 @@ class Detector:
             if not ventry
             else Verifier(self.path.parent / str(ventry.get("file")), ventry, num_threads)
         )
+        rentry = entry.get("regressor")
+        #: moves each proposed box onto its whole head before the verifier looks (None:
+        #: the heat map's boxes as they are)
+        self.regressor = (
+            None
+            if not rentry
+            else Regressor(self.path.parent / str(rentry.get("file")), rentry, num_threads)
+        )
 
     def _to_input(self, canvas: np.ndarray) -> np.ndarray:
         x = _quantize(canvas, self._in_dtype, self._in_scale, self._in_zero)
@@ -392,16 +490,21 @@ class Detector:
         return self._output("heat")[:, :, 0], self._output("box"), scale, ox, oy, small
 
     def detect(
-        self, frame: np.ndarray, threshold: float | None = None, verify: bool = True
+        self,
+        frame: np.ndarray,
+        threshold: float | None = None,
+        verify: bool = True,
+        regress: bool = True,
     ) -> list[tuple[Box, float]]:
         """Every head in a BGR or gray frame: [(box in frame pixels, score)], strongest
-        first. `threshold` overrides the heat a head needs; with a verifier (and
-        `verify`), the candidates from its own `detector_threshold` (or `threshold`)
-        are kept only if the verifier accepts them."""
-        return self._detect(to_gray(frame), threshold, verify)[0]
+        first. `threshold` overrides the heat a head needs; with a box regressor (and
+        `regress`) each box is moved onto its whole head; with a verifier (and `verify`),
+        the candidates from its own `detector_threshold` (or `threshold`) are kept only
+        if the verifier accepts them."""
+        return self._detect(to_gray(frame), threshold, verify, regress)[0]
 
     def _detect(
-        self, gray: np.ndarray, threshold: float | None, verify: bool
+        self, gray: np.ndarray, threshold: float | None, verify: bool, regress: bool = True
     ) -> tuple[list[tuple[Box, float]], np.ndarray | None]:
         """(detect's result, the crops of its boxes if the verifier cut them, else None)."""
         verifier = self.verifier if verify else None
@@ -413,6 +516,8 @@ class Detector:
             found = self._propose_tiled(gray, low)
         else:
             found = self._propose(gray, low)
+        if self.regressor is not None and regress:
+            found = self.regressor(gray, found)
         if verifier is None or not found:
             return found, None
         crops = verifier_crops(gray, [b for b, _ in found])

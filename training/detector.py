@@ -488,8 +488,9 @@ def reevaluate(out_dir: Path, test_scenes_n: int = 300) -> dict:
 
     out_dir = Path(out_dir)
     entry = read_entry(out_dir)
-    # the heat map alone: a verifier's thresholds were chosen for the detector as it was
-    alone = {k: v for k, v in entry.items() if k != "verifier"}
+    # the heat map alone: a verifier's thresholds were chosen for the detector as it was,
+    # and a box regressor is trained on its boxes
+    alone = {k: v for k, v in entry.items() if k not in ("verifier", "regressor")}
     detector = Detector(out_dir / DETECTOR_FILE, alone, num_threads=2)
     entry["threshold"] = detector.threshold = choose_threshold(
         detector, tuple(entry["training"]["families"]), 100, VALIDATION_SEED

@@ -8,7 +8,8 @@ the live pipeline cuts each head once), and says head or not.
 
 Recipe (the numbers are flags):
 1. mine: render N scenes per family at 640x480 (`detector_data.compose_scene`), run the
-   detector in DETECTOR_DIR on them with a low heat threshold (0.15) and no verifier;
+   detector in DETECTOR_DIR on them with a low heat threshold (0.15) and no verifier
+   (its boxes moved by its box regressor, if it has one, as they are when it runs);
    each box it proposes is a head (IoU >= 0.5 with one), nothing (IoU < 0.1 with every
    head) or in between (not trained on);
 2. train a small CNN (three pairs of 3x3 convolutions of 8, 16 and 32 filters, each
@@ -356,6 +357,7 @@ def train_verifier(
     entry = read_entry(detector_dir)
     if entry.get("verifier") and not force:
         raise DatasetError(f"{detector_dir} already holds a verifier; pass --force to replace it")
+    # a box regressor stays: the verifier learns from the boxes it will be shown
     alone = {k: v for k, v in entry.items() if k != "verifier"}
     detector = Detector(detector_dir / DETECTOR_FILE, alone, 2)
     try:
