@@ -113,12 +113,14 @@ def test_windows_find_the_heads_a_whole_large_image_loses(
     detector: Detector, photo_detector: Detector
 ) -> None:
     image, truth = demo_mosaic(3)
-    whole = detector(image)
-    # seen whole, a third of the heads are lost (the reason photos are searched in windows)
-    assert _matched(whole, truth) < 0.75 * len(truth)
+    whole = _matched(detector(image), truth)
+    # seen whole, heads are lost (the reason photos are searched in windows): 35 of 45
+    # found with the box regressor, under three quarters before it
+    assert whole < 0.85 * len(truth), whole
     found = photo_detector(image)
     hits = _matched(found, truth)
     assert hits >= 0.95 * len(truth), (hits, len(truth))
+    assert hits - whole >= 0.15 * len(truth), (hits, whole)
     # one box per head: levels and overlapping windows do not box a head twice, and the
     # frames' seams are not heads
     assert len(found) - hits <= 1, [b for b in found if max(b.iou(t) for t in truth) < 0.5]
@@ -304,7 +306,9 @@ def test_detect_searches_a_large_photo_in_windows(tmp_path: Path, capsys) -> Non
         assert (entry["width"], entry["height"]) == (1920, 1440)
         counts[name] = _matched([Box(*h["box"]) for h in entry["heads"]], truth)
     assert f"{photo}: " in capsys.readouterr().out
-    assert counts["windows"] >= 0.95 * len(truth) > counts["whole"] / 0.75, counts
+    assert counts["windows"] >= 0.95 * len(truth), counts
+    # seen whole (--whole) heads are lost: 36 of 45 with the box regressor, under 32 before
+    assert counts["windows"] - counts["whole"] >= 0.15 * len(truth), counts
     with pytest.raises(SystemExit) as refused:
         cli_main(["detect", str(photo), "--tile-scale", "3"])
     assert refused.value.code == 2

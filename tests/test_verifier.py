@@ -157,7 +157,7 @@ def test_train_verifier_into_a_detector_folder_and_ship_it(tmp_path: Path, capsy
     folder.mkdir()
     shutil.copy(DEFAULT / "detector.tflite", folder)
     entry = read_bundle(DEFAULT).meta.parts[DETECTOR_PART]
-    entry = {k: v for k, v in entry.items() if k != "verifier"}
+    entry = {k: v for k, v in entry.items() if k not in ("verifier", "regressor")}
     (folder / "detector.json").write_text(json.dumps(entry))
     args = ["train-verifier", str(folder), "--scenes", "40", "--epochs", "1"]
     args += ["--families", "render,photo", "--test-families", "photo", "--test-scenes", "10"]
