@@ -132,12 +132,8 @@ def card_section(entry: dict[str, Any]) -> str:
             for run in regressed:
                 for family, r in run["regressor"].items():
                     if _held_out(family, run):
-                        a, b = r["without"], r["with"]
-                        lines.append(
-                            f"| {', '.join(run['trained_on'])} | {family} | {a['recall']:.3f} | "
-                            f"{a['precision']:.3f} | {b['recall']:.3f} | {b['precision']:.3f} | "
-                            f"{_f1(a):.3f} -> {_f1(b):.3f} |"
-                        )
+                        cells = _pair(r, "without", "with")
+                        lines.append(f"| {', '.join(run['trained_on'])} | {family} | {cells} |")
     return "\n".join(lines) + "\n"
 
 
@@ -153,9 +149,10 @@ def _f1(m: dict[str, Any]) -> float:
     return 0.0 if r + p == 0 else 2 * r * p / (r + p)
 
 
-def _pair(r: dict[str, dict]) -> str:
-    """Table cells: the detector alone and with its verifier, on the same scenes."""
-    a, b = r["detector_alone"], r["with_verifier"]
+def _pair(r: dict[str, dict], before: str = "detector_alone", after: str = "with_verifier") -> str:
+    """Table cells: the detector alone and with its verifier (or without and with another
+    stage: `before`, `after`), on the same scenes."""
+    a, b = r[before], r[after]
     return (
         f"{a['recall']:.3f} | {a['precision']:.3f} | {b['recall']:.3f} | {b['precision']:.3f} | "
         f"{_f1(a):.3f} -> {_f1(b):.3f}"
@@ -225,13 +222,8 @@ def _regressor_lines(r: dict[str, Any]) -> list[str]:
         "|---|---:|---:|---:|---:|---|",
     ]
     for family, v in m.get("by_family", {}).items():
-        a, b = v["without"], v["with"]
         seen = family in trained or (family == "demo" and "render" in trained)
-        lines.append(
-            f"| {family}{'' if seen else ' (held out)'} | {a['recall']:.3f} | "
-            f"{a['precision']:.3f} | {b['recall']:.3f} | {b['precision']:.3f} | "
-            f"{_f1(a):.3f} -> {_f1(b):.3f} |"
-        )
+        lines.append(f"| {family}{'' if seen else ' (held out)'} | {_pair(v, 'without', 'with')} |")
     return lines
 
 

@@ -255,11 +255,27 @@ class _CropNet:
     thread-safe (its own interpreter)."""
 
     what = "crop network"
+    #: how the error names the entry's `format` (e.g. "verifier crop format")
+    format_name = "format"
+    #: the entry `format` this screwcam reads
+    format = 0
 
-    def __init__(self, path: str | Path, width: int, num_threads: int = 2) -> None:
+    def __init__(
+        self, path: str | Path, entry: dict[str, Any], width: int, num_threads: int = 2
+    ) -> None:
         from .preprocess import INPUT_SIZE
 
         self.path = Path(path)
+        fmt = entry.get("format")
+        if fmt != self.format:
+            raise ModelError(
+                f"{self.path}: {self.format_name} {fmt!r}, this screwcam reads format "
+                f"{self.format}; {_REEXPORT}"
+            )
+        if not self.path.is_file():
+            raise ModelError(
+                f"{self.path}: the detector's {self.what} file is missing; {_REEXPORT}"
+            )
         self.size = INPUT_SIZE
         self._interp = make_interpreter(self.path, num_threads=num_threads)
         inputs = self._interp.get_input_details()
@@ -305,22 +321,15 @@ class Verifier(_CropNet):
     frame's full resolution. Not thread-safe (its own interpreter)."""
 
     what = "verifier"
+    format_name = "verifier crop format"
+    format = VERIFIER_FORMAT
 
     def __init__(self, path: str | Path, entry: dict[str, Any], num_threads: int = 2) -> None:
-        self.path = Path(path)
-        fmt = entry.get("format")
-        if fmt != VERIFIER_FORMAT:
-            raise ModelError(
-                f"{self.path}: verifier crop format {fmt!r}, this screwcam makes format "
-                f"{VERIFIER_FORMAT}; {_REEXPORT}"
-            )
-        if not self.path.is_file():
-            raise ModelError(f"{self.path}: the detector's verifier file is missing; {_REEXPORT}")
+        super().__init__(path, entry, 1, num_threads)
         #: keep a candidate whose P(head) is at least this
         self.threshold = float(entry["threshold"])
         #: the heat a candidate needs to be verified at all
         self.detector_threshold = float(entry["detector_threshold"])
-        super().__init__(self.path, 1, num_threads)
 
     def __call__(self, gray: np.ndarray, boxes: list[Box]) -> np.ndarray:
         """P(head) (N,) of each box in the gray frame, one invoke()."""
@@ -360,22 +369,13 @@ class Regressor(_CropNet):
     recess of a head whose face has the surface's tone). Not thread-safe."""
 
     what = "box regressor"
+    format_name = "box regressor format"
+    format = REGRESSOR_FORMAT
 
     def __init__(self, path: str | Path, entry: dict[str, Any], num_threads: int = 2) -> None:
-        self.path = Path(path)
-        fmt = entry.get("format")
-        if fmt != REGRESSOR_FORMAT:
-            raise ModelError(
-                f"{self.path}: box regressor format {fmt!r}, this screwcam reads format "
-                f"{REGRESSOR_FORMAT}; {_REEXPORT}"
-            )
-        if not self.path.is_file():
-            raise ModelError(
-                f"{self.path}: the detector's box regressor file is missing; {_REEXPORT}"
-            )
+        super().__init__(path, entry, 4, num_threads)
         #: the context crop: the box plus this share of its side on every side
         self.margin = float(entry.get("margin", REGRESSOR_MARGIN))
-        super().__init__(self.path, 4, num_threads)
 
     def __call__(self, gray: np.ndarray, found: list[tuple[Box, float]]) -> list[tuple[Box, float]]:
         """The (box, score) pairs strongest first, each box moved onto its head, then one

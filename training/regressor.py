@@ -34,7 +34,6 @@ Needs the [train] extra (TensorFlow, scikit-image).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from pathlib import Path
@@ -52,13 +51,21 @@ from screwcam.detector import (
     Regressor,
     regressor_crops,
 )
-from screwcam.errors import DatasetError, ModelError
+from screwcam.errors import DatasetError
 from screwcam.files import write_atomic
 from screwcam.frames import Box
 from screwcam.preprocess import INPUT_SIZE, to_gray
 
-from .detector import PART_META, TEST_SEED, _score, demo_scenes, match, read_entry, scene_families
-from .verifier import CANDIDATE_HEAT, MIN_SIDE, render_scenes
+from .detector import TEST_SEED, _score, demo_scenes, read_entry
+from .verifier import (
+    CANDIDATE_HEAT,
+    MIN_SIDE,
+    attach,
+    count,
+    render_scenes,
+    stage_arguments,
+    stage_options,
+)
 
 log = logging.getLogger(__name__)
 
@@ -167,15 +174,6 @@ def train(crops: np.ndarray, y: np.ndarray, epochs: int, seed: int):
     return model, float(h.history["loss"][-1])
 
 
-def _count(found: list[tuple[Box, float]], truth: list[Box]) -> np.ndarray:
-    """(true positives, false boxes, missed heads) at IoU >= 0.5, heads >= MIN_SIDE px (a
-    box on a smaller head counts neither way)."""
-    big = [t for t in truth if min(t.w, t.h) >= MIN_SIDE]
-    small = [t for t in truth if min(t.w, t.h) < MIN_SIDE]
-    boxes = [b for b, _ in found if not any(b.iou(t) >= 0.5 for t in small)]
-    return np.array(match(boxes, big))
-
-
 def evaluate(
     detector: Detector, regressor: Regressor, scenes: list[tuple[np.ndarray, list[Box]]]
 ) -> dict[str, dict]:
@@ -184,9 +182,9 @@ def evaluate(
     counts = {"without": np.zeros(3, np.int64), "with": np.zeros(3, np.int64)}
     for gray, truth in scenes:
         detector.regressor = None
-        counts["without"] += _count(detector.detect(gray), truth)
+        counts["without"] += count([b for b, _ in detector.detect(gray)], truth)
         detector.regressor = regressor
-        counts["with"] += _count(detector.detect(gray), truth)
+        counts["with"] += count([b for b, _ in detector.detect(gray)], truth)
     detector.regressor = None
     return {k: _score(v, len(scenes)) for k, v in counts.items()}
 
@@ -296,51 +294,16 @@ def train_regressor(
         "verifier": bool(entry.get("verifier")),
         "by_family": by_family,
     }
-    tmp.replace(detector_dir / REGRESSOR_FILE)
-    entry["regressor"] = rentry
-    write_atomic(detector_dir / PART_META, json.dumps(entry, indent=2) + "\n")
+    attach(detector_dir, entry, "regressor", tmp, rentry)
     return rentry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "detector_dir", type=Path, help="folder made by `screwcam train-detector` (updated)"
-    )
-    parser.add_argument("--scenes", type=int, default=800, help="scenes per family (800)")
-    parser.add_argument("--epochs", type=int, default=20, help="training epochs (20)")
-    parser.add_argument(
-        "--families",
-        help="scene families to train on, comma separated (default: the detector's own)",
-    )
-    parser.add_argument(
-        "--test-families",
-        default="render,photo,gen2",
-        help="scene families to report recall/precision on (render,photo,gen2; the demo "
-        "camera's frames always)",
-    )
-    parser.add_argument("--test-scenes", type=int, default=150, help="test scenes per family")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--force", action="store_true", help="replace an existing regressor")
+    stage_arguments(parser, 20, "regressor")
 
 
 def run(args: argparse.Namespace) -> int:
-    entry = read_entry(args.detector_dir)
-    own = ",".join(entry.get("training", {}).get("families", ()))
-    fams = scene_families(args.families or own)
-    if not fams:
-        raise ModelError(
-            f"{args.detector_dir / PART_META} names no training families; pass --families"
-        )
-    r = train_regressor(
-        args.detector_dir,
-        families=fams,
-        test_families=scene_families(args.test_families),
-        scenes=args.scenes,
-        epochs=args.epochs,
-        seed=args.seed,
-        test_scenes_n=args.test_scenes,
-        force=args.force,
-    )
+    r = train_regressor(args.detector_dir, **stage_options(args))
     print(f"box regressor: {args.detector_dir / REGRESSOR_FILE} ({r['size_bytes']} bytes)")
     for family, m in r["metrics"]["by_family"].items():
         w, b = m["without"], m["with"]

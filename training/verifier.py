@@ -165,17 +165,20 @@ class Candidates:
         return crops, np.array(self.heat), np.array(self.label), np.array(self.scene)
 
     def counts(self, keep: np.ndarray) -> np.ndarray:
-        """(true positives, false boxes, missed heads) of the boxes in `keep`, heads
-        >= MIN_SIDE px (a box on a smaller head counts neither way)."""
+        """(true positives, false boxes, missed heads) of the boxes in `keep` (`count`)."""
         scene = np.array(self.scene)
         out = np.zeros(3, np.int64)
         for k, truth in enumerate(self.truth):
-            big = [t for t in truth if min(t.w, t.h) >= MIN_SIDE]
-            small = [t for t in truth if min(t.w, t.h) < MIN_SIDE]
-            found = [self.boxes[i] for i in np.flatnonzero((scene == k) & keep)]
-            found = [f for f in found if not any(f.iou(t) >= 0.5 for t in small)]
-            out += match(found, big)
+            out += count([self.boxes[i] for i in np.flatnonzero((scene == k) & keep)], truth)
         return out
+
+
+def count(found: list[Box], truth: list[Box]) -> np.ndarray:
+    """(true positives, false boxes, missed heads) of one scene's boxes at IoU >= 0.5,
+    heads >= MIN_SIDE px (a box on a smaller head counts neither way)."""
+    big = [t for t in truth if min(t.w, t.h) >= MIN_SIDE]
+    small = [t for t in truth if min(t.w, t.h) < MIN_SIDE]
+    return np.array(match([f for f in found if not any(f.iou(t) >= 0.5 for t in small)], big))
 
 
 def mine(detector: Detector, family: str, n: int, seed: int) -> Candidates:
@@ -458,18 +461,25 @@ def train_verifier(
         "trained_on": list(families),
         "by_family": by_family,
     }
-    tmp.replace(detector_dir / VERIFIER_FILE)
-    entry["verifier"] = ventry
-    write_atomic(detector_dir / PART_META, json.dumps(entry, indent=2) + "\n")
+    attach(detector_dir, entry, "verifier", tmp, ventry)
     return ventry
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def attach(detector_dir: Path, entry: dict, key: str, tmp: Path, part: dict) -> None:
+    """Put a trained stage in its place: the network written to `tmp` becomes
+    part["file"] and `part` the entry's `key` in detector.json."""
+    tmp.replace(detector_dir / part["file"])
+    entry[key] = part
+    write_atomic(detector_dir / PART_META, json.dumps(entry, indent=2) + "\n")
+
+
+def stage_arguments(parser: argparse.ArgumentParser, epochs: int, stage: str) -> None:
+    """The arguments every detector stage's training command takes."""
     parser.add_argument(
         "detector_dir", type=Path, help="folder made by `screwcam train-detector` (updated)"
     )
     parser.add_argument("--scenes", type=int, default=800, help="scenes per family (800)")
-    parser.add_argument("--epochs", type=int, default=12, help="training epochs (12)")
+    parser.add_argument("--epochs", type=int, default=epochs, help=f"training epochs ({epochs})")
     parser.add_argument(
         "--families",
         help="scene families to train on, comma separated (default: the detector's own)",
@@ -477,11 +487,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--test-families",
         default="render,photo,gen2",
-        help="scene families to report recall/precision on (render,photo,gen2)",
+        help="scene families to report recall/precision on (render,photo,gen2; the demo "
+        "camera's frames always)",
     )
     parser.add_argument("--test-scenes", type=int, default=150, help="test scenes per family")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--force", action="store_true", help="replace an existing verifier")
+    parser.add_argument("--force", action="store_true", help=f"replace an existing {stage}")
+
+
+def stage_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of a stage's training function from `stage_arguments`'
+    (the training families: --families, else the detector's own)."""
+    entry = read_entry(args.detector_dir)
+    own = ",".join(entry.get("training", {}).get("families", ()))
+    fams = scene_families(args.families or own)
+    if not fams:
+        raise ModelError(
+            f"{args.detector_dir / PART_META} names no training families; pass --families"
+        )
+    return {
+        "families": fams,
+        "test_families": scene_families(args.test_families),
+        "scenes": args.scenes,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "test_scenes_n": args.test_scenes,
+        "force": args.force,
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    stage_arguments(parser, 12, "verifier")
     parser.add_argument(
         "--thresholds",
         metavar="HEAT,P",
@@ -504,25 +540,7 @@ def _thresholds(text: str) -> tuple[float, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    entry = read_entry(args.detector_dir)
-    own = ",".join(entry.get("training", {}).get("families", ()))
-    fams = scene_families(args.families or own)
-    tests = scene_families(args.test_families)
-    if not fams:
-        raise ModelError(
-            f"{args.detector_dir / PART_META} names no training families; pass --families"
-        )
-    v = train_verifier(
-        args.detector_dir,
-        families=fams,
-        test_families=tests,
-        scenes=args.scenes,
-        epochs=args.epochs,
-        seed=args.seed,
-        test_scenes_n=args.test_scenes,
-        force=args.force,
-        thresholds=args.thresholds,
-    )
+    v = train_verifier(args.detector_dir, **stage_options(args), thresholds=args.thresholds)
     print(
         f"verifier: {args.detector_dir / VERIFIER_FILE} ({v['size_bytes']} bytes), heat >= "
         f"{v['detector_threshold']}, P(head) >= {v['threshold']}"
