@@ -327,7 +327,8 @@ def bench_finders(model_dir: Path, quick: bool) -> dict:
             finders.append((f"{what}, no box regressor, 2 threads", unmoved))
         if det.verifier and threads == 2:  # what the second stage costs and buys
             heat_only = find_heads_fn(bundle, num_threads=2, verify=False)
-            finders.append(("learned detector, heat map only, 2 threads", heat_only))
+            unverified = "learned detector" + (" + box regressor" if det.regressor else "")
+            finders.append((f"{unverified}, no verifier, 2 threads", heat_only))
     rows = []
     for name, find in finders:
         for g in grays[:10]:

@@ -247,9 +247,11 @@ def scene_test(
         if det is None:
             finder = "the classical finder (the bundle has no detector)"
     if det is not None:
+        if det.regressor is not None:
+            finder += " with its box regressor"
         if det.verifier is not None and not verify:
-            det.verifier = None  # the heat map alone, as find_heads_fn(verify=False)
-            finder += ", heat map only (its verifier off)"
+            det.verifier = None  # as find_heads_fn(verify=False)
+            finder += ", its verifier off"
         elif det.verifier is not None:
             finder += " and its verifier"
         if tile_scale is not None:

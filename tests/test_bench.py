@@ -60,7 +60,7 @@ def test_every_part_measured(quick_run: tuple[dict, Path, str]) -> None:
     assert "training" in results
     finders = {row["finder"]: row for row in results["finders"]["rows"]}
     assert "classical finder" in finders and "learned detector + verifier, 2 threads" in finders
-    assert "learned detector, heat map only, 2 threads" in finders
+    assert "learned detector + box regressor, no verifier, 2 threads" in finders
     assert "learned detector + verifier, no box regressor, 2 threads" in finders
     assert all(_positive(row["ms_per_frame"]) for row in finders.values())
 

@@ -57,16 +57,16 @@ def test_the_shipped_bundle_finds_and_names_the_demo_heads(tmp_path, capsys):
     assert demo["scenes"] == 20 and demo["heads"] == 100  # 5 heads in every demo frame
     # the demo's look is one the detector and the classifier trained on
     assert demo["recall"] >= 0.97 and demo["f1_labelled"] >= 0.95, demo
-    assert doc["finder"] == "the bundle's detector and its verifier"
+    assert doc["finder"] == "the bundle's detector with its box regressor and its verifier"
     assert doc["seen"] == {"demo": {"detector": True, "classifier": True}}
     before = out.read_text()
     assert main([*args, "--json", str(out)]) == 2  # nothing overwritten without asking
     assert "exists; pass --force" in capsys.readouterr().err and out.read_text() == before
-    # the heat map alone, to compare: the same heads, and the run says which finder it was
+    # without the verifier, to compare: the same heads, and the run says which finder it was
     alone = tmp_path / "alone.json"
     assert main([*args, "--no-verifier", "--json", str(alone)]) == 0
     doc = json.loads(alone.read_text())
-    assert doc["finder"] == "the bundle's detector, heat map only (its verifier off)"
+    assert doc["finder"] == "the bundle's detector with its box regressor, its verifier off"
     assert doc["families"]["demo"]["recall"] >= 0.97, doc
 
 
