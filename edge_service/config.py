@@ -112,8 +112,8 @@ class ModelConfig:
         True,
         "let the detector's second stage (its verifier) check every box of the live stream: "
         "far fewer boxes on things that are not screw heads, for about 0.7 ms a frame on "
-        "this 2-core x86 machine; false = the heat map alone, for a device short of time "
-        "(uploads always use it)",
+        "this 2-core x86 machine; false = without it (the heat map and its box regressor), "
+        "for a device short of time (uploads always use it)",
     )
     tile_scale: float = _field(
         0.0,

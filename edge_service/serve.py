@@ -100,9 +100,16 @@ def source_factory(spec: str, config: Config) -> Callable[[], Any]:
 
 
 def _head_finder(entry: dict | None, verify: bool) -> str:
+    """ "classical", or "detector" with the stages the live stream runs: "+regressor",
+    "+verifier"."""
     if entry is None:
         return "classical"
-    return "detector+verifier" if entry.get("verifier") and verify else "detector"
+    stages = ["detector"]
+    if entry.get("regressor"):
+        stages.append("regressor")
+    if entry.get("verifier") and verify:
+        stages.append("verifier")
+    return "+".join(stages)
 
 
 def _load_model(config: Config, path: Path | None = None) -> tuple[Any, Any, Any, dict[str, Any]]:

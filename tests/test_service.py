@@ -109,7 +109,7 @@ def test_healthz_and_metrics(demo: Server) -> None:
     assert health["camera"]["state"] == "ok" and health["last_frame_age_s"] < 5
     assert health["model"]["path"]
     # the shipped bundle's detector runs with its second stage by default
-    assert demo.get_json("/api/model")[1]["head_finder"] == "detector+verifier"
+    assert demo.get_json("/api/model")[1]["head_finder"] == "detector+regressor+verifier"
     status, body, headers = demo.request("GET", "/metrics")
     assert status == 200 and headers["content-type"].startswith("text/plain")
     text = body.decode()
@@ -265,7 +265,9 @@ def test_a_large_camera_frame_is_searched_in_windows_when_configured(tmp_path: P
         assert all(max(t.iou(b) for t in truth) >= 0.25 for b in boxes), name  # on heads
         if name == "windows":
             assert len(boxes) <= hits[name] + 1, (name, hits[name], len(boxes))
-    assert hits["windows"] >= 0.95 * len(truth) > hits["whole"] / 0.75, hits
+    assert hits["windows"] >= 0.95 * len(truth), hits
+    # seen whole, heads are lost: 36 of 45 with the box regressor, under 32 before
+    assert hits["windows"] - hits["whole"] >= 0.15 * len(truth), hits
 
 
 def _png_header(width: int, height: int) -> bytes:
@@ -402,8 +404,8 @@ def test_views_and_verifier_are_configured(tmp_path: Path) -> None:
         server.start(tmp_path / "serve.log")
         status, model = server.get_json("/api/model")
         assert status == 200 and (model["views"], model["upload_views"]) == (4, 2)
-        # the live stream runs the heat map alone (the bundle has a verifier)
-        assert model["head_finder"] == "detector"
+        # the live stream runs without the verifier (the bundle has one)
+        assert model["head_finder"] == "detector+regressor"
         deadline = time.monotonic() + 20
         heads: list = []
         while time.monotonic() < deadline and len(heads) < 5:  # the stream runs on 4 views
