@@ -21,7 +21,9 @@ import argparse
 import json
 import logging
 import math
+import multiprocessing
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -105,6 +107,15 @@ def _make_chunk(
     return xs, ys, boxes
 
 
+def scene_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes that render scenes. They are forked (quick to start) unless this
+    process has imported TensorFlow: a forked copy of a process that has run it crashes
+    when its garbage collector touches TensorFlow's objects (seen in a test run after
+    other training), so then they are spawned, clean, at a second or two each."""
+    context = multiprocessing.get_context("spawn") if "tensorflow" in sys.modules else None
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
 def make_scenes(
     n: int, families: tuple[str, ...], seed: int, workers: int = 2, camouflage: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray, list]:
@@ -118,7 +129,7 @@ def make_scenes(
     ]
     xs, ys, boxes = [], [], []
     t0 = time.monotonic()
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with scene_pool(workers) as pool:
         for k, (x, y, b) in enumerate(pool.map(_make_chunk, jobs)):
             xs.append(x)
             ys.append(y)
@@ -295,7 +306,7 @@ def test_scenes(
     per = -(-n // workers)
     jobs = [(family, min(per, n - k * per), seed * 31 + k) for k in range(workers)]
     images, boxes = [], []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with scene_pool(workers) as pool:
         for im, bx in pool.map(_test_chunk, jobs):
             images.extend(im)
             boxes.extend(bx)

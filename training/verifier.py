@@ -38,7 +38,6 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +65,7 @@ from .detector import (
     match,
     read_entry,
     scene_families,
+    scene_pool,
 )
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def render_scenes(
         (family, min(chunk, n - k * chunk), seed * 31 + k, tuple(size))
         for k in range(-(-n // chunk))
     ]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with scene_pool(workers) as pool:
         for part in pool.map(_render_chunk, jobs):
             yield from part
 
