@@ -65,6 +65,7 @@ from .verifier import (
     render_scenes,
     stage_arguments,
     stage_options,
+    two_tensorflow_threads,
 )
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,6 @@ def train_regressor(
 ) -> dict:
     """Train a box regressor for the detector in `detector_dir` and add it there.
     Returns its entry (also written into detector.json under `regressor`)."""
-    import tensorflow as tf
 
     from .detector import to_int8
 
@@ -228,13 +228,9 @@ def train_regressor(
         )
     entry.pop("regressor", None)
     detector = Detector(detector_dir / DETECTOR_FILE, entry, 2)
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(2)
-    except RuntimeError:  # TensorFlow already runs in this process: keep its setting
-        pass
+    two_tensorflow_threads()
     t0 = time.monotonic()
-    # every scene is rendered (in worker processes) before TensorFlow starts its threads:
-    # forking a process that runs TensorFlow can crash the workers
+    # every scene is rendered (in worker processes, `scene_pool`) before training starts
     parts = [mine(detector, f, scenes, seed * 100003 + TRAIN_SEED_OFFSET) for f in families]
     tests = {f: _test_scenes(f, test_scenes_n) for f in (*test_families, "demo")}
     crops = np.concatenate([c for c, _ in parts])

@@ -352,7 +352,6 @@ def train_verifier(
     the verifier's entry (also written into detector.json under `verifier`).
     `thresholds` (heat, P(head)) fixes the two thresholds instead of choosing them by
     F1 on the validation scenes."""
-    import tensorflow as tf
 
     from .detector import to_int8
 
@@ -363,13 +362,9 @@ def train_verifier(
     # a box regressor stays: the verifier learns from the boxes it will be shown
     alone = {k: v for k, v in entry.items() if k != "verifier"}
     detector = Detector(detector_dir / DETECTOR_FILE, alone, 2)
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(2)
-    except RuntimeError:  # TensorFlow already runs in this process: keep its setting
-        pass
+    two_tensorflow_threads()
     t0 = time.monotonic()
-    # every scene is rendered (in worker processes) before TensorFlow starts its threads:
-    # forking a process that runs TensorFlow can crash the workers
+    # every scene is rendered (in worker processes, `scene_pool`) before training starts
     mined = [mine(detector, f, scenes, seed * 100003 + TRAIN_SEED_OFFSET) for f in families]
     val = [mine(detector, f, 100, VALIDATION_SEED) for f in families]
     tests = {f: mine(detector, f, test_scenes_n, TEST_SEED) for f in test_families}
@@ -463,6 +458,16 @@ def train_verifier(
     }
     attach(detector_dir, entry, "verifier", tmp, ventry)
     return ventry
+
+
+def two_tensorflow_threads() -> None:
+    """TensorFlow on 2 threads, unless it already runs in this process (keep its setting)."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(2)
+    except RuntimeError:
+        pass
 
 
 def attach(detector_dir: Path, entry: dict, key: str, tmp: Path, part: dict) -> None:
